@@ -1,0 +1,42 @@
+import type { Algorithm, AlgorithmEnv, AlgorithmExplanation, BackendView } from '../types.js';
+import { describeLoads, requireEnv } from './shared.js';
+
+/**
+ * Power of two choices (Mitzenmacher; Azar, Broder, Karlin, Upfal): two distinct backends drawn
+ * at random, the one with fewer calls in flight per unit of weight wins. O(1) per pick, and the
+ * maximum load stays within ln ln n / ln 2 of the mean, where one random choice drifts by
+ * ln n / ln ln n.
+ *
+ * @example
+ * ```ts
+ * new BackendPool({ backends, algorithm: new PowerOfTwoChoices(), random: seededRandom(1) });
+ * ```
+ */
+export class PowerOfTwoChoices implements Algorithm {
+  readonly name = 'power-of-two-choices';
+  #env: AlgorithmEnv | undefined;
+
+  attach(env: AlgorithmEnv): void {
+    this.#env = env;
+  }
+
+  pick(candidates: readonly BackendView[]): BackendView | undefined {
+    const n = candidates.length;
+    if (n === 1) return candidates[0];
+    const random = requireEnv(this.#env, this.name).random;
+    const i = Math.floor(random() * n);
+    let j = Math.floor(random() * (n - 1));
+    if (j >= i) j++;
+    const a = candidates[i]!;
+    const b = candidates[j]!;
+    // Compare inFlight/weight without dividing: a.in * b.w <= b.in * a.w.
+    return a.inFlight * b.effectiveWeight <= b.inFlight * a.effectiveWeight ? a : b;
+  }
+
+  explain(candidates: readonly BackendView[]): AlgorithmExplanation {
+    return {
+      wouldPick: candidates.length === 1 ? candidates[0] : undefined,
+      note: `two random backends, fewer in-flight per weight wins; in-flight/weight: ${describeLoads(candidates)}`,
+    };
+  }
+}

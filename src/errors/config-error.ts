@@ -1,0 +1,32 @@
+import { LoadBalancerError } from './load-balancer-error.js';
+
+/**
+ * Thrown when an option or argument is invalid: names the field, the value received and what was
+ * expected. Thrown at construction time, so misconfiguration fails fast.
+ */
+export class LoadBalancerConfigError extends LoadBalancerError {
+  /** The option path that was wrong, e.g. `backends[2].weight`. */
+  readonly field: string;
+  /** The value that was received. */
+  readonly value: unknown;
+
+  constructor(field: string, value: unknown, expected: string, options?: { cause?: unknown }) {
+    super('LB_CONFIG', `Invalid ${field}: expected ${expected}, got ${describe(value)}`, options);
+    this.field = field;
+    this.value = value;
+  }
+}
+
+/** A short, safe rendering of a value for error messages. */
+export function describe(value: unknown): string {
+  if (typeof value === 'string')
+    return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
+    return String(value);
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'function') return 'a function';
+  if (Array.isArray(value)) return `an array of length ${value.length}`;
+  if (typeof value === 'symbol') return value.toString();
+  return `an object (${Object.prototype.toString.call(value).slice(8, -1)})`;
+}

@@ -1,0 +1,1042 @@
+import { EventEmitter } from 'eventemitter3';
+import { PowerOfTwoChoices } from '../algorithms/power-of-two-choices.js';
+import { backgroundTimer, type Clock, systemClock, type TimerHandle } from '../clock.js';
+import { LoadBalancerConfigError } from '../errors/config-error.js';
+import { NoBackendAvailableError, type NoBackendReason } from '../errors/no-backend-error.js';
+import { PoolClosedError } from '../errors/pool-closed-error.js';
+import { UnknownBackendError } from '../errors/unknown-backend-error.js';
+import { defaultRandom, type Random } from '../random.js';
+import type {
+  Algorithm,
+  BackendSpec,
+  BackendState,
+  BackendStats,
+  BackendView,
+  Lease,
+  LeaseOutcome,
+  PickContext,
+  PickExplanation,
+  PoolEvents,
+  PoolStats,
+} from '../types.js';
+import {
+  checkBoolean,
+  checkClock,
+  checkNumber,
+  checkOptions,
+  checkRandom,
+  checkString,
+  isPlainObject,
+  optNumber,
+} from '../validate.js';
+import { BackendRecord } from './backend-record.js';
+import { normalizeBackend } from './normalize.js';
+
+/** Options of the distribution-skew monitor. */
+export interface SkewOptions {
+  /**
+   * Emit `skew` when a backend's share of the window's requests exceeds this multiple of its
+   * fair share (its effective weight over the total).
+   * @default 2
+   */
+  factor?: number;
+  /**
+   * Length of one observation window.
+   * @default 10000
+   */
+  windowMs?: number;
+  /**
+   * Windows with fewer requests than this are not judged (too little data).
+   * @default 100
+   */
+  minRequests?: number;
+}
+
+/** Options of {@link BackendPool}. */
+export interface BackendPoolOptions {
+  /**
+   * The initial backends.
+   * @default []
+   * @example
+   * ```ts
+   * backends: ['http://10.0.1.10:8080', { url: 'http://10.0.1.11:8080', weight: 3, zone: 'b' }]
+   * ```
+   */
+  backends?: readonly BackendSpec[];
+  /**
+   * The balancing strategy. An instance serves one pool only.
+   * @default new PowerOfTwoChoices()
+   */
+  algorithm?: Algorithm;
+  /**
+   * Enter panic mode when fewer backends than this are healthy.
+   * @default 1
+   */
+  minHealthy?: number;
+  /**
+   * Enter panic mode when the healthy share of non-draining backends falls below this fraction.
+   * In panic mode calls spread over every backend that is not draining, rather than pile onto
+   * the few that look healthy or fail outright. Envoy's `healthy_panic_threshold` default is 50%.
+   * Set 0 to rely on `minHealthy` alone.
+   * @default 0.5
+   */
+  panicThreshold?: number;
+  /**
+   * Ramp a backend that joins (after construction) or recovers from a floor to its full weight
+   * over this many ms, so a cold instance is not flooded (Envoy `slow_start_window`, HAProxy
+   * `slowstart`). 0 turns slow start off.
+   * @default 0
+   */
+  slowStartMs?: number;
+  /**
+   * The share of its weight a backend gets at the start of slow start (Envoy `min_weight_percent`).
+   * @default 0.1
+   */
+  slowStartMinWeight?: number;
+  /**
+   * Shape of the ramp: effective weight = weight × max(min, progress^(1/aggression))
+   * (Envoy's `aggression`; 1 is linear, larger ramps faster at first).
+   * @default 1
+   */
+  slowStartAggression?: number;
+  /**
+   * Decay time constant of the per-backend peak-EWMA latency (Finagle's default decay is 10 s).
+   * @default 10000
+   */
+  latencyDecayMs?: number;
+  /**
+   * Grace period of `drain()` and `remove()` when the call does not give one.
+   * @default 30000
+   */
+  drainGraceMs?: number;
+  /**
+   * Distribution-skew monitor; `false` turns it off.
+   * @default { factor: 2, windowMs: 10000, minRequests: 100 }
+   */
+  skew?: SkewOptions | false;
+  /**
+   * A name for this pool in metrics and logs.
+   * @default 'default'
+   */
+  name?: string;
+  /** Time source. @default systemClock */
+  clock?: Clock;
+  /** Random source in [0, 1). @default Math.random */
+  random?: Random;
+}
+
+/** The result of `drain()` and `remove()`. */
+export interface DrainResult {
+  /** The backend that drained. */
+  readonly id: string;
+  /** `true` when every call finished within the grace period. */
+  readonly completed: boolean;
+  /** Calls still in flight when the grace period ended (0 when completed). */
+  readonly remaining: number;
+}
+
+/** Options of {@link BackendPool.drain}. */
+export interface DrainOptions {
+  /** How long to wait for calls in flight. @default the pool's `drainGraceMs` */
+  graceMs?: number;
+}
+
+/** Options of {@link BackendPool.remove}. */
+export interface RemoveOptions extends DrainOptions {
+  /**
+   * Let calls in flight finish before the backend is forgotten. With `false` the backend is
+   * removed at once (its leases still release harmlessly).
+   * @default true
+   */
+  drain?: boolean;
+}
+
+/** A probe result reported by a health checker. */
+export interface ProbeReport {
+  /** Whether the probe passed. */
+  ok: boolean;
+  /** Which checker reported (separate checkers count separately). @default 'default' */
+  source?: string;
+  /** Consecutive passes that mark an unhealthy backend healthy. @default 1 */
+  healthyThreshold?: number;
+  /** Consecutive failures that mark a healthy backend unhealthy. @default 1 */
+  unhealthyThreshold?: number;
+  /** Why, for the `state` event. */
+  reason?: string;
+}
+
+const POOL_KEYS = [
+  'backends',
+  'algorithm',
+  'minHealthy',
+  'panicThreshold',
+  'slowStartMs',
+  'slowStartMinWeight',
+  'slowStartAggression',
+  'latencyDecayMs',
+  'drainGraceMs',
+  'skew',
+  'name',
+  'clock',
+  'random',
+] as const;
+
+const EMPTY_CTX: PickContext = Object.freeze({});
+const attachedAlgorithms = new WeakSet<Algorithm>();
+
+/**
+ * The backends of one upstream service, their states, and the rules that decide which of them
+ * may take the next call. Every call takes a {@link Lease} with `acquire()` and gives it back with
+ * `release()`.
+ *
+ * @example
+ * ```ts
+ * const pool = new BackendPool({
+ *   backends: ['http://10.0.1.10:8080', { url: 'http://10.0.1.11:8080', weight: 3 }],
+ *   algorithm: new LeastConnections(),
+ * });
+ * const lease = pool.acquire();
+ * try {
+ *   await callBackend(lease.backend.url);
+ *   lease.release({ ok: true });
+ * } catch (error) {
+ *   lease.release({ ok: false, error });
+ * }
+ * ```
+ */
+export class BackendPool extends EventEmitter<PoolEvents> {
+  /** The pool's name, for metrics and logs. */
+  readonly name: string;
+  /** The clock this pool and its components use. */
+  readonly clock: Clock;
+  /** The random source this pool and its components use. */
+  readonly random: Random;
+  /** The balancing strategy. */
+  readonly algorithm: Algorithm;
+
+  readonly #minHealthy: number;
+  readonly #panicThreshold: number;
+  readonly #slowStartMs: number;
+  readonly #slowStartMin: number;
+  readonly #slowStartAggression: number;
+  readonly #latencyDecayMs: number;
+  readonly #drainGraceMs: number;
+  readonly #skew: Required<SkewOptions> | undefined;
+
+  readonly #records = new Map<string, BackendRecord>();
+  #members: BackendRecord[] = [];
+  #candidates: BackendRecord[] = [];
+  #panic = false;
+  #closed = false;
+  #slowStarting = 0;
+  #nextSlowStartRefresh = Number.POSITIVE_INFINITY;
+  #skewTimer: TimerHandle | undefined;
+  readonly #timers = new Set<TimerHandle>();
+  #closing: Promise<void> | undefined;
+
+  constructor(options: BackendPoolOptions = {}) {
+    super();
+    const o = checkOptions('BackendPoolOptions', options, POOL_KEYS);
+    this.name = o.name === undefined ? 'default' : checkString('name', o.name);
+    this.clock = o.clock === undefined ? systemClock : checkClock('clock', o.clock);
+    this.random = o.random === undefined ? defaultRandom : checkRandom('random', o.random);
+    this.#minHealthy = optNumber('minHealthy', o.minHealthy, 1, { min: 0, integer: true });
+    this.#panicThreshold = optNumber('panicThreshold', o.panicThreshold, 0.5, { min: 0, max: 1 });
+    this.#slowStartMs = optNumber('slowStartMs', o.slowStartMs, 0, { min: 0 });
+    this.#slowStartMin = optNumber('slowStartMinWeight', o.slowStartMinWeight, 0.1, {
+      min: 0,
+      max: 1,
+      minExclusive: true,
+    });
+    this.#slowStartAggression = optNumber('slowStartAggression', o.slowStartAggression, 1, {
+      min: 0,
+      minExclusive: true,
+    });
+    this.#latencyDecayMs = optNumber('latencyDecayMs', o.latencyDecayMs, 10_000, {
+      min: 0,
+      minExclusive: true,
+    });
+    this.#drainGraceMs = optNumber('drainGraceMs', o.drainGraceMs, 30_000, { min: 0 });
+    this.#skew = parseSkew(o.skew);
+
+    const algorithm = o.algorithm ?? new PowerOfTwoChoices();
+    if (
+      typeof algorithm !== 'object' ||
+      algorithm === null ||
+      typeof algorithm.pick !== 'function'
+    ) {
+      throw new LoadBalancerConfigError(
+        'algorithm',
+        algorithm,
+        'an Algorithm such as new RoundRobin()',
+      );
+    }
+    if (attachedAlgorithms.has(algorithm)) {
+      throw new LoadBalancerConfigError(
+        'algorithm',
+        algorithm.name,
+        'an algorithm instance not already used by another pool',
+      );
+    }
+    attachedAlgorithms.add(algorithm);
+    this.algorithm = algorithm;
+    algorithm.attach?.({
+      clock: this.clock,
+      random: this.random,
+      latencyDecayMs: this.#latencyDecayMs,
+    });
+
+    const specs = o.backends ?? [];
+    if (!Array.isArray(specs))
+      throw new LoadBalancerConfigError('backends', specs, 'an array of backends');
+    specs.forEach((spec, i) => {
+      this.#insert(spec, `backends[${i}]`, false);
+    });
+    this.#membershipChanged();
+  }
+
+  // ---------------------------------------------------------------- picking
+
+  /**
+   * Picks a backend for one call and counts the call as in flight until the lease is released.
+   *
+   * @throws {NoBackendAvailableError} when nothing can take the call (the `reason` says why).
+   * @throws {PoolClosedError} after `close()`.
+   */
+  acquire(ctx?: PickContext): Lease {
+    const record = this.#pick(ctx);
+    record.inFlight++;
+    record.requests++;
+    record.windowRequests++;
+    this.algorithm.onAcquire?.(record);
+    if (this.listenerCount('acquire') > 0) this.emit('acquire', { backend: record, ctx });
+    return new PoolLease(this, record, this.clock.now());
+  }
+
+  #pick(ctx: PickContext | undefined): BackendRecord {
+    if (this.#closed) throw new PoolClosedError();
+    if (this.#slowStarting > 0 && this.clock.now() >= this.#nextSlowStartRefresh)
+      this.#refreshSlowStart();
+    const c = ctx ?? EMPTY_CTX;
+    if (c.affinity !== undefined) {
+      const pinned = this.#records.get(c.affinity.id);
+      if (pinned !== undefined && this.#affinityRoutable(pinned, c.affinity.allowDraining === true))
+        return pinned;
+    }
+    const candidates = this.#candidates;
+    if (candidates.length === 0) throw this.#noBackendError();
+    if (c.exclude !== undefined) return this.#pickExcluding(candidates, c);
+    const picked = this.algorithm.pick(candidates, c) as BackendRecord | undefined;
+    if (picked === undefined || !picked.eligible) throw this.#algorithmFailed(picked);
+    return picked;
+  }
+
+  #pickExcluding(candidates: BackendRecord[], ctx: PickContext): BackendRecord {
+    const exclude = ctx.exclude!;
+    const has = isSet(exclude)
+      ? (id: string) => exclude.has(id)
+      : (id: string) => exclude.includes(id);
+    const kept = candidates.filter((r) => !has(r.id));
+    if (kept.length === 0 || kept.length === candidates.length) {
+      const picked = this.algorithm.pick(candidates, ctx) as BackendRecord | undefined;
+      if (picked === undefined || !picked.eligible) throw this.#algorithmFailed(picked);
+      return picked;
+    }
+    // Hide excluded backends from table-based algorithms for this one pick.
+    const hidden = candidates.filter((r) => has(r.id));
+    for (const r of hidden) r.eligible = false;
+    try {
+      const picked = this.algorithm.pick(kept, ctx) as BackendRecord | undefined;
+      if (picked === undefined || !picked.eligible) throw this.#algorithmFailed(picked);
+      return picked;
+    } finally {
+      for (const r of hidden) r.eligible = true;
+    }
+  }
+
+  #affinityRoutable(r: BackendRecord, allowDraining: boolean): boolean {
+    if (r.eligible) return true;
+    return (
+      allowDraining && r.draining && (r.healthy || this.#panic) && r.ejectedUntil === undefined
+    );
+  }
+
+  #algorithmFailed(picked: BackendRecord | undefined): Error {
+    return new LoadBalancerConfigError(
+      `algorithm (${this.algorithm.name}).pick`,
+      picked?.id,
+      'one of the eligible candidates it was given',
+    );
+  }
+
+  #noBackendError(): NoBackendAvailableError {
+    const counts: Record<BackendState, number> = {
+      healthy: 0,
+      unhealthy: 0,
+      draining: 0,
+      ejected: 0,
+    };
+    for (const r of this.#members) counts[r.state]++;
+    let reason: NoBackendReason;
+    if (this.#members.length === 0) reason = 'empty';
+    else if (counts.draining === this.#members.length) reason = 'all-draining';
+    else reason = 'all-unhealthy';
+    return new NoBackendAvailableError(reason, counts);
+  }
+
+  /** @internal Called by {@link PoolLease.release}. */
+  _release(record: BackendRecord, acquiredAt: number, outcome: LeaseOutcome | undefined): void {
+    const o: LeaseOutcome = outcome ?? OK_OUTCOME;
+    record.inFlight--;
+    const now = this.clock.now();
+    const latency = o.latencyMs !== undefined && o.latencyMs >= 0 ? o.latencyMs : now - acquiredAt;
+    if (o.failure !== 'aborted') {
+      if (!o.ok) record.failures++;
+      this.#observeLatency(record, latency, now);
+    }
+    this.algorithm.onRelease?.(record);
+    if (this.listenerCount('release') > 0)
+      this.emit('release', { backend: record, outcome: o, latencyMs: latency });
+    if (record.inFlight === 0 && record.idleWaiters.length > 0) {
+      for (const wake of record.idleWaiters.splice(0)) wake();
+    }
+  }
+
+  /** Finagle's peak EWMA: jump up to a higher sample at once, decay towards lower ones. */
+  #observeLatency(r: BackendRecord, rtt: number, now: number): void {
+    if (r.latencyEwma === 0 || rtt > r.latencyEwma) {
+      r.latencyEwma = rtt;
+    } else {
+      const w = Math.exp(-Math.max(now - r.latencyStamp, 0) / this.#latencyDecayMs);
+      r.latencyEwma = r.latencyEwma * w + rtt * (1 - w);
+    }
+    r.latencyStamp = now;
+  }
+
+  /**
+   * Says how the next pick for `ctx` would be decided: which backends are eligible and why the
+   * others are not, whether panic or stickiness applies, and which backend would be picked when
+   * that is known without picking. Changes nothing.
+   */
+  explain(ctx?: PickContext): PickExplanation {
+    const c = ctx ?? EMPTY_CTX;
+    const eligible = this.#candidates.map((r) => ({
+      id: r.id,
+      state: r.state,
+      effectiveWeight: r.effectiveWeight,
+      inFlight: r.inFlight,
+    }));
+    const excluded = this.#members
+      .filter((r) => !r.eligible)
+      .map((r) => ({ id: r.id, state: r.state, why: this.#whyExcluded(r) }));
+    const base = { algorithm: this.algorithm.name, panic: this.#panic, eligible, excluded };
+    if (this.#closed) {
+      return {
+        ...base,
+        affinity: 'none',
+        wouldPick: undefined,
+        note: 'pool closed',
+        error: new PoolClosedError().message,
+      };
+    }
+    if (c.affinity !== undefined) {
+      const pinned = this.#records.get(c.affinity.id);
+      if (
+        pinned !== undefined &&
+        this.#affinityRoutable(pinned, c.affinity.allowDraining === true)
+      ) {
+        return {
+          ...base,
+          affinity: 'applied',
+          wouldPick: pinned.id,
+          note: `sticky affinity to ${pinned.id}`,
+        };
+      }
+    }
+    const affinity = c.affinity === undefined ? 'none' : 'not-routable';
+    if (this.#candidates.length === 0) {
+      return {
+        ...base,
+        affinity,
+        wouldPick: undefined,
+        note: 'nothing to pick',
+        error: this.#noBackendError().message,
+      };
+    }
+    const e = this.algorithm.explain?.(this.#candidates, c);
+    return {
+      ...base,
+      affinity,
+      wouldPick: e?.wouldPick?.id,
+      note: `${this.#panic ? 'PANIC: routing across unhealthy backends too. ' : ''}${e?.note ?? `${this.algorithm.name} picks among ${this.#candidates.length} backends`}`,
+    };
+  }
+
+  #whyExcluded(r: BackendRecord): string {
+    switch (r.state) {
+      case 'draining':
+        return 'draining: takes no new calls';
+      case 'ejected':
+        return `ejected until ${r.ejectedUntil}: ${r.ejectReason}`;
+      case 'unhealthy':
+        return 'failing health checks';
+      default:
+        return 'not routable';
+    }
+  }
+
+  // ---------------------------------------------------------------- membership
+
+  /**
+   * Adds a backend. It starts healthy (in slow start when `slowStartMs` is set).
+   * @throws {LoadBalancerConfigError} for an invalid spec or a duplicate id.
+   */
+  add(spec: BackendSpec): BackendView {
+    this.#assertOpen();
+    const record = this.#insert(spec, 'backend', this.#slowStartMs > 0);
+    this.#membershipChanged();
+    this.emit('added', { backend: record });
+    return record;
+  }
+
+  #insert(spec: BackendSpec, field: string, slowStart: boolean): BackendRecord {
+    const n = normalizeBackend(spec, field);
+    if (this.#records.has(n.id)) {
+      throw new LoadBalancerConfigError(
+        `${field}.id`,
+        n.id,
+        'an id not already in the pool (give an explicit id to add the same URL twice)',
+      );
+    }
+    const record = new BackendRecord(n.id, n.url, n.weight, n.zone, n.metadata);
+    record.state = record.derivedState();
+    if (slowStart) this.#startSlowStart(record);
+    this.#records.set(n.id, record);
+    return record;
+  }
+
+  /**
+   * Removes a backend. By default it drains first: no new calls at once, and the promise
+   * resolves once its calls finish or the grace period ends.
+   */
+  async remove(id: string, options: RemoveOptions = {}): Promise<DrainResult> {
+    const o = checkOptions('remove options', options, ['drain', 'graceMs']);
+    const record = this.#get(id);
+    let result: DrainResult = { id, completed: record.inFlight === 0, remaining: record.inFlight };
+    if (o.drain === undefined || checkBoolean('drain', o.drain)) {
+      result = await this.drain(id, o.graceMs === undefined ? {} : { graceMs: o.graceMs });
+    }
+    if (this.#records.get(id) === record) {
+      record.removed = true;
+      this.#clearEjection(record);
+      this.#records.delete(id);
+      if (record.slowStartFrom !== undefined) {
+        record.slowStartFrom = undefined;
+        this.#slowStarting--;
+      }
+      this.#membershipChanged();
+      this.emit('removed', { backend: record });
+    }
+    return result;
+  }
+
+  /** Whether the pool holds a backend with this id. */
+  has(id: string): boolean {
+    return this.#records.has(id);
+  }
+
+  /** The backend with this id, or undefined. */
+  get(id: string): BackendView | undefined {
+    return this.#records.get(id);
+  }
+
+  /** Every backend, in the order they were added. */
+  backends(): readonly BackendView[] {
+    return this.#members;
+  }
+
+  /** The backends the next pick chooses from (healthy ones, or all non-draining in panic). */
+  eligible(): readonly BackendView[] {
+    return this.#candidates;
+  }
+
+  /** Whether panic mode is on. */
+  get panic(): boolean {
+    return this.#panic;
+  }
+
+  /** Whether `close()` was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Changes a backend's weight (slow start, when active, keeps ramping towards the new weight). */
+  setWeight(id: string, weight: number): void {
+    const record = this.#get(id);
+    const w = checkNumber('weight', weight, { min: 0, minExclusive: true });
+    if (w === record.weight) return;
+    record.weight = w;
+    record.effectiveWeight =
+      record.slowStartFrom === undefined ? w : this.#rampWeight(record, this.clock.now());
+    this.#membershipChanged();
+    this.emit('updated', { backend: record });
+  }
+
+  // ---------------------------------------------------------------- draining
+
+  /**
+   * Stops new calls to a backend at once and resolves when its calls in flight reach 0, or when
+   * the grace period ends (then `completed` is false and `remaining` says how many still run).
+   * The backend stays in the pool, draining, until `undrain()` or `remove()`.
+   */
+  drain(id: string, options: DrainOptions = {}): Promise<DrainResult> {
+    const o = checkOptions('drain options', options, ['graceMs']);
+    const record = this.#get(id);
+    const graceMs = optNumber('graceMs', o.graceMs, this.#drainGraceMs, { min: 0 });
+    if (!record.draining) {
+      record.draining = true;
+      this.#stateMaybeChanged(record, 'drain requested');
+      this.#rebuild();
+    }
+    return new Promise<DrainResult>((resolve) => {
+      const finish = (completed: boolean): void => {
+        const result = { id, completed, remaining: record.inFlight };
+        this.emit('drained', { backend: record, completed, remaining: record.inFlight });
+        resolve(result);
+      };
+      if (record.inFlight === 0) {
+        finish(true);
+        return;
+      }
+      let done = false;
+      const timer = this.#schedule(() => {
+        if (done) return;
+        done = true;
+        const i = record.idleWaiters.indexOf(onIdle);
+        if (i >= 0) record.idleWaiters.splice(i, 1);
+        finish(false);
+      }, graceMs);
+      const onIdle = (): void => {
+        if (done) return;
+        done = true;
+        this.#cancel(timer);
+        finish(true);
+      };
+      record.idleWaiters.push(onIdle);
+    });
+  }
+
+  /** Puts a draining backend back into rotation. */
+  undrain(id: string): void {
+    const record = this.#get(id);
+    if (!record.draining) return;
+    record.draining = false;
+    this.#stateMaybeChanged(record, 'undrained');
+    this.#rebuild();
+  }
+
+  // ---------------------------------------------------------------- health observations
+
+  /**
+   * Marks a backend healthy or unhealthy at once (health checkers normally use
+   * {@link BackendPool.reportProbe}, which applies thresholds).
+   */
+  setHealthy(
+    id: string,
+    healthy: boolean,
+    reason = healthy ? 'marked healthy' : 'marked unhealthy',
+  ): void {
+    const record = this.#get(id);
+    checkBoolean('healthy', healthy);
+    if (record.healthy === healthy) return;
+    record.healthy = healthy;
+    const before = record.state;
+    this.#stateMaybeChanged(record, reason);
+    if (healthy && before !== 'healthy' && record.state === 'healthy') this.#startSlowStart(record);
+    this.#rebuild();
+  }
+
+  /**
+   * Records one probe result. After `unhealthyThreshold` consecutive failures a healthy backend
+   * becomes unhealthy; after `healthyThreshold` consecutive passes an unhealthy one recovers.
+   * A passing probe also ends an ejection early.
+   * @returns the backend's state afterwards.
+   */
+  reportProbe(id: string, report: ProbeReport): BackendState {
+    const record = this.#get(id);
+    const r = checkOptions('probe report', report, [
+      'ok',
+      'source',
+      'healthyThreshold',
+      'unhealthyThreshold',
+      'reason',
+    ]);
+    const ok = checkBoolean('ok', r.ok);
+    const source = r.source === undefined ? 'default' : checkString('source', r.source);
+    const up = optNumber('healthyThreshold', r.healthyThreshold, 1, { min: 1, integer: true });
+    const down = optNumber('unhealthyThreshold', r.unhealthyThreshold, 1, {
+      min: 1,
+      integer: true,
+    });
+    let run = record.probeRuns.get(source);
+    if (run === undefined) {
+      run = { ok: 0, fail: 0 };
+      record.probeRuns.set(source, run);
+    }
+    if (ok) {
+      run.ok++;
+      run.fail = 0;
+      if (!record.healthy && run.ok >= up)
+        this.setHealthy(id, true, r.reason ?? `${run.ok} consecutive passing probes (${source})`);
+      if (record.ejectedUntil !== undefined) this.uneject(id, `passing probe (${source})`);
+    } else {
+      run.fail++;
+      run.ok = 0;
+      if (record.healthy && run.fail >= down)
+        this.setHealthy(
+          id,
+          false,
+          r.reason ?? `${run.fail} consecutive failing probes (${source})`,
+        );
+    }
+    return record.state;
+  }
+
+  /**
+   * Takes a backend out of rotation for `durationMs` (outlier detection, `Retry-After`). A later
+   * call with a longer duration extends the ejection; a shorter one does not shorten it.
+   */
+  eject(id: string, durationMs: number, reason = 'ejected'): void {
+    this.#assertOpen();
+    const record = this.#get(id);
+    const ms = checkNumber('durationMs', durationMs, { min: 0 });
+    const until = this.clock.now() + ms;
+    if (record.ejectedUntil !== undefined && record.ejectedUntil >= until) return;
+    if (record.ejectTimer !== undefined) this.#cancel(record.ejectTimer);
+    record.ejectedUntil = until;
+    record.ejectReason = reason;
+    record.ejectTimer = this.#schedule(() => {
+      record.ejectTimer = undefined;
+      if (!record.removed) this.uneject(id, 'ejection period over');
+    }, ms);
+    this.#stateMaybeChanged(record, reason);
+    this.#rebuild();
+  }
+
+  /** Ends an ejection early. */
+  uneject(id: string, reason = 'unejected'): void {
+    const record = this.#get(id);
+    if (record.ejectedUntil === undefined) return;
+    this.#clearEjection(record);
+    const before = record.state;
+    this.#stateMaybeChanged(record, reason);
+    if (before !== 'healthy' && record.state === 'healthy') this.#startSlowStart(record);
+    this.#rebuild();
+  }
+
+  #clearEjection(record: BackendRecord): void {
+    if (record.ejectTimer !== undefined) this.#cancel(record.ejectTimer);
+    record.ejectTimer = undefined;
+    record.ejectedUntil = undefined;
+  }
+
+  // ---------------------------------------------------------------- stats
+
+  /** A snapshot of every backend's state and figures. */
+  stats(): PoolStats {
+    const now = this.clock.now();
+    let healthy = 0;
+    let inFlight = 0;
+    const backends: BackendStats[] = this.#members.map((r) => {
+      if (r.state === 'healthy') healthy++;
+      inFlight += r.inFlight;
+      return {
+        id: r.id,
+        url: r.url,
+        state: r.state,
+        weight: r.weight,
+        effectiveWeight: r.effectiveWeight,
+        inFlight: r.inFlight,
+        requests: r.requests,
+        failures: r.failures,
+        latencyEwmaMs: this.decayedLatency(r, now),
+        zone: r.zone,
+        metadata: r.metadata,
+        ejectedUntil: r.ejectedUntil,
+      };
+    });
+    return { backends, panic: this.#panic, healthy, total: this.#members.length, inFlight };
+  }
+
+  /** A backend's peak-EWMA latency decayed to `now` (Finagle decays idle backends towards 0). */
+  decayedLatency(backend: BackendView, now = this.clock.now()): number {
+    if (backend.latencyEwma === 0) return 0;
+    return (
+      backend.latencyEwma *
+      Math.exp(-Math.max(now - backend.latencyStamp, 0) / this.#latencyDecayMs)
+    );
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  /**
+   * Stops the pool: new calls fail with {@link PoolClosedError} at once; the promise resolves once
+   * calls in flight finish or `graceMs` passes, then every timer is cleared. Idempotent.
+   */
+  close(options: { graceMs?: number } = {}): Promise<void> {
+    if (this.#closing) return this.#closing;
+    const o = checkOptions('close options', options, ['graceMs']);
+    const graceMs = optNumber('graceMs', o.graceMs, 0, { min: 0 });
+    this.#closed = true;
+    this.#closing = (async () => {
+      const busy = this.#members.filter((r) => r.inFlight > 0);
+      if (graceMs > 0 && busy.length > 0) {
+        await Promise.all(busy.map((r) => this.drain(r.id, { graceMs })));
+      }
+      for (const t of this.#timers) this.clock.clearTimeout(t);
+      this.#timers.clear();
+      if (this.#skewTimer !== undefined) this.clock.clearTimeout(this.#skewTimer);
+      this.#skewTimer = undefined;
+      for (const r of this.#members) {
+        r.ejectTimer = undefined;
+        for (const wake of r.idleWaiters.splice(0)) wake();
+      }
+      this.emit('close');
+    })();
+    return this.#closing;
+  }
+
+  /** Same as {@link BackendPool.close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  #assertOpen(): void {
+    if (this.#closed) throw new PoolClosedError();
+  }
+
+  #get(id: string): BackendRecord {
+    if (typeof id !== 'string') throw new LoadBalancerConfigError('id', id, 'a backend id string');
+    const record = this.#records.get(id);
+    if (record === undefined) throw new UnknownBackendError(id, [...this.#records.keys()]);
+    return record;
+  }
+
+  #schedule(fn: () => void, ms: number): TimerHandle {
+    const handle = backgroundTimer(
+      this.clock,
+      () => {
+        this.#timers.delete(handle);
+        fn();
+      },
+      ms,
+    );
+    this.#timers.add(handle);
+    return handle;
+  }
+
+  #cancel(handle: TimerHandle): void {
+    this.clock.clearTimeout(handle);
+    this.#timers.delete(handle);
+  }
+
+  #stateMaybeChanged(record: BackendRecord, reason: string): void {
+    const to = record.derivedState();
+    const from = record.state;
+    if (to === from) return;
+    record.state = to;
+    this.emit('state', { backend: record, from, to, reason });
+  }
+
+  #membershipChanged(): void {
+    this.#members = [...this.#records.values()];
+    this.algorithm.onMembershipChange?.(this.#members);
+    this.#rebuild();
+  }
+
+  /** Recomputes panic and the eligible snapshot after any state or weight change. */
+  #rebuild(): void {
+    let healthy = 0;
+    let routable = 0;
+    for (const r of this.#members) {
+      if (!r.draining) routable++;
+      if (r.state === 'healthy') healthy++;
+    }
+    const panic =
+      routable > 0 &&
+      (healthy < Math.min(this.#minHealthy, routable) || healthy < this.#panicThreshold * routable);
+    const candidates: BackendRecord[] = [];
+    for (const r of this.#members) {
+      r.eligible = panic ? !r.draining : r.state === 'healthy';
+      if (r.eligible) candidates.push(r);
+    }
+    this.#candidates = candidates;
+    if (panic !== this.#panic) {
+      this.#panic = panic;
+      this.emit('panic', {
+        active: panic,
+        healthy,
+        total: routable,
+        threshold: this.#panicThreshold,
+      });
+    }
+    if (
+      this.#skew !== undefined &&
+      this.#skewTimer === undefined &&
+      !this.#closed &&
+      this.#members.length > 0
+    ) {
+      this.#armSkewTimer();
+    }
+  }
+
+  // ---------------------------------------------------------------- slow start
+
+  #startSlowStart(record: BackendRecord): void {
+    if (this.#slowStartMs <= 0) return;
+    if (record.slowStartFrom === undefined) this.#slowStarting++;
+    const now = this.clock.now();
+    record.slowStartFrom = now;
+    record.effectiveWeight = this.#rampWeight(record, now);
+    this.#nextSlowStartRefresh = Math.min(this.#nextSlowStartRefresh, now + this.#slowStartStep());
+  }
+
+  #slowStartStep(): number {
+    // About 50 steps over the window: smooth enough, and rare enough to keep picks cheap.
+    return Math.max(this.#slowStartMs / 50, 1);
+  }
+
+  #rampWeight(record: BackendRecord, now: number): number {
+    const progress = Math.min(
+      Math.max((now - (record.slowStartFrom ?? now)) / this.#slowStartMs, 0),
+      1,
+    );
+    const factor = Math.max(this.#slowStartMin, progress ** (1 / this.#slowStartAggression));
+    return record.weight * factor;
+  }
+
+  #refreshSlowStart(): void {
+    const now = this.clock.now();
+    for (const r of this.#members) {
+      if (r.slowStartFrom === undefined) continue;
+      if (now - r.slowStartFrom >= this.#slowStartMs) {
+        r.slowStartFrom = undefined;
+        r.effectiveWeight = r.weight;
+        this.#slowStarting--;
+      } else {
+        r.effectiveWeight = this.#rampWeight(r, now);
+      }
+    }
+    this.#nextSlowStartRefresh =
+      this.#slowStarting > 0 ? now + this.#slowStartStep() : Number.POSITIVE_INFINITY;
+    // Weights changed: give weight-aware algorithms a fresh snapshot.
+    this.algorithm.onMembershipChange?.(this.#members);
+    this.#rebuild();
+  }
+
+  // ---------------------------------------------------------------- skew monitor
+
+  #armSkewTimer(): void {
+    const skew = this.#skew!;
+    this.#skewTimer = backgroundTimer(
+      this.clock,
+      () => {
+        this.#skewTimer = undefined;
+        if (this.#closed) return;
+        this.#checkSkew(skew);
+        if (this.#members.length > 0) this.#armSkewTimer();
+      },
+      skew.windowMs,
+    );
+  }
+
+  #checkSkew(skew: Required<SkewOptions>): void {
+    let total = 0;
+    let weightSum = 0;
+    for (const r of this.#members) {
+      total += r.windowRequests;
+      if (r.eligible) weightSum += r.effectiveWeight;
+    }
+    if (total >= skew.minRequests && weightSum > 0) {
+      for (const r of this.#members) {
+        if (!r.eligible || r.windowRequests === 0) continue;
+        const share = r.windowRequests / total;
+        const expectedShare = r.effectiveWeight / weightSum;
+        if (share > skew.factor * expectedShare) {
+          this.emit('skew', {
+            backend: r,
+            share,
+            expectedShare,
+            factor: share / expectedShare,
+            requests: r.windowRequests,
+          });
+        }
+      }
+    }
+    for (const r of this.#members) r.windowRequests = 0;
+  }
+}
+
+const OK_OUTCOME: LeaseOutcome = Object.freeze({ ok: true });
+
+function isSet(x: ReadonlySet<string> | readonly string[]): x is ReadonlySet<string> {
+  return !Array.isArray(x);
+}
+
+function parseSkew(value: unknown): Required<SkewOptions> | undefined {
+  if (value === false) return undefined;
+  if (value !== undefined && !isPlainObject(value)) {
+    throw new LoadBalancerConfigError(
+      'skew',
+      value,
+      'false or { factor?, windowMs?, minRequests? }',
+    );
+  }
+  const o = checkOptions<SkewOptions>('skew', value as SkewOptions | undefined, [
+    'factor',
+    'windowMs',
+    'minRequests',
+  ]);
+  return {
+    factor: optNumber('skew.factor', o.factor, 2, { min: 1, minExclusive: true }),
+    windowMs: optNumber('skew.windowMs', o.windowMs, 10_000, { min: 0, minExclusive: true }),
+    minRequests: optNumber('skew.minRequests', o.minRequests, 100, { min: 1, integer: true }),
+  };
+}
+
+/** The lease handed out by {@link BackendPool.acquire}. */
+class PoolLease implements Lease {
+  readonly backend: BackendRecord;
+  readonly acquiredAt: number;
+  readonly #pool: BackendPool;
+  #released = false;
+
+  constructor(pool: BackendPool, backend: BackendRecord, acquiredAt: number) {
+    this.#pool = pool;
+    this.backend = backend;
+    this.acquiredAt = acquiredAt;
+  }
+
+  get released(): boolean {
+    return this.#released;
+  }
+
+  release(outcome?: LeaseOutcome): boolean {
+    if (
+      outcome !== undefined &&
+      (typeof outcome !== 'object' || outcome === null || typeof outcome.ok !== 'boolean')
+    ) {
+      throw new LoadBalancerConfigError(
+        'lease.release(outcome)',
+        outcome,
+        'undefined or an object { ok: boolean, ... }',
+      );
+    }
+    if (this.#released) return false;
+    this.#released = true;
+    this.#pool._release(this.backend, this.acquiredAt, outcome);
+    return true;
+  }
+}

@@ -1,0 +1,61 @@
+import type { TimerHandle } from '../clock.js';
+import type { BackendState, BackendView } from '../types.js';
+
+/**
+ * The pool's own mutable record of one backend. Algorithms see it through {@link BackendView};
+ * only the pool writes to it.
+ * @internal
+ */
+export class BackendRecord implements BackendView {
+  readonly id: string;
+  readonly url: string;
+  weight: number;
+  effectiveWeight: number;
+  inFlight = 0;
+  state: BackendState = 'healthy';
+  eligible = false;
+  latencyEwma = 0;
+  latencyStamp = 0;
+  requests = 0;
+  failures = 0;
+  readonly zone: string | undefined;
+  readonly metadata: Readonly<Record<string, unknown>>;
+
+  /** Health as last decided from probes (independent of draining and ejection). */
+  healthy = true;
+  draining = false;
+  removed = false;
+  ejectedUntil: number | undefined = undefined;
+  ejectTimer: TimerHandle | undefined = undefined;
+  ejectReason = '';
+  /** Clock reading when slow start began, or undefined when at full weight. */
+  slowStartFrom: number | undefined = undefined;
+  /** Consecutive probe results per reporting source. */
+  readonly probeRuns = new Map<string, { ok: number; fail: number }>();
+  /** Resolvers waiting for inFlight to reach 0. */
+  readonly idleWaiters: Array<() => void> = [];
+  /** Requests in the current skew window. */
+  windowRequests = 0;
+
+  constructor(
+    id: string,
+    url: string,
+    weight: number,
+    zone: string | undefined,
+    metadata: Readonly<Record<string, unknown>>,
+  ) {
+    this.id = id;
+    this.url = url;
+    this.weight = weight;
+    this.effectiveWeight = weight;
+    this.zone = zone;
+    this.metadata = metadata;
+  }
+
+  /** The state implied by the flags: draining, then ejected, then health. */
+  derivedState(): BackendState {
+    if (this.draining) return 'draining';
+    if (this.ejectedUntil !== undefined) return 'ejected';
+    return this.healthy ? 'healthy' : 'unhealthy';
+  }
+}

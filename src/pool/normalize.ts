@@ -1,0 +1,86 @@
+import { LoadBalancerConfigError } from '../errors/config-error.js';
+import type { BackendSpec } from '../types.js';
+import { checkNumber, checkOptions, checkString, isPlainObject } from '../validate.js';
+
+/** A validated backend definition. @internal */
+export interface NormalizedBackend {
+  id: string;
+  url: string;
+  weight: number;
+  zone: string | undefined;
+  metadata: Readonly<Record<string, unknown>>;
+}
+
+const BACKEND_KEYS = ['url', 'weight', 'id', 'zone', 'metadata'] as const;
+
+/**
+ * Validates one backend spec and derives its id and normalized URL.
+ * @internal
+ */
+export function normalizeBackend(spec: BackendSpec, field: string): NormalizedBackend {
+  const init = typeof spec === 'string' ? { url: spec } : spec;
+  if (!isPlainObject(init)) {
+    throw new LoadBalancerConfigError(
+      field,
+      spec,
+      'a URL string or an object { url, weight?, id?, zone?, metadata? }',
+    );
+  }
+  checkOptions(field, init, BACKEND_KEYS);
+  const rawUrl = checkString(`${field}.url`, init.url);
+  let parsed: URL;
+  try {
+    parsed = new URL(rawUrl);
+  } catch (cause) {
+    throw new LoadBalancerConfigError(
+      `${field}.url`,
+      rawUrl,
+      'an absolute URL such as "http://10.0.1.10:8080"',
+      { cause },
+    );
+  }
+  if (parsed.host === '') {
+    throw new LoadBalancerConfigError(`${field}.url`, rawUrl, 'a URL with a host');
+  }
+  if (parsed.username !== '' || parsed.password !== '') {
+    throw new LoadBalancerConfigError(
+      `${field}.url`,
+      rawUrl,
+      'a URL without credentials (pass them as request headers)',
+    );
+  }
+  if (parsed.search !== '' || parsed.hash !== '') {
+    throw new LoadBalancerConfigError(
+      `${field}.url`,
+      rawUrl,
+      'a base URL without query or fragment',
+    );
+  }
+  const path = parsed.pathname.replace(/\/+$/, '');
+  const url = `${parsed.protocol}//${parsed.host}${path}`;
+  const weight =
+    init.weight === undefined
+      ? 1
+      : checkNumber(`${field}.weight`, init.weight, { min: 0, minExclusive: true });
+  const hostPort =
+    parsed.port === '' ? `${parsed.hostname}:${defaultPort(parsed.protocol)}` : parsed.host;
+  const id = init.id === undefined ? `${hostPort}${path}` : checkString(`${field}.id`, init.id);
+  const zone = init.zone === undefined ? undefined : checkString(`${field}.zone`, init.zone);
+  if (init.metadata !== undefined && !isPlainObject(init.metadata)) {
+    throw new LoadBalancerConfigError(`${field}.metadata`, init.metadata, 'a plain object');
+  }
+  return { id, url, weight, zone, metadata: Object.freeze({ ...(init.metadata ?? {}) }) };
+}
+
+function defaultPort(protocol: string): string {
+  switch (protocol) {
+    case 'https:':
+    case 'wss:':
+      return '443';
+    case 'http:':
+    case 'ws:':
+      return '80';
+    default:
+      return '0';
+  }
+}

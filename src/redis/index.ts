@@ -1,0 +1,5 @@
+/**
+ * The Redis session store (`ioredis`, an optional peer dependency).
+ * @packageDocumentation
+ */
+export {};

@@ -1,0 +1,249 @@
+import type { Clock } from './clock.js';
+import type { Random } from './random.js';
+
+/**
+ * Where a backend stands:
+ * - `healthy`: takes new calls;
+ * - `unhealthy`: failed its health checks; no new calls (except in panic mode);
+ * - `draining`: leaving; no new calls, calls in flight finish;
+ * - `ejected`: taken out for a while by outlier detection or a `Retry-After`; back on its own.
+ */
+export type BackendState = 'healthy' | 'unhealthy' | 'draining' | 'ejected';
+
+/** A backend as given to the pool. */
+export interface BackendInit {
+  /** Base URL, e.g. `http://10.0.1.10:8080` or `http://10.0.1.10:8080/v1`. */
+  url: string;
+  /**
+   * Relative share of traffic for weight-aware algorithms. A finite number > 0.
+   * @default 1
+   */
+  weight?: number;
+  /**
+   * Stable identity of the backend. Defaults to the URL's `host:port` (with the base path when
+   * it has one), which is also what ketama-compatible hashing uses.
+   */
+  id?: string;
+  /** Locality label (zone, rack, region) for zone-aware routing and reporting. */
+  zone?: string;
+  /** Free-form data carried along and returned in stats and events. */
+  metadata?: Readonly<Record<string, unknown>>;
+}
+
+/** A backend given as a URL string or a {@link BackendInit}. */
+export type BackendSpec = string | BackendInit;
+
+/**
+ * A read-only view of one backend as the pool holds it. Algorithms and observers read these;
+ * only the pool writes them.
+ */
+export interface BackendView {
+  /** Stable identity (unique in the pool). */
+  readonly id: string;
+  /** Normalized base URL (no trailing slash unless the path is `/`). */
+  readonly url: string;
+  /** The configured weight. */
+  readonly weight: number;
+  /** The weight in force now: lower than {@link BackendView.weight} during slow start. */
+  readonly effectiveWeight: number;
+  /** Calls (leases) currently in flight. */
+  readonly inFlight: number;
+  /** Current state. */
+  readonly state: BackendState;
+  /** Whether the current pick may choose this backend (kept up to date by the pool). */
+  readonly eligible: boolean;
+  /** Peak-EWMA latency in ms at {@link BackendView.latencyStamp} (0 before any sample). */
+  readonly latencyEwma: number;
+  /** Clock reading of the last latency sample. */
+  readonly latencyStamp: number;
+  /** Total leases handed out for this backend. */
+  readonly requests: number;
+  /** Total leases released as failures. */
+  readonly failures: number;
+  /** Locality label, when known. */
+  readonly zone: string | undefined;
+  /** Free-form data from the backend's definition. */
+  readonly metadata: Readonly<Record<string, unknown>>;
+}
+
+/** What a caller may tell the pool about one call, to steer the pick. */
+export interface PickContext {
+  /** Affinity key for hash-based algorithms and sticky sessions (user id, cache key, tenant). */
+  key?: string;
+  /** Client address, for `IpHash`. */
+  clientAddress?: string;
+  /** Backend ids to avoid if any other is routable (retries prefer untried backends). */
+  exclude?: ReadonlySet<string> | readonly string[];
+  /**
+   * Route to this backend id if it can take the call (sticky sessions). With
+   * `allowDraining`, a draining backend still takes calls for existing sessions.
+   */
+  affinity?: { id: string; allowDraining?: boolean };
+}
+
+/** Facilities a pool lends to its algorithm when the algorithm is attached. */
+export interface AlgorithmEnv {
+  readonly clock: Clock;
+  readonly random: Random;
+  /** Decay time constant of the pool's peak-EWMA latency, in ms. */
+  readonly latencyDecayMs: number;
+}
+
+/** Details an algorithm may give to `pool.explain()`. */
+export interface AlgorithmExplanation {
+  /** The backend the algorithm would choose now, when that can be known without picking. */
+  readonly wouldPick?: BackendView | undefined;
+  /** A sentence on how the algorithm decides, with the figures it would compare. */
+  readonly note: string;
+}
+
+/**
+ * A balancing strategy: a pure picker over the pool's eligible backends. It never changes
+ * backend state, and its `pick` allocates nothing.
+ */
+export interface Algorithm {
+  /** A short name for logs and `explain()`, e.g. `round-robin`. */
+  readonly name: string;
+  /** Called once when a pool adopts the algorithm. An instance serves one pool only. */
+  attach?(env: AlgorithmEnv): void;
+  /**
+   * Called whenever membership or weights change, with every member (eligible or not), so
+   * table-based algorithms rebuild here and never during a pick.
+   */
+  onMembershipChange?(members: readonly BackendView[]): void;
+  /**
+   * Picks one of `candidates` (never empty; every element has `eligible === true`).
+   * Return `undefined` only when the algorithm cannot choose (the pool then reports an error).
+   */
+  pick(candidates: readonly BackendView[], ctx: PickContext): BackendView | undefined;
+  /** Says how the next pick would be decided, without changing any state. */
+  explain?(candidates: readonly BackendView[], ctx: PickContext): AlgorithmExplanation;
+  /** Called after a lease on `backend` was taken (its `inFlight` already counts it). */
+  onAcquire?(backend: BackendView): void;
+  /** Called after a lease on `backend` was released (its `inFlight` no longer counts it). */
+  onRelease?(backend: BackendView): void;
+}
+
+/** How a failed call failed. `aborted` (by the caller) does not count against the backend. */
+export type FailureKind =
+  | 'connect'
+  | 'timeout'
+  | 'reset'
+  | 'http'
+  | 'protocol'
+  | 'aborted'
+  | 'other';
+
+/** What happened to a call, reported through `lease.release()`. */
+export interface LeaseOutcome {
+  /** Whether the call succeeded. */
+  ok: boolean;
+  /** Latency to report; measured from acquire to release on the pool's clock when omitted. */
+  latencyMs?: number;
+  /** HTTP status, when there was one. */
+  status?: number;
+  /** How the call failed, when it did. */
+  failure?: FailureKind;
+  /** Server-requested back-off (`Retry-After` on 429/503), in ms. */
+  retryAfterMs?: number;
+  /** The underlying error, when there was one. */
+  error?: unknown;
+}
+
+/** A claim on one backend for one call. Release it exactly once; later releases are ignored. */
+export interface Lease {
+  /** The backend picked for this call. */
+  readonly backend: BackendView;
+  /** Clock reading when the lease was taken. */
+  readonly acquiredAt: number;
+  /** Whether the lease was released already. */
+  readonly released: boolean;
+  /**
+   * Ends the call and feeds its outcome to the pool's statistics.
+   * @returns `true` the first time, `false` for repeated releases (which change nothing).
+   */
+  release(outcome?: LeaseOutcome): boolean;
+}
+
+/** Per-backend figures from `pool.stats()`. */
+export interface BackendStats {
+  readonly id: string;
+  readonly url: string;
+  readonly state: BackendState;
+  readonly weight: number;
+  readonly effectiveWeight: number;
+  readonly inFlight: number;
+  readonly requests: number;
+  readonly failures: number;
+  /** Peak-EWMA latency decayed to now, in ms. */
+  readonly latencyEwmaMs: number;
+  readonly zone: string | undefined;
+  readonly metadata: Readonly<Record<string, unknown>>;
+  /** When an ejection ends (clock reading), if ejected. */
+  readonly ejectedUntil: number | undefined;
+}
+
+/** A snapshot of the whole pool. */
+export interface PoolStats {
+  readonly backends: readonly BackendStats[];
+  /** Whether the panic rule is routing across unhealthy backends now. */
+  readonly panic: boolean;
+  readonly healthy: number;
+  readonly total: number;
+  readonly inFlight: number;
+}
+
+/** The answer of `pool.explain(ctx)`. */
+export interface PickExplanation {
+  readonly algorithm: string;
+  readonly panic: boolean;
+  /** The backends the algorithm would choose from. */
+  readonly eligible: readonly {
+    id: string;
+    state: BackendState;
+    effectiveWeight: number;
+    inFlight: number;
+  }[];
+  /** Backends left out, with why. */
+  readonly excluded: readonly { id: string; state: BackendState; why: string }[];
+  /** Whether a sticky affinity decided the pick. */
+  readonly affinity: 'applied' | 'not-routable' | 'none';
+  /** The backend that would be picked, when known without picking. */
+  readonly wouldPick: string | undefined;
+  readonly note: string;
+  /** Set when nothing could be picked. */
+  readonly error?: string;
+}
+
+/** Event payloads emitted by a pool. */
+export interface PoolEvents {
+  /** A backend changed state. */
+  state: (e: {
+    backend: BackendView;
+    from: BackendState;
+    to: BackendState;
+    reason: string;
+  }) => void;
+  added: (e: { backend: BackendView }) => void;
+  removed: (e: { backend: BackendView }) => void;
+  /** A weight or another attribute changed. */
+  updated: (e: { backend: BackendView }) => void;
+  /** Panic mode entered (`active: true`) or left. */
+  panic: (e: { active: boolean; healthy: number; total: number; threshold: number }) => void;
+  /** A backend took a share of recent requests above `factor` × its fair share. */
+  skew: (e: {
+    backend: BackendView;
+    share: number;
+    expectedShare: number;
+    factor: number;
+    requests: number;
+  }) => void;
+  /** A drain finished (all calls done) or its grace period ran out. */
+  drained: (e: { backend: BackendView; completed: boolean; remaining: number }) => void;
+  /** A lease was released; observers (outlier detection, metrics) read outcomes here. */
+  release: (e: { backend: BackendView; outcome: LeaseOutcome; latencyMs: number }) => void;
+  /** The pool was closed; attached components stop with it. */
+  close: () => void;
+  /** A lease was taken. */
+  acquire: (e: { backend: BackendView; ctx: PickContext | undefined }) => void;
+}

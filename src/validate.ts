@@ -1,0 +1,128 @@
+/**
+ * Input checks shared by every public entry point. Each throws a {@link LoadBalancerConfigError}
+ * naming the field, the value and what was expected.
+ * @internal
+ */
+import type { Clock } from './clock.js';
+import { LoadBalancerConfigError } from './errors/config-error.js';
+import type { Random } from './random.js';
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/** Checks that `value` is an options object (or undefined) holding only `allowed` keys. */
+export function checkOptions<T extends object>(
+  field: string,
+  value: T | undefined,
+  allowed: readonly string[],
+): T {
+  if (value === undefined) return {} as T;
+  if (!isPlainObject(value)) throw new LoadBalancerConfigError(field, value, 'an options object');
+  for (const key of Object.keys(value)) {
+    if (!allowed.includes(key)) {
+      throw new LoadBalancerConfigError(
+        `${field}.${key}`,
+        (value as Record<string, unknown>)[key],
+        `no such option (known: ${allowed.join(', ')})`,
+      );
+    }
+  }
+  return value;
+}
+
+export function checkNumber(
+  field: string,
+  value: unknown,
+  {
+    min,
+    max,
+    integer = false,
+    minExclusive = false,
+  }: { min?: number; max?: number; integer?: boolean; minExclusive?: boolean } = {},
+): number {
+  const range = [
+    integer ? 'an integer' : 'a finite number',
+    min === undefined ? '' : minExclusive ? `> ${min}` : `>= ${min}`,
+    max === undefined ? '' : `<= ${max}`,
+  ]
+    .filter(Boolean)
+    .join(' ');
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    throw new LoadBalancerConfigError(field, value, range);
+  }
+  if (integer && !Number.isInteger(value)) throw new LoadBalancerConfigError(field, value, range);
+  if (min !== undefined && (minExclusive ? value <= min : value < min)) {
+    throw new LoadBalancerConfigError(field, value, range);
+  }
+  if (max !== undefined && value > max) throw new LoadBalancerConfigError(field, value, range);
+  return value;
+}
+
+/** Returns `value` checked, or `fallback` when `value` is undefined. */
+export function optNumber(
+  field: string,
+  value: unknown,
+  fallback: number,
+  limits?: Parameters<typeof checkNumber>[2],
+): number {
+  return value === undefined ? fallback : checkNumber(field, value, limits);
+}
+
+export function checkString(field: string, value: unknown, { nonEmpty = true } = {}): string {
+  if (typeof value !== 'string' || (nonEmpty && value.length === 0)) {
+    throw new LoadBalancerConfigError(field, value, nonEmpty ? 'a non-empty string' : 'a string');
+  }
+  return value;
+}
+
+export function checkBoolean(field: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw new LoadBalancerConfigError(field, value, 'true or false');
+  return value;
+}
+
+export function checkFunction<F>(field: string, value: unknown): F {
+  if (typeof value !== 'function') throw new LoadBalancerConfigError(field, value, 'a function');
+  return value as F;
+}
+
+export function checkOneOf<T extends string>(
+  field: string,
+  value: unknown,
+  allowed: readonly T[],
+): T {
+  if (typeof value !== 'string' || !allowed.includes(value as T)) {
+    throw new LoadBalancerConfigError(
+      field,
+      value,
+      `one of ${allowed.map((a) => `'${a}'`).join(', ')}`,
+    );
+  }
+  return value as T;
+}
+
+export function checkClock(field: string, value: unknown): Clock {
+  if (
+    !isObjectLike(value) ||
+    typeof value['now'] !== 'function' ||
+    typeof value['setTimeout'] !== 'function' ||
+    typeof value['clearTimeout'] !== 'function'
+  ) {
+    throw new LoadBalancerConfigError(
+      field,
+      value,
+      'a Clock with now(), setTimeout() and clearTimeout()',
+    );
+  }
+  return value as unknown as Clock;
+}
+
+export function checkRandom(field: string, value: unknown): Random {
+  return checkFunction<Random>(field, value);
+}
+
+function isObjectLike(value: unknown): value is Record<string, unknown> {
+  return (typeof value === 'object' || typeof value === 'function') && value !== null;
+}
