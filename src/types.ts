@@ -26,6 +26,13 @@ export interface BackendInit {
   id?: string;
   /** Locality label (zone, rack, region) for zone-aware routing and reporting. */
   zone?: string;
+  /**
+   * Priority tier, 0 being the best. Calls go to the best tier that has a healthy backend; worse
+   * tiers serve only while every better tier is down (DNS SRV priorities, Envoy priority levels).
+   * An integer >= 0.
+   * @default 0
+   */
+  priority?: number;
   /** Free-form data carried along and returned in stats and events. */
   metadata?: Readonly<Record<string, unknown>>;
 }
@@ -62,6 +69,8 @@ export interface BackendView {
   readonly failures: number;
   /** Locality label, when known. */
   readonly zone: string | undefined;
+  /** Priority tier (0 is the best). */
+  readonly priority: number;
   /** Free-form data from the backend's definition. */
   readonly metadata: Readonly<Record<string, unknown>>;
 }
@@ -178,6 +187,7 @@ export interface BackendStats {
   /** Peak-EWMA latency decayed to now, in ms. */
   readonly latencyEwmaMs: number;
   readonly zone: string | undefined;
+  readonly priority: number;
   readonly metadata: Readonly<Record<string, unknown>>;
   /** When an ejection ends (clock reading), if ejected. */
   readonly ejectedUntil: number | undefined;

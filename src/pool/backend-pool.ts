@@ -508,7 +508,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
         'an id not already in the pool (give an explicit id to add the same URL twice)',
       );
     }
-    const record = new BackendRecord(n.id, n.url, n.weight, n.zone, n.metadata);
+    const record = new BackendRecord(n.id, n.url, n.weight, n.zone, n.priority, n.metadata);
     record.state = record.derivedState();
     if (slowStart) this.#startSlowStart(record);
     this.#records.set(n.id, record);
@@ -761,6 +761,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
         failures: r.failures,
         latencyEwmaMs: this.decayedLatency(r, now),
         zone: r.zone,
+        priority: r.priority,
         metadata: r.metadata,
         ejectedUntil: r.ejectedUntil,
       };
@@ -856,11 +857,21 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     this.#rebuild();
   }
 
-  /** Recomputes panic and the eligible snapshot after any state or weight change. */
+  /**
+   * Recomputes the active priority tier, panic and the eligible snapshot after any state or
+   * weight change. The active tier is the best (lowest) priority that has a healthy backend;
+   * panic is judged within it; with no healthy backend anywhere, every tier is in play.
+   */
   #rebuild(): void {
+    let tier = Number.POSITIVE_INFINITY;
+    for (const r of this.#members)
+      if (r.state === 'healthy' && r.priority < tier) tier = r.priority;
+    const inTier = (r: BackendRecord): boolean =>
+      tier === Number.POSITIVE_INFINITY || r.priority === tier;
     let healthy = 0;
     let routable = 0;
     for (const r of this.#members) {
+      if (!inTier(r)) continue;
       if (!r.draining) routable++;
       if (r.state === 'healthy') healthy++;
     }
@@ -869,7 +880,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
       (healthy < Math.min(this.#minHealthy, routable) || healthy < this.#panicThreshold * routable);
     const candidates: BackendRecord[] = [];
     for (const r of this.#members) {
-      r.eligible = panic ? !r.draining : r.state === 'healthy';
+      r.eligible = inTier(r) && (panic ? !r.draining : r.state === 'healthy');
       if (r.eligible) candidates.push(r);
     }
     this.#candidates = candidates;

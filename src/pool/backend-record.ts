@@ -19,6 +19,7 @@ export class BackendRecord implements BackendView {
   requests = 0;
   failures = 0;
   readonly zone: string | undefined;
+  readonly priority: number;
   readonly metadata: Readonly<Record<string, unknown>>;
 
   /** Health as last decided from probes (independent of draining and ejection). */
@@ -42,6 +43,7 @@ export class BackendRecord implements BackendView {
     url: string,
     weight: number,
     zone: string | undefined,
+    priority: number,
     metadata: Readonly<Record<string, unknown>>,
   ) {
     this.id = id;
@@ -49,6 +51,7 @@ export class BackendRecord implements BackendView {
     this.weight = weight;
     this.effectiveWeight = weight;
     this.zone = zone;
+    this.priority = priority;
     this.metadata = metadata;
   }
 

@@ -8,10 +8,11 @@ export interface NormalizedBackend {
   url: string;
   weight: number;
   zone: string | undefined;
+  priority: number;
   metadata: Readonly<Record<string, unknown>>;
 }
 
-const BACKEND_KEYS = ['url', 'weight', 'id', 'zone', 'metadata'] as const;
+const BACKEND_KEYS = ['url', 'weight', 'id', 'zone', 'priority', 'metadata'] as const;
 
 /**
  * Validates one backend spec and derives its id and normalized URL.
@@ -66,10 +67,14 @@ export function normalizeBackend(spec: BackendSpec, field: string): NormalizedBa
     parsed.port === '' ? `${parsed.hostname}:${defaultPort(parsed.protocol)}` : parsed.host;
   const id = init.id === undefined ? `${hostPort}${path}` : checkString(`${field}.id`, init.id);
   const zone = init.zone === undefined ? undefined : checkString(`${field}.zone`, init.zone);
+  const priority =
+    init.priority === undefined
+      ? 0
+      : checkNumber(`${field}.priority`, init.priority, { min: 0, integer: true });
   if (init.metadata !== undefined && !isPlainObject(init.metadata)) {
     throw new LoadBalancerConfigError(`${field}.metadata`, init.metadata, 'a plain object');
   }
-  return { id, url, weight, zone, metadata: Object.freeze({ ...(init.metadata ?? {}) }) };
+  return { id, url, weight, zone, priority, metadata: Object.freeze({ ...(init.metadata ?? {}) }) };
 }
 
 function defaultPort(protocol: string): string {
