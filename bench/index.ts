@@ -9,6 +9,8 @@ type Runner = () => Promise<Section | Section[]>;
 /** Sections in the order they print. Each module default-exports a Runner. */
 const sections: Record<string, () => Promise<{ default: Runner }>> = {
   picks: () => import('./picks.js'),
+  sessions: () => import('./sessions.js'),
+  hashing: () => import('./hashing.js'),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

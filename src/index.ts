@@ -5,14 +5,75 @@
  * @packageDocumentation
  */
 
+export {
+  ConsistentHash,
+  type ConsistentHashOptions,
+  type HashRingAlgorithm,
+  type HashRingAlgorithmOptions,
+  type MissingKeyPolicy,
+} from './algorithms/consistent-hash.js';
+export { IpHash, type IpHashOptions } from './algorithms/ip-hash.js';
 export { LeastConnections } from './algorithms/least-connections.js';
+export { Maglev, type MaglevOptions } from './algorithms/maglev.js';
 export { PeakEwma, type PeakEwmaOptions } from './algorithms/peak-ewma.js';
 export { PowerOfTwoChoices } from './algorithms/power-of-two-choices.js';
 export { RandomPick } from './algorithms/random-pick.js';
 export { RoundRobin, type RoundRobinOptions } from './algorithms/round-robin.js';
 export { WeightedRoundRobin } from './algorithms/weighted-round-robin.js';
 export { type Clock, systemClock, type TimerHandle } from './clock.js';
+export * from './discovery/index.js';
 export * from './errors/index.js';
+export { createBalancedFetch } from './fetch/balanced-fetch.js';
+export { RetryBudget, type RetryBudgetOptions } from './fetch/retry-budget.js';
+export type {
+  AfterResponseInfo,
+  BalancedFetch,
+  BalancedFetchEvents,
+  BalancedFetchOptions,
+  ContextInfo,
+  FetchFunction,
+  FetchResolution,
+  FetchTarget,
+} from './fetch/types.js';
+export {
+  ConsistentHashRing,
+  type ConsistentHashRingOptions,
+  type RingBackend,
+  type RingHash,
+  type RingHashFunction,
+  type RingLocation,
+} from './hashing/consistent-hash-ring.js';
+export { jumpHash } from './hashing/jump-hash.js';
+export {
+  type MaglevBackend,
+  MaglevTable,
+  type MaglevTableOptions,
+} from './hashing/maglev-table.js';
+export { md5 } from './hashing/md5.js';
+export { murmur3 } from './hashing/murmur3.js';
+export { xxhash64 } from './hashing/xxhash64.js';
+export {
+  type BackendHealth,
+  HealthChecker,
+  type HealthCheckerEvents,
+  type HealthCheckerOptions,
+  type HealthCheckRole,
+  type HealthCheckType,
+  type HealthProbeResult,
+} from './health/health-checker.js';
+export {
+  type EjectionCause,
+  type FailurePercentageOptions,
+  OutlierDetector,
+  type OutlierDetectorEvents,
+  type OutlierDetectorOptions,
+  type OutlierStatus,
+  type RetryAfterOptions,
+  type SuccessRateOptions,
+} from './health/outlier-detector.js';
+export { type HttpProbeOptions, httpProbe, type Probe, type ProbeResult } from './health/probes.js';
+export { parseRetryAfter } from './health/retry-after.js';
+export * from './observability/index.js';
 export {
   BackendPool,
   type BackendPoolOptions,
@@ -23,4 +84,39 @@ export {
   type SkewOptions,
 } from './pool/backend-pool.js';
 export { defaultRandom, type Random } from './random.js';
+export * from './simulator/index.js';
+export type { HeaderCondition, RouteMatch } from './routing/route-matcher.js';
+export {
+  type Route,
+  type RouteAction,
+  type RouteHeaderChanges,
+  Router,
+  type RouterOptions,
+  type RouteRewrite,
+} from './routing/router.js';
+export {
+  type CookieAttributes,
+  type CookieSecret,
+  type CookieSigner,
+  createCookieSigner,
+  getCookie,
+  parseCookieHeader,
+  type SameSite,
+  serializeSetCookie,
+} from './session/cookie.js';
+export { MemorySessionStore, type MemorySessionStoreOptions } from './session/memory-store.js';
+export {
+  type CookieRejection,
+  type SessionAcquireInput,
+  type SessionAcquireResult,
+  type SessionCookieOptions,
+  type SessionEvents,
+  type SessionFetchAttempt,
+  type SessionFetchHooks,
+  type SessionFetchOptions,
+  SessionPersistenceManager,
+  type SessionPersistenceOptions,
+  type SessionStatus,
+} from './session/session-persistence-manager.js';
+export type { Awaitable, SessionRecord, SessionStore } from './session/store.js';
 export type * from './types.js';

@@ -3,15 +3,26 @@ import { round } from './shared.js';
 
 /** Longest cycle worth precomputing; beyond it picks run the O(n) loop. */
 const MAX_CYCLE = 1 << 16;
+/**
+ * Most steps × backends spent precomputing one cycle (a few ms); beyond it picks run the O(n)
+ * loop instead of stalling every membership change.
+ */
+const MAX_PRECOMPUTE = 1 << 22;
 
 /**
  * Smooth weighted round robin as nginx does it: every pick, each backend's current weight grows
  * by its effective weight; the largest wins and gives back the total. Weights 5, 1, 1 give
  * `a a b a c a a`: proportional and evenly interleaved.
  *
- * For integer weights whose sum is at most 65536 the whole cycle is computed once per change of
- * the eligible set, so a pick is an array read (O(1)); otherwise (e.g. fractional weights during
- * slow start) each pick runs nginx's O(n) loop.
+ * For integer weights (divided by their greatest common divisor) whose sum is at most 65536,
+ * the whole cycle is computed once per change of the candidate array, so a pick is an array
+ * read (O(1)); otherwise (e.g. fractional weights during slow start) each pick runs nginx's
+ * O(n) loop. A new candidate array continues the cycle at the same position rather than
+ * restarting it, so frequent changes do not favour the first backend.
+ *
+ * A shorter array seen once (the reduced list of a retry that excludes backends) gets the
+ * backend the current order reaches first among its members, and the order goes on from there;
+ * it is adopted if the next pick brings it again. A longer array is adopted at once.
  *
  * @example
  * ```ts
@@ -21,64 +32,149 @@ const MAX_CYCLE = 1 << 16;
 export class WeightedRoundRobin implements Algorithm {
   readonly name = 'weighted-round-robin';
   #cached: readonly BackendView[] | undefined;
-  #weights = new Float64Array(0);
-  #current = new Float64Array(0);
-  #total = 0;
-  #cycle: Uint32Array | undefined;
-  #pos = 0;
+  #pending: readonly BackendView[] | undefined;
+  #state: State = {
+    index: new Map(),
+    weights: new Float64Array(0),
+    current: new Float64Array(0),
+    total: 0,
+    cycle: undefined,
+    pos: 0,
+  };
 
   pick(candidates: readonly BackendView[]): BackendView | undefined {
-    if (candidates !== this.#cached) this.#rebuild(candidates);
-    const cycle = this.#cycle;
+    if (candidates !== this.#cached) {
+      if (
+        candidates !== this.#pending &&
+        this.#cached !== undefined &&
+        candidates.length < this.#cached.length
+      ) {
+        this.#pending = candidates;
+        return this.#among(candidates, true);
+      }
+      this.#cached = candidates;
+      this.#pending = undefined;
+      this.#state = this.#plan(candidates);
+    }
+    const st = this.#state;
+    const cycle = st.cycle;
     if (cycle !== undefined) {
-      const i = cycle[this.#pos]!;
-      this.#pos = this.#pos + 1 === cycle.length ? 0 : this.#pos + 1;
+      const i = cycle[st.pos]!;
+      st.pos = st.pos + 1 === cycle.length ? 0 : st.pos + 1;
       return candidates[i];
     }
-    return candidates[this.#step()];
+    return candidates[step(st.weights, st.current, st.total)];
   }
 
-  /** One step of nginx's smooth weighted round robin; returns the winner's index. */
-  #step(): number {
-    const w = this.#weights;
-    const cur = this.#current;
-    let best = 0;
-    for (let i = 0; i < w.length; i++) {
-      cur[i]! += w[i]!;
-      if (cur[i]! > cur[best]!) best = i;
+  /**
+   * The first of `subset` that the adopted order reaches; with `take`, that turn is used up.
+   */
+  #among(subset: readonly BackendView[], take: boolean): BackendView | undefined {
+    const cached = this.#cached!;
+    const st = this.#state;
+    const cycle = st.cycle;
+    if (cycle !== undefined) {
+      const member = new Uint8Array(cached.length);
+      for (const b of subset) {
+        const i = st.index.get(b);
+        if (i !== undefined) member[i] = 1;
+      }
+      const len = cycle.length;
+      for (let k = 0, p = st.pos; k < len; k++, p = p + 1 === len ? 0 : p + 1) {
+        if (member[cycle[p]!] === 1) {
+          if (take) st.pos = p + 1 === len ? 0 : p + 1;
+          return cached[cycle[p]!];
+        }
+      }
+    } else {
+      // What nginx's next step would choose if only `subset` took part (state left unchanged).
+      let best: BackendView | undefined;
+      let bestScore = Number.NEGATIVE_INFINITY;
+      for (const b of subset) {
+        const i = st.index.get(b);
+        const score = i === undefined ? b.effectiveWeight : st.current[i]! + st.weights[i]!;
+        if (score > bestScore) {
+          best = b;
+          bestScore = score;
+        }
+      }
+      if (best !== undefined) return best;
     }
-    cur[best]! -= this.#total;
-    return best;
+    // None of them is known: the heaviest.
+    let heaviest = subset[0];
+    for (const b of subset) if (b.effectiveWeight > heaviest!.effectiveWeight) heaviest = b;
+    return heaviest;
   }
 
-  #rebuild(candidates: readonly BackendView[]): void {
+  /** The state for a new candidate array, continuing the current one where it can. */
+  #plan(candidates: readonly BackendView[]): State {
+    const old = this.#state;
     const n = candidates.length;
-    this.#cached = candidates;
-    this.#weights = new Float64Array(n);
-    this.#current = new Float64Array(n);
+    const index = new Map<BackendView, number>();
+    const weights = new Float64Array(n);
+    const current = new Float64Array(n);
     let total = 0;
     let integral = true;
+    let equal = true;
+    let divisor = 0;
     for (let i = 0; i < n; i++) {
-      const w = candidates[i]!.effectiveWeight;
-      this.#weights[i] = w;
+      const b = candidates[i]!;
+      const w = b.effectiveWeight;
+      index.set(b, i);
+      weights[i] = w;
       total += w;
-      if (!Number.isInteger(w)) integral = false;
+      if (w !== weights[0]) equal = false;
+      if (Number.isInteger(w)) divisor = gcd(divisor, w);
+      else integral = false;
     }
-    this.#total = total;
-    this.#pos = 0;
-    this.#cycle = undefined;
-    if (integral && total <= MAX_CYCLE) {
-      const cycle = new Uint32Array(total);
-      for (let k = 0; k < total; k++) cycle[k] = this.#step();
-      this.#cycle = cycle;
-      this.#current.fill(0);
+    let cycle: Uint32Array | undefined;
+    if (equal) {
+      // Equal weights: nginx's loop visits the backends in order.
+      cycle = new Uint32Array(n);
+      for (let i = 0; i < n; i++) cycle[i] = i;
+    } else if (integral) {
+      // Weights with a common divisor give the same order as the divided weights.
+      const length = total / divisor;
+      if (length <= MAX_CYCLE && length * n <= MAX_PRECOMPUTE) {
+        const reduced = weights.map((w) => w / divisor);
+        cycle = new Uint32Array(length);
+        for (let k = 0; k < length; k++) cycle[k] = step(reduced, current, length);
+        // After a whole cycle every current weight is back to 0.
+        current.fill(0);
+      }
     }
+    if (cycle !== undefined) {
+      return { index, weights, current, total, cycle, pos: old.pos % cycle.length };
+    }
+    // Keep each backend's current weight, as nginx does when weights change.
+    for (let i = 0; i < n; i++) {
+      const j = old.index.get(candidates[i]!);
+      if (j !== undefined && j < old.current.length) current[i] = old.current[j]!;
+    }
+    return { index, weights, current, total, cycle, pos: 0 };
   }
 
   explain(candidates: readonly BackendView[]): AlgorithmExplanation {
     let wouldPick: BackendView | undefined;
-    if (candidates === this.#cached && this.#cycle !== undefined) {
-      wouldPick = candidates[this.#cycle[this.#pos]!];
+    if (
+      candidates !== this.#cached &&
+      candidates !== this.#pending &&
+      this.#cached !== undefined &&
+      candidates.length < this.#cached.length
+    ) {
+      wouldPick = this.#among(candidates, false);
+    } else {
+      const st = candidates === this.#cached ? this.#state : this.#plan(candidates);
+      if (st.cycle !== undefined) {
+        wouldPick = candidates[st.cycle[st.pos]!];
+      } else {
+        // nginx's next step without taking it: the first largest current + weight.
+        let best = 0;
+        for (let i = 1; i < candidates.length; i++) {
+          if (st.current[i]! + st.weights[i]! > st.current[best]! + st.weights[best]!) best = i;
+        }
+        wouldPick = candidates[best];
+      }
     }
     const total = candidates.reduce((s, b) => s + b.effectiveWeight, 0);
     const shares = candidates
@@ -90,4 +186,38 @@ export class WeightedRoundRobin implements Algorithm {
       note: `smooth weighted round robin; shares by effective weight: ${shares}${candidates.length > 8 ? ', ...' : ''}`,
     };
   }
+}
+
+/** Smooth weighted round robin's state for one candidate array. */
+interface State {
+  /** Candidate → index. */
+  readonly index: Map<BackendView, number>;
+  readonly weights: Float64Array;
+  /** nginx's current weights (used when there is no precomputed cycle). */
+  readonly current: Float64Array;
+  readonly total: number;
+  /** The whole order, when precomputed. */
+  readonly cycle: Uint32Array | undefined;
+  /** Next position in `cycle`. */
+  pos: number;
+}
+
+/** One step of nginx's smooth weighted round robin; returns the winner's index. */
+function step(weights: Float64Array, current: Float64Array, total: number): number {
+  let best = 0;
+  for (let i = 0; i < weights.length; i++) {
+    current[i]! += weights[i]!;
+    if (current[i]! > current[best]!) best = i;
+  }
+  current[best]! -= total;
+  return best;
+}
+
+function gcd(a: number, b: number): number {
+  while (b !== 0) {
+    const t = a % b;
+    a = b;
+    b = t;
+  }
+  return a;
 }

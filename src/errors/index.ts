@@ -1,5 +1,11 @@
+export { AllAttemptsFailedError, type AttemptRecord } from './all-attempts-failed-error.js';
 export { LoadBalancerConfigError } from './config-error.js';
+export { HealthCheckTimeoutError } from './health-check-timeout-error.js';
 export { LoadBalancerError, type LoadBalancerErrorCode } from './load-balancer-error.js';
 export { NoBackendAvailableError, type NoBackendReason } from './no-backend-error.js';
+export { NoRouteError } from './no-route-error.js';
 export { PoolClosedError } from './pool-closed-error.js';
+export { RequestRefusedError, type RequestRefusedReason } from './request-refused-error.js';
+export { SessionStoreError, type SessionStoreOperation } from './session-store-error.js';
+export { TimeoutError, type TimeoutScope } from './timeout-error.js';
 export { UnknownBackendError } from './unknown-backend-error.js';

@@ -121,7 +121,7 @@ export interface BackendPoolOptions {
   name?: string;
   /** Time source. @default systemClock */
   clock?: Clock;
-  /** Random source in [0, 1). @default Math.random */
+  /** Random source in [0, 1). @default defaultRandom (sfc32 seeded once per process) */
   random?: Random;
 }
 
@@ -389,7 +389,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     const o: LeaseOutcome = outcome ?? OK_OUTCOME;
     record.inFlight--;
     const now = this.clock.now();
-    const latency = o.latencyMs !== undefined && o.latencyMs >= 0 ? o.latencyMs : now - acquiredAt;
+    const latency = o.latencyMs ?? now - acquiredAt;
     if (o.failure !== 'aborted') {
       if (!o.ok) record.failures++;
       this.#observeLatency(record, latency, now);
@@ -616,11 +616,13 @@ export class BackendPool extends EventEmitter<PoolEvents> {
         if (i >= 0) record.idleWaiters.splice(i, 1);
         finish(false);
       }, graceMs);
+      // Woken when in-flight reaches 0, or by close(), which clears the grace timer: then
+      // calls may still be running and the drain did not complete.
       const onIdle = (): void => {
         if (done) return;
         done = true;
         this.#cancel(timer);
-        finish(true);
+        finish(record.inFlight === 0);
       };
       record.idleWaiters.push(onIdle);
     });
@@ -1043,6 +1045,21 @@ class PoolLease implements Lease {
         'lease.release(outcome)',
         outcome,
         'undefined or an object { ok: boolean, ... }',
+      );
+    }
+    // A NaN or infinite latency would poison the backend's EWMA for good.
+    if (
+      outcome?.latencyMs !== undefined &&
+      !(
+        typeof outcome.latencyMs === 'number' &&
+        outcome.latencyMs >= 0 &&
+        outcome.latencyMs < Infinity
+      )
+    ) {
+      throw new LoadBalancerConfigError(
+        'lease.release(outcome).latencyMs',
+        outcome.latencyMs,
+        'undefined or a finite number >= 0',
       );
     }
     if (this.#released) return false;

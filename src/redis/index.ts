@@ -2,4 +2,10 @@
  * The Redis session store (`ioredis`, an optional peer dependency).
  * @packageDocumentation
  */
-export {};
+export {
+  type RedisClientLike,
+  type RedisConnectOptions,
+  RedisSessionStore,
+  type RedisSessionStoreEvents,
+  type RedisSessionStoreOptions,
+} from './redis-store.js';

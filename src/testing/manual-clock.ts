@@ -1,4 +1,5 @@
 import type { Clock, TimerHandle } from '../clock.js';
+import { LoadBalancerConfigError } from '../errors/config-error.js';
 
 interface ManualTimer extends TimerHandle {
   readonly id: number;
@@ -27,8 +28,8 @@ export class ManualClock implements Clock {
 
   /** @param start The initial reading of {@link ManualClock.now}. @default 0 */
   constructor(start = 0) {
-    if (!Number.isFinite(start)) {
-      throw new TypeError(`ManualClock: start must be a finite number, got ${String(start)}`);
+    if (typeof start !== 'number' || !Number.isFinite(start)) {
+      throw new LoadBalancerConfigError('ManualClock start', start, 'a finite number');
     }
     this.#now = start;
   }
@@ -39,7 +40,7 @@ export class ManualClock implements Clock {
 
   setTimeout(fn: () => void, ms: number): TimerHandle {
     if (typeof fn !== 'function')
-      throw new TypeError('ManualClock.setTimeout: fn must be a function');
+      throw new LoadBalancerConfigError('ManualClock.setTimeout fn', fn, 'a function');
     const delay = Number.isFinite(ms) && ms > 0 ? ms : 0;
     const timer: ManualTimer = {
       id: ++this.#seq,
@@ -139,15 +140,20 @@ export class ManualClock implements Clock {
   }
 
   #checkStep(ms: number): void {
-    if (!Number.isFinite(ms) || ms < 0) {
-      throw new RangeError(
-        `ManualClock.advance: ms must be a finite number >= 0, got ${String(ms)}`,
-      );
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
+      throw new LoadBalancerConfigError('ManualClock.advance ms', ms, 'a finite number >= 0');
     }
   }
 }
 
-/** Lets queued microtasks and one turn of the event loop run. */
+/**
+ * Lets queued microtasks and one turn of the event loop run (`setImmediate` where it exists,
+ * as in Node and Bun; a zero-delay timer elsewhere).
+ */
 function flush(): Promise<void> {
-  return new Promise<void>((resolve) => setImmediate(resolve));
+  const immediate = (globalThis as { setImmediate?: (fn: () => void) => unknown }).setImmediate;
+  return new Promise<void>((resolve) => {
+    if (typeof immediate === 'function') immediate(resolve);
+    else setTimeout(resolve, 0);
+  });
 }

@@ -1,0 +1,468 @@
+/**
+ * Picks: nanoseconds per pick of every algorithm at 10, 100 and 1000 backends, the full
+ * `pool.acquire()` + `lease.release()` path, heap allocation per pick, and the balls-into-bins
+ * gap of power of two choices.
+ *
+ * Each algorithm is timed in a child process of its own (`node --expose-gc --import tsx`), as in a
+ * service that uses one algorithm: call sites stay monomorphic and one algorithm's warm-up does
+ * not slow another's. Every figure sits next to a plain array-index round robin timed in the same
+ * child at the same size (the ratio column). Figures are medians of 7 runs.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { PerformanceObserver } from 'node:perf_hooks';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { P2cBalancer, RandomBalancer } from 'load-balancers';
+import {
+  type Algorithm,
+  BackendPool,
+  type BackendView,
+  type Lease,
+  LeastConnections,
+  PeakEwma,
+  type PickContext,
+  PowerOfTwoChoices,
+  RandomPick,
+  RoundRobin,
+  WeightedRoundRobin,
+} from '../src/index.js';
+import { ManualClock, seededRandom } from '../src/testing/index.js';
+import { fmt, median, type Section, table } from './harness.js';
+
+const SIZES = [10, 100, 1000] as const;
+const RUNS = 11;
+/** Each timed run lasts about this long once calibrated. */
+const RUN_MS = 15;
+const ALLOC_PICKS = 1_000_000;
+
+/** Targets from the issue, in ns per pick at 100 backends. */
+const TARGETS: Record<string, number> = {
+  RoundRobin: 50,
+  WeightedRoundRobin: 50,
+  LeastConnections: 50,
+  PowerOfTwoChoices: 50,
+  PeakEwma: 100,
+};
+
+const CORE: Record<string, () => Algorithm> = {
+  RoundRobin: () => new RoundRobin(),
+  WeightedRoundRobin: () => new WeightedRoundRobin(),
+  LeastConnections: () => new LeastConnections(),
+  PowerOfTwoChoices: () => new PowerOfTwoChoices(),
+  PeakEwma: () => new PeakEwma(),
+  RandomPick: () => new RandomPick(),
+};
+
+/** Hash-based algorithms, measured when their files exist. */
+const OPTIONAL = [
+  { name: 'ConsistentHash', file: 'consistent-hash.ts' },
+  { name: 'Maglev', file: 'maglev.ts' },
+  { name: 'IpHash', file: 'ip-hash.ts' },
+] as const;
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const SELF = fileURLToPath(import.meta.url);
+
+// ------------------------------------------------------------------------------ jobs (child)
+
+type Job =
+  | { kind: 'pick'; algorithm: string }
+  | { kind: 'lb'; balancer: 'P2cBalancer' | 'RandomBalancer' }
+  | { kind: 'acquire'; algorithm: string };
+
+interface Timed {
+  n: number;
+  base: number;
+  ns: number;
+}
+
+interface JobResult {
+  timings: Timed[];
+  /** Heap bytes per operation at 100 backends, and how many gcs ran while measuring. */
+  alloc?: { bytes: number; gcs: number };
+  /** Acquire + release on a ManualClock (no system clock reads), per size. */
+  manual?: Timed[];
+  error?: string;
+}
+
+const sink: { value: unknown } = { value: undefined };
+
+async function loadAlgorithm(name: string): Promise<Algorithm> {
+  const core = CORE[name];
+  if (core !== undefined) return core();
+  const opt = OPTIONAL.find((o) => o.name === name);
+  if (opt === undefined) throw new Error(`unknown algorithm ${name}`);
+  const mod = (await import(pathToFileURL(`${ROOT}src/algorithms/${opt.file}`).href)) as Record<
+    string,
+    unknown
+  >;
+  const Ctor = mod[name] as new () => Algorithm;
+  return new Ctor();
+}
+
+/** Backends with weights 1 to 4, each with one finished call and 0 to 2 calls in flight. */
+function makePool(
+  algorithm: Algorithm,
+  n: number,
+  clock?: ManualClock,
+): { pool: BackendPool; leases: Lease[] } {
+  const backends = Array.from({ length: n }, (_, i) => ({
+    url: `http://10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:8080`,
+    weight: (i % 4) + 1,
+  }));
+  const pool = new BackendPool({
+    backends,
+    algorithm,
+    skew: false,
+    ...(clock === undefined ? {} : { clock, random: seededRandom(n) }),
+  });
+  const leases: Lease[] = [];
+  pool.backends().forEach((b, i) => {
+    pool.acquire({ affinity: { id: b.id } }).release({ ok: true, latencyMs: 5 + ((i * 7) % 20) });
+    clock?.advance(1);
+    for (let k = 0; k < i % 3; k++) leases.push(pool.acquire({ affinity: { id: b.id } }));
+  });
+  return { pool, leases };
+}
+
+/** Contexts with a key and a client address, for the hash-based algorithms. */
+const CONTEXTS: PickContext[] = Array.from({ length: 1024 }, (_, i) => ({
+  key: `user-${i}`,
+  clientAddress: `192.168.${i >> 8}.${i & 255}`,
+}));
+
+/** Iterations that make one run of `loop` last about RUN_MS. */
+function calibrate(loop: (iterations: number) => void): number {
+  loop(10_000);
+  let iterations = 10_000;
+  for (;;) {
+    const t = process.hrtime.bigint();
+    loop(iterations);
+    const ms = Number(process.hrtime.bigint() - t) / 1e6;
+    if (ms >= RUN_MS / 4 || iterations >= 1e8) {
+      return Math.max(1000, Math.round((iterations * RUN_MS) / Math.max(ms, 0.01)));
+    }
+    iterations *= 4;
+  }
+}
+
+/**
+ * ns per iteration of the baseline and of `loop`, runs interleaved (so both see the same
+ * machine load), each the median of RUNS runs.
+ */
+function timeLoops(
+  base: (iterations: number) => void,
+  loop: (iterations: number) => void,
+): { base: number; ns: number } {
+  const nb = calibrate(base);
+  const nl = calibrate(loop);
+  const b: number[] = [];
+  const l: number[] = [];
+  const once = (f: (iterations: number) => void, iterations: number, into: number[]): void => {
+    const t = process.hrtime.bigint();
+    f(iterations);
+    into.push(Number(process.hrtime.bigint() - t) / iterations);
+  };
+  for (let r = 0; r < RUNS; r++) {
+    once(base, nb, b);
+    once(loop, nl, l);
+  }
+  return { base: median(b), ns: median(l) };
+}
+
+function baselineLoop(arr: readonly BackendView[]): (iterations: number) => void {
+  return (iterations) => {
+    const n = arr.length;
+    let k = 0;
+    let last: BackendView | undefined;
+    for (let i = 0; i < iterations; i++) {
+      last = arr[k];
+      k = k + 1 === n ? 0 : k + 1;
+    }
+    sink.value = last;
+  };
+}
+
+/** Heap growth per call of `loop(1)`-worth of work, after a forced gc (needs --expose-gc). */
+async function bytesPer(loop: (iterations: number) => void): Promise<JobResult['alloc']> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) return undefined;
+  loop(10_000);
+  let gcs = 0;
+  let start = Number.POSITIVE_INFINITY;
+  const observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) if (e.startTime >= start) gcs++;
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  gc();
+  gc();
+  start = performance.now();
+  const before = process.memoryUsage().heapUsed;
+  loop(ALLOC_PICKS);
+  const after = process.memoryUsage().heapUsed;
+  await new Promise((r) => setTimeout(r, 10));
+  observer.disconnect();
+  return { bytes: Math.max(after - before, 0) / ALLOC_PICKS, gcs };
+}
+
+async function runJob(job: Job): Promise<JobResult> {
+  const timings: Timed[] = [];
+  let alloc: JobResult['alloc'];
+  if (job.kind === 'pick') {
+    for (const n of SIZES) {
+      const algorithm = await loadAlgorithm(job.algorithm);
+      const { pool } = makePool(algorithm, n);
+      const loop = (iterations: number): void => {
+        let last: BackendView | undefined;
+        for (let i = 0; i < iterations; i++) {
+          last = algorithm.pick(pool.eligible(), CONTEXTS[i & 1023]!);
+        }
+        sink.value = last;
+      };
+      timings.push({ n, ...timeLoops(baselineLoop(pool.eligible()), loop) });
+      if (n === 100) alloc = await bytesPer(loop);
+      await pool.close();
+    }
+    return { timings, ...(alloc === undefined ? {} : { alloc }) };
+  }
+  if (job.kind === 'lb') {
+    const Ctor = job.balancer === 'P2cBalancer' ? P2cBalancer : RandomBalancer;
+    for (const n of SIZES) {
+      const { pool } = makePool(new RoundRobin(), n);
+      const arr = pool.eligible();
+      const balancer = new Ctor(n);
+      const loop = (iterations: number): void => {
+        let last: BackendView | undefined;
+        for (let i = 0; i < iterations; i++) last = arr[balancer.pick()];
+        sink.value = last;
+      };
+      timings.push({ n, ...timeLoops(baselineLoop(arr), loop) });
+      if (n === 100) alloc = await bytesPer(loop);
+      await pool.close();
+    }
+    return { timings, ...(alloc === undefined ? {} : { alloc }) };
+  }
+  const manual: Timed[] = [];
+  for (const n of SIZES) {
+    for (const clock of [undefined, new ManualClock()]) {
+      const algorithm = await loadAlgorithm(job.algorithm);
+      const { pool } = makePool(algorithm, n, clock);
+      const loop = (iterations: number): void => {
+        for (let i = 0; i < iterations; i++) pool.acquire().release();
+      };
+      (clock === undefined ? timings : manual).push({
+        n,
+        ...timeLoops(baselineLoop(pool.eligible()), loop),
+      });
+      if (n === 100 && clock === undefined) alloc = await bytesPer(loop);
+      await pool.close();
+    }
+  }
+  return { timings, manual, ...(alloc === undefined ? {} : { alloc }) };
+}
+
+// ------------------------------------------------------------------------------ report (parent)
+
+const run = promisify(execFile);
+
+async function inChild(job: Job): Promise<JobResult> {
+  try {
+    const { stdout } = await run(
+      process.execPath,
+      [
+        '--expose-gc',
+        // A new space large enough that 1e6 picks allocating a few dozen bytes each run without a
+        // scavenge, so heap growth measures allocation (the gc column confirms it).
+        '--min-semi-space-size=64',
+        '--import',
+        'tsx',
+        SELF,
+        'worker',
+        JSON.stringify(job),
+      ],
+      { cwd: ROOT, maxBuffer: 1 << 20 },
+    );
+    const last = stdout.trim().split('\n').pop() ?? '';
+    return JSON.parse(last) as JobResult;
+  } catch (error) {
+    const message = error instanceof Error ? error.message.split('\n')[0] : undefined;
+    return { timings: [], error: message ?? 'failed' };
+  }
+}
+
+/** Max load minus mean after 100·n picks without release, for one balancer. */
+function ballsIntoBins(make: (() => Algorithm) | 'lb-p2c', n: number, seed: number): number {
+  const m = 100 * n;
+  let max = 0;
+  if (make === 'lb-p2c') {
+    // load-balancers counts picks per bin itself (and uses Math.random, so it is not seeded).
+    const bins = new Uint32Array(n);
+    const b = new P2cBalancer(n);
+    for (let i = 0; i < m; i++) bins[b.pick()]!++;
+    for (const c of bins) max = Math.max(max, c);
+  } else {
+    const pool = new BackendPool({
+      backends: Array.from({ length: n }, (_, i) => `http://10.0.${i >> 8}.${i & 255}:80`),
+      algorithm: make(),
+      random: seededRandom(seed),
+      clock: new ManualClock(),
+      skew: false,
+    });
+    for (let i = 0; i < m; i++) pool.acquire();
+    for (const b of pool.backends()) max = Math.max(max, b.inFlight);
+    void pool.close();
+  }
+  return max - m / n;
+}
+
+function cell(t: Timed | undefined): string {
+  if (t === undefined) return 'n/a';
+  return `${fmt(t.ns)} ns (${fmt(t.ns / t.base)}×)`;
+}
+
+export default async function picks(): Promise<Section[]> {
+  const names: string[] = Object.keys(CORE);
+  for (const o of OPTIONAL) if (existsSync(`${ROOT}src/algorithms/${o.file}`)) names.push(o.name);
+
+  const results = new Map<string, JobResult>();
+  for (const name of names) results.set(name, await inChild({ kind: 'pick', algorithm: name }));
+  const lb = new Map<string, JobResult>();
+  for (const balancer of ['P2cBalancer', 'RandomBalancer'] as const) {
+    lb.set(balancer, await inChild({ kind: 'lb', balancer }));
+  }
+  const acquire = new Map<string, JobResult>();
+  for (const name of ['PowerOfTwoChoices', 'LeastConnections']) {
+    acquire.set(name, await inChild({ kind: 'acquire', algorithm: name }));
+  }
+
+  const all = [...results.values(), ...lb.values(), ...acquire.values()];
+  const baseAt = (n: number): string =>
+    fmt(median(all.flatMap((r) => r.timings.filter((t) => t.n === n).map((t) => t.base))));
+  const errors = [...results, ...lb, ...acquire]
+    .filter(([, r]) => r.error !== undefined)
+    .map(([name, r]) => `- ${name}: ${r.error}`);
+
+  const pickRows = [
+    ['plain array-index round robin (baseline)', ...SIZES.map(baseAt), '', ''],
+    ...names.map((name) => {
+      const r = results.get(name)!;
+      const at = (n: number) => r.timings.find((t) => t.n === n);
+      const target = TARGETS[name];
+      const at100 = at(100);
+      return [
+        name,
+        ...SIZES.map((n) => cell(at(n))),
+        target === undefined ? '-' : `≤ ${target} ns`,
+        target === undefined || at100 === undefined ? '-' : at100.ns <= target ? 'yes' : 'NO',
+      ];
+    }),
+    ...[...lb].map(([name, r]) => [
+      `load-balancers ${name}`,
+      ...SIZES.map((n) => cell(r.timings.find((t) => t.n === n))),
+      '-',
+      '-',
+    ]),
+  ];
+
+  const acquireRows = [...acquire].flatMap(([name, r]) => [
+    [`${name}, systemClock`, ...SIZES.map((n) => cell(r.timings.find((t) => t.n === n)))],
+    [
+      `${name}, ManualClock (no clock reads)`,
+      ...SIZES.map((n) => cell(r.manual?.find((t) => t.n === n))),
+    ],
+  ]);
+
+  const allocRows = [
+    ...[...results].map(([name, r]) => [`${name}.pick`, r.alloc]),
+    ...[...lb].map(([name, r]) => [`load-balancers ${name}.pick`, r.alloc]),
+    ...[...acquire].map(([name, r]) => [`acquire + release (${name})`, r.alloc]),
+  ].map(([label, a]) => {
+    const alloc = a as JobResult['alloc'];
+    return [
+      label as string,
+      alloc === undefined ? 'n/a' : fmt(alloc.bytes, 2),
+      alloc === undefined ? 'n/a' : String(alloc.gcs),
+    ];
+  });
+
+  const n = 1000;
+  const seeds = [1, 2, 3, 4, 5];
+  const bins = [
+    ['PowerOfTwoChoices', seeds.map((s) => ballsIntoBins(() => new PowerOfTwoChoices(), n, s))],
+    [
+      'RandomPick (one random choice)',
+      seeds.map((s) => ballsIntoBins(() => new RandomPick(), n, s)),
+    ],
+    ['load-balancers P2cBalancer', seeds.map((s) => ballsIntoBins('lb-p2c', n, s))],
+  ] as const;
+  const bound = Math.log(Math.log(n)) / Math.LN2 + 2;
+  const oneChoice = Math.sqrt(2 * 100 * Math.log(n));
+
+  const cpu = cpus();
+  const machine = `${cpu[0]?.model ?? 'unknown CPU'}, ${cpu.length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${process.platform}/${process.arch}`;
+
+  return [
+    {
+      title: 'Picks',
+      body: [
+        `Machine: ${machine}. Command: \`npx tsx bench/index.ts picks\`.`,
+        '',
+        'ns per `algorithm.pick(pool.eligible(), ctx)`, called directly in a loop; backends have weights 1 to 4 and 0 to 2 calls in flight. In brackets: the ratio to a plain array-index round robin timed in the same process at the same size. Each algorithm runs in a child process of its own; medians of 11 runs of about 15 ms, interleaved with the baseline runs.',
+        '',
+        table(
+          ['algorithm', '10 backends', '100 backends', '1000 backends', 'target at 100', 'met'],
+          pickRows,
+        ),
+        '',
+        '`load-balancers` returns an index and counts picks, not calls in flight (its P2C may draw the same backend twice); it is shown for scale.',
+        ...(errors.length > 0 ? ['', 'Not measured:', ...errors] : []),
+      ].join('\n'),
+    },
+    {
+      title: 'Picks: acquire + release',
+      body: [
+        'ns per `pool.acquire()` + `lease.release()` (the whole path: pick, in-flight counting, the algorithm hooks, the lease object, the latency EWMA). With `systemClock` the path reads the clock twice; the ManualClock rows show the cost without those reads.',
+        '',
+        table(['path', '10 backends', '100 backends', '1000 backends'], acquireRows),
+      ].join('\n'),
+    },
+    {
+      title: 'Picks: allocation',
+      body: [
+        `Heap growth per operation over ${ALLOC_PICKS.toLocaleString('en-US')} operations at 100 backends: \`process.memoryUsage().heapUsed\` after minus before, after two forced collections (\`node --expose-gc\`), in a child started with \`--min-semi-space-size=64\` so that no scavenge runs during the loop (the gc column counts collections observed during the run; 0 means the figure is exact up to the few hundred bytes the measurement itself allocates).`,
+        '',
+        table(['operation', 'bytes per operation', 'gc during run'], allocRows),
+      ].join('\n'),
+    },
+    {
+      title: 'Picks: balls into bins',
+      body: [
+        `n = ${n} backends, ${100 * n} acquires never released; max in-flight minus the mean (100). Five runs (seeds 1 to 5 for loadwise; \`load-balancers\` uses Math.random).`,
+        '',
+        table(
+          ['balancer', 'median', 'worst', 'reference'],
+          bins.map(([name, gaps]) => [
+            name,
+            fmt(median(gaps)),
+            fmt(Math.max(...gaps)),
+            name === 'RandomPick (one random choice)'
+              ? `√(2·(m/n)·ln n) ≈ ${fmt(oneChoice)}`
+              : `ln ln n / ln 2 + 2 ≈ ${fmt(bound, 2)}`,
+          ]),
+        ),
+        '',
+        'Azar, Broder, Karlin and Upfal (1994) bound the two-choice maximum by ln ln n / ln 2 + O(1) for n balls; Berenbrink, Czumaj, Steger and Vöcking (2000) show the gap above the mean stays there however many balls are thrown, while one random choice drifts by about √(2·(m/n)·ln n).',
+      ].join('\n'),
+    },
+  ];
+}
+
+// ------------------------------------------------------------------------------ child entry
+
+if (process.argv[2] === 'worker' && process.argv[1] === SELF) {
+  const job = JSON.parse(process.argv[3] ?? '{}') as Job;
+  const result = await runJob(job);
+  console.log(JSON.stringify(result));
+}

@@ -1,0 +1,178 @@
+import { checkTableSize, MaglevTable } from '../hashing/maglev-table.js';
+import type {
+  Algorithm,
+  AlgorithmEnv,
+  AlgorithmExplanation,
+  BackendView,
+  PickContext,
+} from '../types.js';
+import { checkFunction, checkOneOf, checkOptions } from '../validate.js';
+import { badKeyError, type MissingKeyPolicy, randomCandidate } from './consistent-hash.js';
+
+/** Options of {@link Maglev}. */
+export interface MaglevOptions {
+  /**
+   * Where the affinity key comes from: a function of the pick context returning a string, or
+   * `undefined` for no key.
+   * @default (ctx) => ctx.key
+   */
+  key?: (ctx: PickContext) => string | undefined;
+  /**
+   * The number of table slots M, a prime at most 2^26. Envoy's default; the paper advises M above
+   * 100 × the number of backends for shares within 1% of the weights.
+   * @default 65537
+   */
+  tableSize?: number;
+  /**
+   * The string a backend's offset and skip are hashed from (and the fill order). Envoy hashes
+   * the host's address, which is what the default id (`host:port`) holds.
+   * @default (backend) => backend.id
+   */
+  hostKey?: (backend: BackendView) => string;
+  /**
+   * A pick without a key: `'random'` picks a random eligible backend (from the pool's random
+   * source), `'throw'` throws a `LoadBalancerConfigError` naming the missing key.
+   * @default 'random'
+   */
+  missingKey?: MissingKeyPolicy;
+}
+
+const byId = (b: BackendView): string => b.id;
+
+/**
+ * Maglev hashing (Eisenbud et al., NSDI 2016), compatible with Envoy's Maglev load balancer: a
+ * prime-sized lookup table built from every backend's hashed preference list, so shares follow
+ * the weights within a fraction of a percent and a key lookup is one array read after hashing
+ * the key (XXH64, seed 0). The table is rebuilt only when membership or weights change.
+ *
+ * When the slot's backend is not eligible (unhealthy, draining, ejected, excluded), the pick
+ * probes the following slots for the first eligible backend: keys of a backend that is down
+ * spread over the others in proportion to their table shares, and return once it recovers.
+ * A pick without a key goes to a random eligible backend (or throws, with
+ * `missingKey: 'throw'`).
+ *
+ * Weights are the backends' configured weights; slow start does not move keys around.
+ *
+ * @example
+ * ```ts
+ * const pool = new BackendPool({ backends, algorithm: new Maglev({ tableSize: 65537 }) });
+ * pool.acquire({ key: 'session-9f2c' });
+ * ```
+ */
+export class Maglev implements Algorithm {
+  readonly name: string = 'maglev';
+  readonly #key: ((ctx: PickContext) => string | undefined) | undefined;
+  readonly #keyField: string;
+  readonly #tableSize: number | undefined;
+  readonly #hostKey: (backend: BackendView) => string;
+  readonly #missingKey: MissingKeyPolicy;
+  #env: AlgorithmEnv | undefined;
+  #table: MaglevTable | undefined;
+  /** The (key, weight) list the table was built from, to skip rebuilds that change nothing. */
+  #signature = '';
+  /** Member views by table index. */
+  #views: (BackendView | undefined)[] = [];
+
+  constructor(options: MaglevOptions = {}) {
+    const o = checkOptions('Maglev options', options, [
+      'key',
+      'tableSize',
+      'hostKey',
+      'missingKey',
+    ]);
+    this.#key =
+      o.key === undefined
+        ? undefined
+        : checkFunction<(ctx: PickContext) => string | undefined>('key', o.key);
+    this.#keyField = this.#key === undefined ? 'ctx.key' : 'key(ctx)';
+    this.#tableSize =
+      o.tableSize === undefined ? undefined : checkTableSize('tableSize', o.tableSize);
+    this.#hostKey =
+      o.hostKey === undefined
+        ? byId
+        : checkFunction<(b: BackendView) => string>('hostKey', o.hostKey);
+    this.#missingKey =
+      o.missingKey === undefined
+        ? 'random'
+        : checkOneOf('missingKey', o.missingKey, ['random', 'throw']);
+  }
+
+  attach(env: AlgorithmEnv): void {
+    this.#env = env;
+  }
+
+  onMembershipChange(members: readonly BackendView[]): void {
+    const entries = members.map((m) => ({ id: m.id, weight: m.weight, key: this.#hostKey(m) }));
+    const signature = JSON.stringify(entries);
+    if (signature !== this.#signature || this.#table === undefined) {
+      this.#signature = signature;
+      this.#table =
+        entries.length === 0
+          ? undefined
+          : new MaglevTable(
+              entries,
+              this.#tableSize === undefined ? {} : { tableSize: this.#tableSize },
+            );
+    }
+    const present = new Map<string, BackendView>();
+    for (const m of members) present.set(m.id, m);
+    this.#views = this.#table === undefined ? [] : this.#table.ids.map((id) => present.get(id));
+  }
+
+  #keyOf(ctx: PickContext): string | undefined {
+    const key = this.#key === undefined ? ctx.key : this.#key(ctx);
+    if (typeof key === 'string' || key === undefined) return key;
+    throw badKeyError(this.name, this.#keyField, key);
+  }
+
+  pick(candidates: readonly BackendView[], ctx: PickContext): BackendView | undefined {
+    const key = this.#keyOf(ctx);
+    if (key === undefined) {
+      if (this.#missingKey === 'throw') throw badKeyError(this.name, this.#keyField, undefined);
+      return randomCandidate(this.#env, this.name, candidates);
+    }
+    const table = this.#table;
+    if (table === undefined) return candidates[0];
+    return this.#choose(candidates, table, table._slotOf(key, 0, key.length));
+  }
+
+  #choose(candidates: readonly BackendView[], table: MaglevTable, slot: number): BackendView {
+    const slots = table._slots;
+    const views = this.#views;
+    const m = slots.length;
+    let s = slot;
+    for (let step = 0; step < m; step++) {
+      const v = views[slots[s]!];
+      if (v?.eligible) return v;
+      s = s + 1 === m ? 0 : s + 1;
+    }
+    // No eligible backend holds a slot (more backends than slots, or a table not built for these
+    // candidates): a deterministic choice by slot.
+    return candidates[slot % candidates.length]!;
+  }
+
+  explain(candidates: readonly BackendView[], ctx: PickContext): AlgorithmExplanation {
+    const table = this.#table;
+    const about = `Maglev table of ${table?.tableSize ?? 0} slots over ${table?.ids.length ?? 0} backends`;
+    const key = this.#keyOf(ctx);
+    if (key === undefined || table === undefined) {
+      return {
+        wouldPick: undefined,
+        note: `${about}; no ${this.#keyField} in the pick context: ${
+          this.#missingKey === 'throw' ? 'the pick throws' : 'a random eligible backend'
+        }`,
+      };
+    }
+    const slot = table._slotOf(key, 0, key.length);
+    const owner = this.#views[table._slots[slot]!];
+    const picked = this.#choose(candidates, table, slot);
+    const moved =
+      owner !== undefined && owner !== picked
+        ? `; owner ${owner.id} (${owner.state}) is passed over`
+        : '';
+    return {
+      wouldPick: picked,
+      note: `${about}; ${this.#keyField} ${JSON.stringify(key)} → slot ${slot} → ${picked.id}${moved}`,
+    };
+  }
+}

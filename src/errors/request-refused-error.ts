@@ -1,0 +1,56 @@
+import { describe } from './config-error.js';
+import { LoadBalancerError } from './load-balancer-error.js';
+
+/**
+ * Why a balanced fetch refused a URL:
+ * - `protocol-relative`: `//host/...` (or a disguise of it such as `/\host`), which names a host;
+ * - `scheme`: not `http:` or `https:` (`javascript:`, `file:`, `data:`...);
+ * - `scheme-change`: the host is known but with another scheme than the pool's (`https:` to an
+ *   `http:` pool, or the reverse);
+ * - `origin`: an absolute URL whose origin is neither a backend's nor a configured service origin;
+ * - `path-escape`: dot segments (`..`) climbing above the path's root;
+ * - `invalid-url`: not a URL at all.
+ */
+export type RequestRefusedReason =
+  | 'protocol-relative'
+  | 'scheme'
+  | 'scheme-change'
+  | 'origin'
+  | 'path-escape'
+  | 'invalid-url';
+
+const ADVICE: Record<RequestRefusedReason, string> = {
+  'protocol-relative': 'pass a path such as "/users/42"; a leading "//" names another host',
+  scheme: 'only http: and https: URLs can be balanced; pass a path such as "/users/42"',
+  'scheme-change':
+    "the pool's backends use another scheme; pass a path, or configure https backends",
+  origin:
+    'pass a path such as "/users/42", or add the logical origin to the `serviceOrigins` option',
+  'path-escape': 'remove the ".." segments that climb above the root of the path',
+  'invalid-url': 'pass a path such as "/users/42" or an absolute http(s) URL',
+};
+
+/**
+ * Thrown (before anything is sent) when a balanced fetch is asked for a URL that would leave the
+ * pool: a balancer must never become a way to reach arbitrary hosts. Relative paths and absolute
+ * URLs whose origin is a backend's or a configured service origin are accepted.
+ */
+export class RequestRefusedError extends LoadBalancerError {
+  /** The URL as given. */
+  readonly url: string;
+  /** Why it was refused. */
+  readonly reason: RequestRefusedReason;
+
+  constructor(url: string, reason: RequestRefusedReason, allowedOrigins: readonly string[] = []) {
+    const allowed =
+      allowedOrigins.length === 0
+        ? ''
+        : ` Allowed origins: ${allowedOrigins.slice(0, 5).join(', ')}${allowedOrigins.length > 5 ? ', ...' : ''}.`;
+    super(
+      'LB_REQUEST_REFUSED',
+      `Refused to balance ${describe(url)} (${reason}): ${ADVICE[reason]}.${allowed}`,
+    );
+    this.url = url;
+    this.reason = reason;
+  }
+}

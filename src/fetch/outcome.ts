@@ -1,0 +1,101 @@
+/**
+ * How an attempt went, in the pool's terms: which failures count against a backend, which may be
+ * retried, and what a `Retry-After` asks for.
+ * @internal
+ */
+import type { Clock } from '../clock.js';
+import { parseRetryAfter } from '../health/retry-after.js';
+import type { FailureKind } from '../types.js';
+
+/** Errors raised before any byte of the request could reach the server. */
+const CONNECT_CODES = new Set([
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EADDRNOTAVAIL',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+/** Errors on a connection that may have carried (part of) the request. */
+const RESET_CODES = new Set([
+  'ECONNRESET',
+  'EPIPE',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+]);
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+/**
+ * What browsers and undici say for a network failure, which carries no code (whatwg/fetch#526
+ * lists them). Such a failure may have happened after the request was sent.
+ */
+const NETWORK_MESSAGES = new Set([
+  'Failed to fetch',
+  'NetworkError when attempting to fetch resource.',
+  'Load failed',
+  'Network request failed',
+  'terminated',
+]);
+
+/** The kind of a failure thrown by a fetch implementation (not by an abort signal). */
+export function classifyError(error: unknown): FailureKind {
+  const code = errorCode(error);
+  if (code !== undefined) {
+    if (CONNECT_CODES.has(code)) return 'connect';
+    if (RESET_CODES.has(code)) return 'reset';
+    if (TIMEOUT_CODES.has(code)) return 'timeout';
+    if (code.startsWith('HPE_') || code === 'UND_ERR_INFO') return 'protocol';
+    if (code.startsWith('ERR_TLS') || code.includes('CERT')) return 'connect';
+  }
+  if (error instanceof TypeError) {
+    if (NETWORK_MESSAGES.has(error.message)) return 'reset';
+    const cause = (error as { cause?: unknown }).cause;
+    if (
+      error.message === 'fetch failed' &&
+      cause instanceof Error &&
+      cause.message === 'terminated'
+    )
+      return 'reset';
+  }
+  return 'other';
+}
+
+/** The first `code` string on an error, its cause chain or an AggregateError's first error. */
+function errorCode(error: unknown): string | undefined {
+  let e: unknown = error;
+  for (let depth = 0; depth < 5 && typeof e === 'object' && e !== null; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+    const errors = (e as { errors?: unknown }).errors;
+    if (Array.isArray(errors) && errors.length > 0) {
+      const inner = errorCode(errors[0]);
+      if (inner !== undefined) return inner;
+    }
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/**
+ * Whether a status counts as a success of the backend. A 4xx other than 429 is the caller's
+ * problem: the backend worked. 5xx and 429 (overload) count against it.
+ */
+export function statusOk(status: number): boolean {
+  return status < 500 && status !== 429;
+}
+
+/**
+ * `Retry-After` (RFC 9110 §10.2.3) of a 429 or 503, in ms. An HTTP-date is taken relative to the
+ * response's own `Date` header when it has one (the server's clock against the server's clock),
+ * else to the clock (`systemClock` reads epoch ms). `undefined` when absent or malformed.
+ */
+export function retryAfterMs(status: number, headers: Headers, clock: Clock): number | undefined {
+  if (status !== 429 && status !== 503) return undefined;
+  const value = headers.get('retry-after');
+  if (value === null) return undefined;
+  const date = headers.get('date');
+  const serverNow = date === null ? Number.NaN : Date.parse(date);
+  return parseRetryAfter(value, Number.isFinite(serverNow) ? serverNow : clock.now());
+}

@@ -1,0 +1,86 @@
+/**
+ * The retry loop of the balanced fetch. The only module that imports p-retry: p-retry counts
+ * attempts and stops; the decisions (may this failure be retried? is there budget?) and the
+ * backoff wait, on the injected clock, are ours. p-retry's own delays are set to 0.
+ * @internal
+ */
+import pRetry, { AbortError } from 'p-retry';
+import type { Random } from '../random.js';
+
+/** Wraps any thrown value so p-retry neither rewrites non-errors nor applies its TypeError rule. */
+class Boxed extends Error {
+  readonly value: unknown;
+  constructor(value: unknown) {
+    super('attempt failed');
+    this.value = value;
+  }
+}
+
+/** Marks a failure that must not be retried, whatever retries are left. */
+export class FinalFailure {
+  readonly error: unknown;
+  constructor(error: unknown) {
+    this.error = error;
+  }
+}
+
+/** How a retry loop runs. */
+export interface RetryLoop<T> {
+  /** Retries after the first attempt. */
+  readonly retries: number;
+  /**
+   * Runs attempt `n` (from 1). Throw to fail it; throw a {@link FinalFailure} to stop at once
+   * (the loop then rejects with its `error`).
+   */
+  attempt(n: number): Promise<T>;
+  /**
+   * Called after attempt `n` failed with `error` while retries are left: resolve `true` once it
+   * is time to retry (after any backoff wait), `false` to stop (the loop rejects with `error`).
+   * A rejection stops the loop with that rejection.
+   */
+  beforeRetry(error: unknown, n: number): Promise<boolean> | boolean;
+}
+
+/** Runs attempts until one succeeds, `beforeRetry` says stop, or retries run out. */
+export async function runWithRetries<T>(loop: RetryLoop<T>): Promise<T> {
+  let retry = false;
+  try {
+    return await pRetry(
+      async (n) => {
+        try {
+          return await loop.attempt(n);
+        } catch (error) {
+          // p-retry rethrows an AbortError's `originalError` without calling any hook.
+          if (error instanceof FinalFailure) throw new AbortError(new Boxed(error.error));
+          throw new Boxed(error);
+        }
+      },
+      {
+        retries: loop.retries,
+        // Waits happen in `beforeRetry`, on the injected clock.
+        minTimeout: 0,
+        maxTimeout: 0,
+        randomize: false,
+        onFailedAttempt: async ({ error, attemptNumber, retriesLeft }) => {
+          retry = false;
+          if (retriesLeft <= 0) return;
+          retry = await loop.beforeRetry((error as Boxed).value, attemptNumber);
+        },
+        shouldRetry: () => retry,
+      },
+    );
+  } catch (error) {
+    throw error instanceof Boxed ? error.value : error;
+  }
+}
+
+/**
+ * The wait before retry `n` (from 1): Envoy's fully jittered exponential back-off, uniform in
+ * [0, (2^n - 1) × base), capped at `max` (Envoy router docs, `x-envoy-max-retries`: default base
+ * interval 25 ms, maximum 10 × base). Full jitter spreads retries of many clients apart (AWS
+ * Architecture Blog, "Exponential Backoff And Jitter", 2015).
+ */
+export function backoffDelay(n: number, baseMs: number, maxMs: number, random: Random): number {
+  const ceiling = Math.min(maxMs, (2 ** Math.min(n, 30) - 1) * baseMs);
+  return Math.floor(random() * ceiling);
+}

@@ -1,0 +1,245 @@
+import type { EventEmitter } from 'eventemitter3';
+import type { Clock } from '../clock.js';
+import type { Random } from '../random.js';
+import type { BackendView, Lease, PickContext } from '../types.js';
+import type { RetryBudget, RetryBudgetOptions } from './retry-budget.js';
+
+/**
+ * What a balanced fetch balances over: a `BackendPool`, or anything else with the same public
+ * surface (a Layer 7 router that picks a pool per request, say). The fetch calls `acquire` for
+ * every attempt and keeps no backend between calls.
+ */
+export interface FetchTarget {
+  /** Picks a backend for one attempt (see `BackendPool.acquire`). */
+  acquire(ctx?: PickContext): Lease;
+  /** The clock the fetch uses unless its own `clock` option is given. */
+  readonly clock: Clock;
+  /** The random source the fetch uses unless its own `random` option is given. */
+  readonly random: Random;
+  /** The backend with this id, if any. */
+  get(id: string): BackendView | undefined;
+  /** Every backend; an absolute URL is accepted when its origin is one of theirs. */
+  backends(): readonly BackendView[];
+  /**
+   * Optional routing hook, called once per call before anything else: returns the target to
+   * balance this request over, the request to send (a rewritten URL or headers), and per-route
+   * overrides; `undefined` keeps this target and the request as they are.
+   */
+  resolve?(request: Request): FetchResolution | undefined;
+}
+
+/** What {@link FetchTarget.resolve} returns. */
+export interface FetchResolution {
+  /** The target to balance over. */
+  target: FetchTarget;
+  /**
+   * The request to send: its URL (under the same URL rule), method and headers are used. Its body
+   * is used only when the caller's body cannot be replayed; otherwise the fetch sends its own
+   * copy of the caller's body, so it can retry.
+   */
+  request: Request;
+  /** Overrides the fetch's `timeoutMs` for this request. */
+  timeoutMs?: number;
+  /** Overrides the fetch's `retries` for this request. */
+  retries?: number;
+}
+
+/**
+ * The fetch implementation a balanced fetch calls: the platform `fetch`, undici's `fetch`, or a
+ * test double. It is always called with an absolute URL string and an init object.
+ */
+export type FetchFunction = (input: string, init: RequestInit) => Promise<Response>;
+
+/** What the `context` hook receives besides the request. */
+export interface ContextInfo {
+  /** The attempt about to be made, from 1. */
+  readonly attempt: number;
+  /** Ids of the backends tried so far in this call, in order. */
+  readonly tried: readonly string[];
+}
+
+/** What the `afterResponse` hook receives. */
+export interface AfterResponseInfo {
+  readonly request: Request;
+  /** The response about to be returned (its body still tracked by the lease). */
+  readonly response: Response;
+  readonly backend: BackendView;
+  readonly attempt: number;
+}
+
+/** Event payloads of {@link BalancedFetch.events}. Emitted only while someone listens. */
+export interface BalancedFetchEvents {
+  /** An attempt is about to be sent to `backend`. */
+  attempt: (e: { request: Request; backend: BackendView; attempt: number }) => void;
+  /**
+   * Attempt `attempt` on `backend` failed and a retry follows after `delayMs` (`reason` is the
+   * failed attempt's outcome, e.g. `connect`, `timeout`, `status 503`).
+   */
+  retry: (e: {
+    request: Request;
+    attempt: number;
+    backend: BackendView;
+    reason: string;
+    delayMs: number;
+  }) => void;
+  /** Response headers arrived for an attempt (`latencyMs` is the time to headers). */
+  response: (e: {
+    request: Request;
+    backend: BackendView;
+    attempt: number;
+    status: number;
+    latencyMs: number;
+  }) => void;
+  /**
+   * An attempt failed without a response (`backend` is undefined when no backend could be
+   * picked).
+   */
+  failure: (e: {
+    request: Request;
+    backend: BackendView | undefined;
+    attempt: number;
+    error: unknown;
+  }) => void;
+}
+
+/**
+ * A fetch-compatible function that picks a backend per call (see `createBalancedFetch`).
+ */
+export interface BalancedFetch {
+  (input: string | URL | Request, init?: RequestInit): Promise<Response>;
+  /** Attempt, retry, response and failure events (an eventemitter3 emitter). */
+  readonly events: EventEmitter<BalancedFetchEvents>;
+  /** The retry budget in use, or `undefined` when budgeting is off. */
+  readonly retryBudget: RetryBudget | undefined;
+}
+
+/** Options of `createBalancedFetch`. */
+export interface BalancedFetchOptions {
+  /**
+   * The fetch implementation. undici's `fetch` works too (pass it with a dispatcher bound, if
+   * you need one).
+   * @default globalThis.fetch
+   */
+  fetch?: FetchFunction;
+  /**
+   * Retries after the first attempt (so at most `retries + 1` attempts). Each retry prefers a
+   * backend not yet tried in the call.
+   * @default 2
+   */
+  retries?: number;
+  /**
+   * Response statuses that are retried (for requests that may be retried at all); when no retry
+   * is left the last such response is returned, as Envoy does.
+   * @default [502, 503, 504]
+   */
+  retryOn?: readonly number[];
+  /**
+   * Methods retried after a failure that may have reached the server (a reset, a timeout, a
+   * retryable status). RFC 9110 §9.2.2 idempotent methods. Other methods are retried only when
+   * the connection was refused (nothing was sent) or the request carries the
+   * `idempotencyKeyHeader`.
+   * @default ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']
+   */
+  retryMethods?: readonly string[];
+  /**
+   * A request carrying this header is treated as idempotent whatever its method (the IETF
+   * `Idempotency-Key` draft: the server deduplicates). `false` turns this off.
+   * @default 'idempotency-key'
+   */
+  idempotencyKeyHeader?: string | false;
+  /**
+   * Base of the exponential backoff between attempts. Retry n waits a uniformly random time in
+   * [0, (2^n - 1) × base), capped at `backoffMaxMs` ("full jitter"; Envoy's router retry
+   * back-off, whose default base interval is 25 ms).
+   * @default 25
+   */
+  backoffBaseMs?: number;
+  /**
+   * Cap of the backoff (Envoy's default `max_interval` is 10 × the base interval).
+   * @default 250
+   */
+  backoffMaxMs?: number;
+  /**
+   * The retry budget, shared by every call of this fetch: retries may add at most
+   * `percentCanRetry` to the call rate, plus a floor of `minRetriesPerSec` (Finagle's
+   * `RetryBudget`: 20%, 10/s, over 10 s). Pass a {@link RetryBudget} to share one between
+   * several fetches, options to make a new one, or `false` to turn budgeting off.
+   * @default new RetryBudget({ ttlMs: 10000, minRetriesPerSec: 10, percentCanRetry: 0.2 })
+   */
+  retryBudget?: RetryBudget | RetryBudgetOptions | false;
+  /**
+   * Per-attempt limit, in ms, on the time to response headers; an attempt that runs out is
+   * aborted and (for a retryable request) retried on another backend. `undefined`: no limit.
+   * @default undefined
+   */
+  timeoutMs?: number;
+  /**
+   * Limit, in ms, on the whole call: every attempt and backoff, and the response body while its
+   * lease is held. The call then rejects with a `TimeoutError` (scope `deadline`).
+   * `undefined`: no limit.
+   * @default undefined
+   */
+  deadlineMs?: number;
+  /**
+   * The lease of a call is held until its response body is consumed, cancelled or errors, so
+   * in-flight counts and latencies include the body. A body nobody starts reading within this
+   * many ms of the headers gets its lease released then (with the time to headers as latency),
+   * so a caller that ignores bodies cannot leak in-flight counts. The body stays readable.
+   * @default 1000
+   */
+  unreadBodyTimeoutMs?: number;
+  /**
+   * Whether to buffer a one-shot request body (a `ReadableStream`, or the body of a `Request`
+   * object) so the call can be retried. `'auto'` buffers a `Request` body only when its
+   * `Content-Length` is at most `maxBufferBytes`; `false` never buffers (such calls are not
+   * retried); `true` always buffers. Strings, buffers, `Blob`, `FormData` and `URLSearchParams`
+   * bodies are replayable and never need it.
+   * @default 'auto'
+   */
+  bufferBody?: boolean | 'auto';
+  /**
+   * The largest `Content-Length` buffered by `bufferBody: 'auto'`.
+   * @default 65536
+   */
+  maxBufferBytes?: number;
+  /**
+   * Logical origins of the service, e.g. `['http://users.internal']`. An absolute URL with one of
+   * these origins (or a backend's origin) is re-targeted onto the picked backend; any other
+   * origin is refused. The first one is also the origin of the `Request` handed to hooks and
+   * events for a call made with a relative path.
+   * @default []
+   */
+  serviceOrigins?: readonly string[];
+  /**
+   * The pick key for hash-based algorithms and sticky sessions (`ctx.key`).
+   * @default undefined
+   * @example
+   * ```ts
+   * key: (request) => request.headers.get('x-user-id') ?? undefined
+   * ```
+   */
+  key?: (request: Request) => string | undefined;
+  /**
+   * Derives the pick context of each attempt (affinity key, sticky pin); may be async. The fetch
+   * merges the ids of backends already tried into `exclude`.
+   * @default undefined
+   */
+  context?: (
+    request: Request,
+    info: ContextInfo,
+  ) => PickContext | undefined | Promise<PickContext | undefined>;
+  /**
+   * Called once with the response about to be returned; may return a replacement (to add a
+   * header, say; build it on `response.body` to keep the body tracked). An error thrown here
+   * rejects the call, and the lease is still released.
+   * @default undefined
+   */
+  afterResponse?: (
+    info: AfterResponseInfo,
+    // biome-ignore lint/suspicious/noConfusingVoidType: a hook that returns nothing must type-check
+  ) => Response | undefined | void | Promise<Response | undefined | void>;
+  /** Time source for timeouts, backoff, latency and the budget. @default the target's clock */
+  clock?: Clock;
+  /** Random source for the backoff jitter. @default the target's random */
+  random?: Random;
+}

@@ -1,0 +1,186 @@
+/**
+ * The URL rule of the balanced fetch: what a caller may ask for, and where it goes. A balancer
+ * must never become a way to reach arbitrary hosts, so every URL resolves to a path on the
+ * picked backend, or is refused before anything is sent.
+ * @internal
+ */
+import { LoadBalancerConfigError } from '../errors/config-error.js';
+import { RequestRefusedError } from '../errors/request-refused-error.js';
+import type { BackendView } from '../types.js';
+
+/** The origin of hook requests made from a relative path when no service origin is set. */
+export const PLACEHOLDER_ORIGIN = 'http://loadwise.invalid';
+
+const SCHEME = /^[a-zA-Z][a-zA-Z\d+.-]*:/;
+/** Encoded dots and dot segments, which must not climb above the root. */
+const DOTS = /%2e|(?:^|\/)\.\.?(?:[/?#]|$)/i;
+
+/**
+ * Whether a path needs the URL parser: backslashes and control characters (URL parsers treat
+ * `\` as `/` and drop tabs and newlines, which can turn a path into `//host`), encoded dots and
+ * dot segments.
+ */
+function needsParse(path: string): boolean {
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f || c === 0x5c) return true;
+  }
+  return DOTS.test(path);
+}
+const ROOT = '/loadwise-root';
+
+/** The URL policy of one balanced fetch. */
+export interface UrlPolicy {
+  /** Allowed logical origins (normalized, e.g. `http://users.internal`). */
+  readonly serviceOrigins: ReadonlySet<string>;
+}
+
+/** Whether `raw` starts with a scheme (and so is an absolute URL, or is refused as one). */
+export function hasScheme(raw: string): boolean {
+  return SCHEME.test(raw);
+}
+
+/**
+ * Turns what the caller asked for into a path (with query) relative to the backend's base URL,
+ * beginning with `/`.
+ * @throws {RequestRefusedError} when the URL would leave the pool.
+ */
+export function resolvePath(
+  raw: string,
+  backends: () => readonly BackendView[],
+  policy: UrlPolicy,
+): string {
+  if (SCHEME.test(raw)) return absolutePath(raw, backends, policy);
+  const c0 = raw.charCodeAt(0);
+  const c1 = raw.charCodeAt(1);
+  // `//host`, `\\host`, `/\host`, `\/host` all name a host to a URL parser.
+  if ((c0 === 47 || c0 === 92) && (c1 === 47 || c1 === 92)) {
+    throw new RequestRefusedError(raw, 'protocol-relative', allowedOrigins(backends, policy));
+  }
+  const path = c0 === 47 ? raw : `/${raw}`;
+  if (!needsParse(path)) {
+    const hash = path.indexOf('#');
+    return hash < 0 ? path : path.slice(0, hash);
+  }
+  return parsedPath(raw, path, backends, policy);
+}
+
+/** The slow path: let a URL parser decide, then check that it stayed on a path. */
+function parsedPath(
+  raw: string,
+  path: string,
+  backends: () => readonly BackendView[],
+  policy: UrlPolicy,
+): string {
+  let plain: URL;
+  let rooted: URL;
+  try {
+    plain = new URL(path, PLACEHOLDER_ORIGIN);
+    rooted = new URL(ROOT + path, PLACEHOLDER_ORIGIN);
+  } catch {
+    throw new RequestRefusedError(raw, 'invalid-url', allowedOrigins(backends, policy));
+  }
+  if (plain.origin !== PLACEHOLDER_ORIGIN) {
+    throw new RequestRefusedError(raw, 'protocol-relative', allowedOrigins(backends, policy));
+  }
+  const p = rooted.pathname;
+  if (p !== ROOT && !p.startsWith(`${ROOT}/`)) {
+    throw new RequestRefusedError(raw, 'path-escape', allowedOrigins(backends, policy));
+  }
+  return (p === ROOT ? '/' : p.slice(ROOT.length)) + rooted.search;
+}
+
+function absolutePath(
+  raw: string,
+  backends: () => readonly BackendView[],
+  policy: UrlPolicy,
+): string {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new RequestRefusedError(raw, 'invalid-url', allowedOrigins(backends, policy));
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+    throw new RequestRefusedError(raw, 'scheme', allowedOrigins(backends, policy));
+  }
+  const origin = u.origin;
+  if (policy.serviceOrigins.has(origin)) return u.pathname + u.search;
+  // A backend's own origin: its path already includes that backend's base path; strip it so the
+  // rest can go to whichever backend is picked.
+  let matched = false;
+  let strip = '';
+  for (const b of backends()) {
+    const bo = originOf(b.url);
+    if (bo !== origin) continue;
+    matched = true;
+    const base = b.url.slice(bo.length);
+    if (base.length > strip.length && (u.pathname === base || u.pathname.startsWith(`${base}/`))) {
+      strip = base;
+    }
+  }
+  if (matched) {
+    const rest = u.pathname.slice(strip.length);
+    return (rest === '' ? '/' : rest) + u.search;
+  }
+  const allowed = allowedOrigins(backends, policy);
+  const sameHost = allowed.some((o) => {
+    const host = o.slice(o.indexOf('//') + 2);
+    return host === u.host && !o.startsWith(u.protocol);
+  });
+  throw new RequestRefusedError(raw, sameHost ? 'scheme-change' : 'origin', allowed);
+}
+
+/** The full URL of `path` on `backend`, keeping the backend's base path. */
+export function backendUrl(backend: BackendView, path: string): string {
+  return backend.url + path;
+}
+
+/** `scheme://host[:port]` of a normalized backend URL. */
+function originOf(url: string): string {
+  const slash = url.indexOf('/', url.indexOf('//') + 2);
+  return slash < 0 ? url : url.slice(0, slash);
+}
+
+function allowedOrigins(backends: () => readonly BackendView[], policy: UrlPolicy): string[] {
+  const set = new Set<string>(policy.serviceOrigins);
+  for (const b of backends()) set.add(originOf(b.url));
+  return [...set];
+}
+
+/** Validates and normalizes the `serviceOrigins` option. @internal */
+export function parseServiceOrigins(value: unknown): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) {
+    throw new LoadBalancerConfigError(
+      'serviceOrigins',
+      value,
+      'an array of origins such as ["http://users.internal"]',
+    );
+  }
+  return value.map((v, i) => {
+    const field = `serviceOrigins[${i}]`;
+    let u: URL | undefined;
+    try {
+      u = typeof v === 'string' ? new URL(v) : undefined;
+    } catch {
+      u = undefined;
+    }
+    if (
+      u === undefined ||
+      (u.protocol !== 'http:' && u.protocol !== 'https:') ||
+      u.pathname !== '/' ||
+      u.search !== '' ||
+      u.hash !== '' ||
+      u.username !== '' ||
+      u.password !== ''
+    ) {
+      throw new LoadBalancerConfigError(
+        field,
+        v,
+        'an http(s) origin without path, query or credentials, such as "http://users.internal"',
+      );
+    }
+    return u.origin;
+  });
+}

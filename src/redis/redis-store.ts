@@ -1,0 +1,258 @@
+/**
+ * A {@link SessionStore} in Redis, so that every replica of a client fleet shares one sticky
+ * table. `ioredis` is an optional peer dependency: this module only imports its types, and
+ * loads it at run time in {@link RedisSessionStore.connect}.
+ */
+import { EventEmitter } from 'eventemitter3';
+import type { RedisOptions } from 'ioredis';
+import { LoadBalancerConfigError } from '../errors/config-error.js';
+import { PoolClosedError } from '../errors/pool-closed-error.js';
+import type { SessionRecord, SessionStore } from '../session/store.js';
+import { checkNumber, checkOptions, checkString, isPlainObject, optNumber } from '../validate.js';
+
+/**
+ * The commands the store uses. An ioredis `Redis` (or `Cluster`) client fits; so does any client
+ * with the same call shapes.
+ */
+export interface RedisClientLike {
+  get(key: string): Promise<string | null>;
+  set(key: string, value: string, unit: 'PX', ttlMs: number): Promise<unknown>;
+  del(key: string): Promise<number>;
+}
+
+/** Options of the {@link RedisSessionStore} constructor. */
+export interface RedisSessionStoreOptions {
+  /**
+   * The Redis client, owned by the caller (the store never closes it). For calls that fail fast
+   * while Redis is down instead of queueing, create it with `enableOfflineQueue: false`.
+   */
+  client: RedisClientLike;
+  /**
+   * Prefix of every key, so the sticky table can share a Redis database with other data.
+   * @default 'loadwise:session:'
+   */
+  prefix?: string;
+}
+
+/** Options of {@link RedisSessionStore.connect}. */
+export interface RedisConnectOptions {
+  /**
+   * Where Redis is, as a `redis://` or `rediss://` URL.
+   * @default 'redis://127.0.0.1:6379'
+   */
+  url?: string;
+  /**
+   * Prefix of every key.
+   * @default 'loadwise:session:'
+   */
+  prefix?: string;
+  /**
+   * How long to wait for the first connection before `connect()` rejects.
+   * @default 2000
+   */
+  connectTimeoutMs?: number;
+  /**
+   * Further ioredis options. The store sets `enableOfflineQueue: false` (commands fail at once
+   * while disconnected, so a Redis outage costs calls nothing) and `lazyConnect: true`; both can
+   * be overridden here.
+   * @default {}
+   */
+  redis?: RedisOptions;
+}
+
+/** Events of {@link RedisSessionStore}. */
+export interface RedisSessionStoreEvents {
+  /**
+   * The connection of a client opened by `connect()` failed; ioredis reconnects on its own.
+   * (With a client passed in, listen to the client itself.)
+   */
+  clientError: (error: unknown) => void;
+}
+
+/** The subset of an ioredis client that `close()` needs, for a client the store opened. */
+interface OwnedClient extends RedisClientLike {
+  quit(): Promise<unknown>;
+  disconnect(): void;
+}
+
+/**
+ * Sticky sessions in Redis: one key per session (`prefix` + session key) holding the backend
+ * id and the binding time, expiring in Redis itself (`SET ... PX`), so nothing needs sweeping.
+ *
+ * The store bounds nothing itself: `SessionPersistenceManager` waits at most `storeTimeoutMs`
+ * for each call and balances normally when Redis is slow or down. Sessions of a backend that
+ * leaves the pool are not scanned for; they are rebound on their next use, or expire.
+ *
+ * @example
+ * ```ts
+ * import { RedisSessionStore } from 'loadwise/redis';
+ * const store = await RedisSessionStore.connect({ url: 'redis://10.0.2.5:6379' });
+ * const sessions = new SessionPersistenceManager(pool, { store });
+ * // ...
+ * await sessions.close();
+ * await store.close();
+ * ```
+ */
+export class RedisSessionStore
+  extends EventEmitter<RedisSessionStoreEvents>
+  implements SessionStore
+{
+  /** The key prefix. */
+  readonly prefix: string;
+  readonly #client: RedisClientLike;
+  readonly #owned: OwnedClient | undefined;
+  #closed = false;
+
+  constructor(options: RedisSessionStoreOptions) {
+    super();
+    if (!isPlainObject(options)) {
+      throw new LoadBalancerConfigError('RedisSessionStoreOptions', options, '{ client, prefix? }');
+    }
+    const o = checkOptions('RedisSessionStoreOptions', options, ['client', 'prefix']);
+    const client = o.client as unknown;
+    if (
+      typeof client !== 'object' ||
+      client === null ||
+      typeof (client as RedisClientLike).get !== 'function' ||
+      typeof (client as RedisClientLike).set !== 'function' ||
+      typeof (client as RedisClientLike).del !== 'function'
+    ) {
+      throw new LoadBalancerConfigError(
+        'client',
+        client,
+        'a Redis client (ioredis) with get, set and del',
+      );
+    }
+    this.#client = client as RedisClientLike;
+    this.prefix =
+      o.prefix === undefined
+        ? 'loadwise:session:'
+        : checkString('prefix', o.prefix, { nonEmpty: false });
+    this.#owned = ownedClients.get(options);
+  }
+
+  /**
+   * Opens a Redis connection (loading `ioredis`) and returns a store that owns it: `close()`
+   * quits the connection.
+   * @throws {Error} when `ioredis` is not installed or Redis cannot be reached in time.
+   */
+  static async connect(options: RedisConnectOptions = {}): Promise<RedisSessionStore> {
+    const o = checkOptions('RedisConnectOptions', options, [
+      'url',
+      'prefix',
+      'connectTimeoutMs',
+      'redis',
+    ]);
+    const url = o.url === undefined ? 'redis://127.0.0.1:6379' : checkString('url', o.url);
+    if (!/^rediss?:\/\//.test(url)) {
+      throw new LoadBalancerConfigError('url', url, 'a redis:// or rediss:// URL');
+    }
+    const connectTimeout = optNumber('connectTimeoutMs', o.connectTimeoutMs, 2000, {
+      min: 0,
+      minExclusive: true,
+    });
+    if (o.redis !== undefined && !isPlainObject(o.redis)) {
+      throw new LoadBalancerConfigError('redis', o.redis, 'an ioredis options object');
+    }
+    let Redis: typeof import('ioredis').Redis;
+    try {
+      ({ Redis } = await import('ioredis'));
+    } catch (cause) {
+      throw new Error(
+        'RedisSessionStore.connect needs the optional peer dependency ioredis: npm install ioredis',
+        { cause },
+      );
+    }
+    const client = new Redis(url, {
+      enableOfflineQueue: false,
+      lazyConnect: true,
+      connectTimeout,
+      ...o.redis,
+    });
+    const storeOptions: RedisSessionStoreOptions = { client };
+    if (o.prefix !== undefined) storeOptions.prefix = o.prefix;
+    ownedClients.set(storeOptions, client);
+    const store = new RedisSessionStore(storeOptions);
+    // Connection errors also surface as failed commands; this keeps ioredis from printing
+    // "Unhandled error event" and lets the owner watch them.
+    client.on('error', (error: unknown) => store.emit('clientError', error));
+    try {
+      await client.connect();
+    } catch (error) {
+      client.disconnect();
+      throw error;
+    }
+    return store;
+  }
+
+  /** The session under `key`, or `undefined`. */
+  async get(key: string): Promise<SessionRecord | undefined> {
+    this.#assertOpen();
+    checkString('key', key, { nonEmpty: false });
+    const raw = await this.#client.get(this.prefix + key);
+    return raw === null ? undefined : decode(raw);
+  }
+
+  /** Stores `record` under `key`, expiring in Redis after `ttlMs` (`SET key value PX ttlMs`). */
+  async set(key: string, record: SessionRecord, ttlMs: number): Promise<void> {
+    this.#assertOpen();
+    checkString('key', key, { nonEmpty: false });
+    if (
+      !isPlainObject(record) ||
+      typeof record.backend !== 'string' ||
+      typeof record.createdAt !== 'number' ||
+      !Number.isFinite(record.createdAt)
+    ) {
+      throw new LoadBalancerConfigError('record', record, '{ backend: string, createdAt: number }');
+    }
+    checkNumber('ttlMs', ttlMs, { min: 0, minExclusive: true });
+    // PX takes whole milliseconds >= 1.
+    await this.#client.set(
+      this.prefix + key,
+      `${record.createdAt}|${record.backend}`,
+      'PX',
+      Math.max(1, Math.ceil(ttlMs)),
+    );
+  }
+
+  /** Forgets the session under `key`; resolves to whether there was one. */
+  async delete(key: string): Promise<boolean> {
+    this.#assertOpen();
+    checkString('key', key, { nonEmpty: false });
+    return (await this.#client.del(this.prefix + key)) > 0;
+  }
+
+  /**
+   * Quits the connection when `connect()` opened it (disconnecting at once if Redis does not
+   * answer); a client passed in is left to its owner. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const owned = this.#owned;
+    if (owned === undefined) return;
+    try {
+      await owned.quit();
+    } catch {
+      // QUIT cannot be sent while disconnected; dropping the socket ends the client all the same.
+      owned.disconnect();
+    }
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new PoolClosedError('Redis session store');
+  }
+}
+
+/** Clients opened by `connect()`, handed to the constructor without widening its options. */
+const ownedClients = new WeakMap<RedisSessionStoreOptions, OwnedClient>();
+
+/** `createdAt|backend`; the backend id may itself hold `|`, so only the first one splits. */
+function decode(raw: string): SessionRecord | undefined {
+  const bar = raw.indexOf('|');
+  if (bar <= 0) return undefined;
+  const createdAt = Number(raw.slice(0, bar));
+  const backend = raw.slice(bar + 1);
+  if (!Number.isFinite(createdAt) || backend.length === 0) return undefined;
+  return { backend, createdAt };
+}

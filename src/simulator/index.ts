@@ -1,0 +1,34 @@
+/**
+ * A deterministic load-balancing simulator: scenarios run against real pools and algorithms on
+ * a virtual clock.
+ * @module
+ */
+export {
+  SIMULATION_ALGORITHMS,
+  STANDARD_ALGORITHMS,
+  simulationCandidates,
+} from './candidates.js';
+export { formatReport } from './format.js';
+export {
+  BUILT_IN_SCENARIOS,
+  type BuiltInScenario,
+  type FlappingOptions,
+  failingBackendScenario,
+  flapping,
+  flappingScenario,
+  heavyTailScenario,
+  hotKeysScenario,
+  linkerdScenario,
+  type ScenarioOptions,
+} from './scenarios.js';
+export { simulate } from './simulate.js';
+export {
+  type BarChartSpec,
+  barChart,
+  type Chart,
+  type LineChartSpec,
+  lineChart,
+  type ReferenceLine,
+  reportCharts,
+} from './svg.js';
+export type * from './types.js';

@@ -1,0 +1,304 @@
+import { LoadBalancerConfigError } from '../errors/config-error.js';
+import { checkNumber, checkOptions, optNumber } from '../validate.js';
+import { STANDARD_ALGORITHMS } from './candidates.js';
+import type { BackendPhase, Scenario, SimulatedBackend } from './types.js';
+
+/** Sizing of a built-in scenario. Phase times scale with `durationMs`. */
+export interface ScenarioOptions {
+  /** Mean arrival rate, per second. @default the scenario's own */
+  rate?: number;
+  /** Length of the run, in ms. @default the scenario's own */
+  durationMs?: number;
+  /** Seed. @default 1 */
+  seed?: number;
+}
+
+/** Options of {@link flapping}. */
+export interface FlappingOptions {
+  /** Time between two outages starting, in ms. */
+  periodMs: number;
+  /** How long each outage lasts, in ms (less than `periodMs`). */
+  downMs: number;
+  /** First outage starts here. @default periodMs - downMs */
+  from?: number;
+  /** No outage starts at or after this time. */
+  until: number;
+  /** Label of each outage. @default none (reports say "<id> down") */
+  label?: string;
+}
+
+/**
+ * Phases for a backend that goes down for `downMs` every `periodMs` (a crash-looping process,
+ * a flaky network path).
+ *
+ * @example
+ * ```ts
+ * const b: SimulatedBackend = {
+ *   id: 'b0',
+ *   latency: 30,
+ *   phases: flapping({ periodMs: 8_000, downMs: 3_000, until: 40_000 }),
+ * };
+ * ```
+ */
+export function flapping(options: FlappingOptions): BackendPhase[] {
+  const o = checkOptions('flapping options', options, [
+    'periodMs',
+    'downMs',
+    'from',
+    'until',
+    'label',
+  ]);
+  const periodMs = checkNumber('periodMs', o.periodMs, { min: 0, minExclusive: true });
+  const downMs = checkNumber('downMs', o.downMs, { min: 0, minExclusive: true });
+  if (downMs >= periodMs) {
+    throw new LoadBalancerConfigError('downMs', downMs, `less than periodMs (${periodMs})`);
+  }
+  const from = optNumber('from', o.from, periodMs - downMs, { min: 0 });
+  const until = checkNumber('until', o.until, { min: 0 });
+  const phases: BackendPhase[] = [];
+  for (let t = from; t < until; t += periodMs) {
+    phases.push({
+      from: t,
+      to: Math.min(t + downMs, until),
+      down: true,
+      ...(o.label === undefined ? {} : { label: o.label }),
+    });
+  }
+  return phases;
+}
+
+function sizing(options: ScenarioOptions | undefined, rate: number, durationMs: number) {
+  const o = checkOptions('scenario options', options, ['rate', 'durationMs', 'seed']);
+  return {
+    rate: optNumber('rate', o.rate, rate, { min: 0, minExclusive: true }),
+    durationMs: optNumber('durationMs', o.durationMs, durationMs, { min: 0, minExclusive: true }),
+    seed: optNumber('seed', o.seed, 1, { integer: true }),
+  };
+}
+
+function ids(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `b${i}`);
+}
+
+/**
+ * The experiment of Linkerd's "Beyond Round Robin: Load Balancing for Latency" (Steve Jenson and
+ * Ruben Oanta, Buoyant, March 2016): 11 backends replaying a latency with a median of 167 ms and
+ * a standard deviation of 5 ms, one client at 1000 calls/s for one minute; after 15 s one
+ * backend's latency is fixed at 2 s for 30 s. The article reports that with a 1 s timeout the
+ * success rate would be about 95% with round robin, 99% with least loaded and 99.9% with peak
+ * EWMA.
+ *
+ * As in the article, the backends replay their latency whatever the load (no queueing), and the
+ * client waits for every answer: the 1 s deadline only decides what counts as a success.
+ */
+export function linkerdScenario(options?: ScenarioOptions): Scenario {
+  const { rate, durationMs, seed } = sizing(options, 1000, 60_000);
+  const slow: BackendPhase = {
+    from: durationMs / 4,
+    to: (durationMs * 3) / 4,
+    latency: 2000,
+    label: 'b0 at 2 s',
+  };
+  return {
+    name: 'linkerd',
+    description:
+      "Linkerd's Beyond Round Robin experiment: 11 backends at 167 ms, one fixed at 2 s for the middle half of the run, 1 s deadline.",
+    backends: ids(11).map(
+      (id): SimulatedBackend => ({
+        id,
+        latency: { kind: 'normal', mean: 167, sd: 5 },
+        ...(id === 'b0' ? { phases: [slow] } : {}),
+      }),
+    ),
+    rate,
+    durationMs,
+    deadlineMs: 1000,
+    cancelAtDeadline: false,
+    focus: 'b0',
+    seed,
+  };
+}
+
+/**
+ * Heavy-tailed service times (Pareto, α = 1.6: most calls take 10–30 ms, a few take seconds) on
+ * 10 backends with 4 workers each and a FIFO queue, at about 80% utilization. A call stuck behind
+ * a giant one waits; algorithms that see queues avoid that.
+ */
+export function heavyTailScenario(options?: ScenarioOptions): Scenario {
+  const { rate, durationMs, seed } = sizing(options, 1200, 20_000);
+  return {
+    name: 'heavy-tail',
+    description:
+      'Pareto service times (α 1.6, min 10 ms) on 10 backends of 4 workers each, about 80% busy, 300 ms deadline.',
+    backends: ids(10).map((id) => ({
+      id,
+      latency: { kind: 'pareto', min: 10, alpha: 1.6, max: 30_000 },
+      concurrency: 4,
+    })),
+    rate,
+    durationMs,
+    deadlineMs: 300,
+    seed,
+  };
+}
+
+/**
+ * One of 8 backends answers every call with an error in 2 ms during the middle half of the run
+ * (a broken dependency behind a healthy process). It looks idle and fast, so load- and
+ * latency-aware algorithms send it more than its share: without outlier detection, they make
+ * things worse than round robin.
+ */
+export function failingBackendScenario(options?: ScenarioOptions): Scenario {
+  const { rate, durationMs, seed } = sizing(options, 800, 40_000);
+  return {
+    name: 'failing',
+    description:
+      'b0 of 8 backends answers every call with a fast error (2 ms) during the middle half; no outlier detection.',
+    backends: ids(8).map(
+      (id): SimulatedBackend => ({
+        id,
+        latency: { kind: 'lognormal', median: 50, sigma: 0.3 },
+        concurrency: 32,
+        ...(id === 'b0'
+          ? {
+              phases: [
+                {
+                  from: durationMs / 4,
+                  to: (durationMs * 3) / 4,
+                  errorRate: 1,
+                  errorLatency: 2,
+                  label: 'b0 failing fast',
+                },
+              ],
+            }
+          : {}),
+      }),
+    ),
+    rate,
+    durationMs,
+    deadlineMs: 500,
+    focus: 'b0',
+    seed,
+  };
+}
+
+/**
+ * One of 6 backends goes down (connections refused) for 3 s in every 8 s (at the default length
+ * of 40 s; the period is a fifth of the run); an active health check
+ * probes every second and needs 2 failures to mark it down and 2 passes to bring it back.
+ * Calls sent in the gap before the health check reacts fail.
+ */
+export function flappingScenario(options?: ScenarioOptions): Scenario {
+  const { rate, durationMs, seed } = sizing(options, 300, 40_000);
+  const periodMs = durationMs / 5;
+  const downMs = (periodMs * 3) / 8;
+  return {
+    name: 'flapping',
+    description: `b0 of 6 backends is down ${downMs / 1000} s in every ${periodMs / 1000} s; health checks every 1 s, 2 failures to mark it down, 2 passes to restore it.`,
+    backends: ids(6).map(
+      (id): SimulatedBackend => ({
+        id,
+        latency: { kind: 'lognormal', median: 30, sigma: 0.4 },
+        concurrency: 16,
+        ...(id === 'b0'
+          ? {
+              phases: flapping({
+                periodMs,
+                downMs,
+                until: durationMs,
+                label: 'b0 down',
+              }),
+            }
+          : {}),
+      }),
+    ),
+    rate,
+    durationMs,
+    deadlineMs: 500,
+    healthCheck: { intervalMs: 1000, unhealthyThreshold: 2, healthyThreshold: 2 },
+    focus: 'b0',
+    seed,
+  };
+}
+
+/**
+ * Calls carry keys with a Zipf popularity (10 000 keys, exponent 1.1: the hottest key takes 15%
+ * of calls, the top three 27%) on 8 backends of 16 workers, about half busy on average; backend
+ * b7 leaves at 40% of the run and b8 joins at 70%. Hash-based algorithms pin the hottest key to
+ * one backend, which then runs past its capacity; bounded loads spill the excess. Reports how
+ * many keys changed backend at each membership change and how often a key's consecutive calls
+ * land on different backends: the figures that matter for caches and affinity.
+ */
+export function hotKeysScenario(options?: ScenarioOptions): Scenario {
+  const { rate, durationMs, seed } = sizing(options, 3000, 20_000);
+  return {
+    name: 'hot-keys',
+    description:
+      'Zipf(1.1) keys (hottest 15% of calls) on 8 backends of 16 workers, half busy; b7 leaves at 40% of the run, b8 joins at 70%.',
+    backends: ids(9).map(
+      (id): SimulatedBackend => ({
+        id,
+        latency: { kind: 'lognormal', median: 20, sigma: 0.5 },
+        concurrency: 16,
+        ...(id === 'b7' ? { leaveAt: durationMs * 0.4 } : {}),
+        ...(id === 'b8' ? { joinAt: durationMs * 0.7 } : {}),
+      }),
+    ),
+    rate,
+    durationMs,
+    deadlineMs: 250,
+    keys: { count: 10_000, zipf: 1.1 },
+    seed,
+  };
+}
+
+/** A scenario the simulator ships with, for the API and `npm run simulate`. */
+export interface BuiltInScenario {
+  readonly name: string;
+  /** One line for `--help`. */
+  readonly summary: string;
+  /** Builds the scenario, optionally resized. */
+  readonly create: (options?: ScenarioOptions) => Scenario;
+  /** The algorithms it compares by default (names for `simulationCandidates`). */
+  readonly algorithms: readonly string[];
+}
+
+/** The built-in scenarios, `linkerd` first. */
+export const BUILT_IN_SCENARIOS: readonly BuiltInScenario[] = Object.freeze([
+  {
+    name: 'linkerd',
+    summary: "Linkerd's Beyond Round Robin: 11 backends, one at 2 s for half the run, 1 s deadline",
+    create: linkerdScenario,
+    algorithms: STANDARD_ALGORITHMS,
+  },
+  {
+    name: 'heavy-tail',
+    summary: 'Pareto service times, 4 workers per backend, ~80% busy, 300 ms deadline',
+    create: heavyTailScenario,
+    algorithms: [...STANDARD_ALGORITHMS, 'random'],
+  },
+  {
+    name: 'failing',
+    summary: 'one backend answers errors in 2 ms for half the run (fast failures attract traffic)',
+    create: failingBackendScenario,
+    algorithms: [...STANDARD_ALGORITHMS, 'least-connections+outlier', 'peak-ewma+outlier'],
+  },
+  {
+    name: 'flapping',
+    summary: 'one backend down 3 s in every 8 s, with active health checks',
+    create: flappingScenario,
+    algorithms: [...STANDARD_ALGORITHMS, 'least-connections+outlier', 'peak-ewma+outlier'],
+  },
+  {
+    name: 'hot-keys',
+    summary: 'Zipf-popular keys; a backend leaves and another joins (keys moved, key churn)',
+    create: hotKeysScenario,
+    algorithms: [
+      'round-robin',
+      'power-of-two-choices',
+      'peak-ewma',
+      'consistent-hash',
+      'consistent-hash-bounded',
+    ],
+  },
+]);

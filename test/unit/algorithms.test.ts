@@ -1,0 +1,452 @@
+import { describe, expect, it } from 'vitest';
+import {
+  type Algorithm,
+  BackendPool,
+  type BackendSpec,
+  type BackendView,
+  type Lease,
+  LeastConnections,
+  LoadBalancerConfigError,
+  PeakEwma,
+  PowerOfTwoChoices,
+  RandomPick,
+  RoundRobin,
+  WeightedRoundRobin,
+} from '../../src/index.js';
+import { ManualClock, seededRandom } from '../../src/testing/index.js';
+
+const url = (name: string) => `http://${name}.test:80`;
+const idOf = (name: string) => `${name}.test:80`;
+const nameOf = (id: string) => id.split('.')[0]!;
+
+function makePool(
+  algorithm: Algorithm,
+  backends: readonly BackendSpec[],
+  seed = 42,
+): { pool: BackendPool; clock: ManualClock } {
+  const clock = new ManualClock();
+  const pool = new BackendPool({
+    backends,
+    algorithm,
+    clock,
+    random: seededRandom(seed),
+    skew: false,
+  });
+  return { pool, clock };
+}
+
+/** Names of `count` backends picked through acquire + immediate release. */
+function sequence(pool: BackendPool, count: number): string {
+  let out = '';
+  for (let i = 0; i < count; i++) {
+    const lease = pool.acquire();
+    out += nameOf(lease.backend.id);
+    lease.release();
+  }
+  return out;
+}
+
+/** Holds `n` leases on backend `name` (via affinity) and returns them. */
+function hold(pool: BackendPool, name: string, n: number): Lease[] {
+  return Array.from({ length: n }, () => pool.acquire({ affinity: { id: idOf(name) } }));
+}
+
+function weighted(weights: Record<string, number>): BackendSpec[] {
+  return Object.entries(weights).map(([name, weight]) => ({ url: url(name), weight }));
+}
+
+describe('RoundRobin', () => {
+  it.each([
+    { startIndex: 0, expected: 'abcabcabc' },
+    { startIndex: 1, expected: 'bcabcabca' },
+    { startIndex: 2, expected: 'cabcabcab' },
+    { startIndex: 5, expected: 'cabcabcab' },
+  ])('visits a b c in turn from startIndex $startIndex', ({ startIndex, expected }) => {
+    const { pool } = makePool(new RoundRobin({ startIndex }), ['a', 'b', 'c'].map(url));
+    expect(sequence(pool, 9)).toBe(expected);
+  });
+
+  it('ignores weights', () => {
+    const { pool } = makePool(new RoundRobin({ startIndex: 0 }), weighted({ a: 5, b: 1 }));
+    expect(sequence(pool, 4)).toBe('abab');
+  });
+
+  it('starts at a position drawn from the pool random source when no startIndex is given', () => {
+    const starts = new Set<string>();
+    for (let seed = 1; seed <= 20; seed++) {
+      const { pool } = makePool(new RoundRobin(), ['a', 'b', 'c', 'd'].map(url), seed);
+      const seq = sequence(pool, 8);
+      // Whatever the start, the rotation keeps the order.
+      expect('abcdabcdabcd').toContain(seq);
+      starts.add(seq[0]!);
+    }
+    expect(starts.size).toBeGreaterThan(1);
+  });
+
+  it('skips a backend that leaves the eligible set and keeps the rotation going', () => {
+    const { pool } = makePool(new RoundRobin({ startIndex: 0 }), ['a', 'b', 'c'].map(url));
+    expect(sequence(pool, 2)).toBe('ab');
+    pool.setHealthy(idOf('b'), false);
+    expect(sequence(pool, 4)).toBe('acac');
+  });
+
+  it.each([
+    { options: { startIndex: -1 }, field: 'startIndex' },
+    { options: { startIndex: 1.5 }, field: 'startIndex' },
+    { options: { startIndex: '1' }, field: 'startIndex' },
+    { options: { start: 1 }, field: 'RoundRobinOptions.start' },
+  ])('rejects $options', ({ options, field }) => {
+    expect(() => new RoundRobin(options as never)).toThrow(LoadBalancerConfigError);
+    try {
+      new RoundRobin(options as never);
+    } catch (e) {
+      expect((e as LoadBalancerConfigError).field).toBe(field);
+    }
+  });
+
+  it('explains which backend is next', () => {
+    const { pool } = makePool(new RoundRobin({ startIndex: 1 }), ['a', 'b', 'c'].map(url));
+    expect(pool.explain().wouldPick).toBe(idOf('b'));
+    expect(sequence(pool, 1)).toBe('b');
+    expect(pool.explain().wouldPick).toBe(idOf('c'));
+  });
+});
+
+describe('WeightedRoundRobin (smooth, as nginx)', () => {
+  it.each([
+    { weights: { a: 5, b: 1, c: 1 }, cycle: 'aabacaa' },
+    { weights: { a: 1, b: 1, c: 1 }, cycle: 'abc' },
+    { weights: { a: 2, b: 1 }, cycle: 'aba' },
+    { weights: { a: 4, b: 2 }, cycle: 'aba' },
+    { weights: { a: 3, b: 2, c: 1 }, cycle: 'abacba' },
+    { weights: { a: 1, b: 3 }, cycle: 'babb' },
+  ])('weights $weights give the cycle $cycle, repeated', ({ weights, cycle }) => {
+    const { pool } = makePool(new WeightedRoundRobin(), weighted(weights));
+    expect(sequence(pool, cycle.length * 3)).toBe(cycle.repeat(3));
+  });
+
+  it('runs the O(n) loop for fractional weights with the same order', () => {
+    const { pool } = makePool(new WeightedRoundRobin(), weighted({ a: 1.5, b: 0.5 }));
+    expect(sequence(pool, 8)).toBe('aaba'.repeat(2));
+  });
+
+  it.each([
+    { weights: { a: 7, b: 3, c: 2, d: 1 } },
+    { weights: { a: 10, b: 10, c: 1 } },
+    { weights: { a: 2.5, b: 1.25, c: 1.25 } },
+  ])('gives exact proportions over each cycle for $weights', ({ weights }) => {
+    const { pool } = makePool(new WeightedRoundRobin(), weighted(weights));
+    const values = Object.values(weights);
+    const unit = Math.min(...values);
+    const cycle = values.reduce((s, w) => s + w, 0) / unit;
+    for (let round = 0; round < 3; round++) {
+      const seq = sequence(pool, cycle);
+      for (const [name, w] of Object.entries(weights)) {
+        expect([...seq].filter((c) => c === name).length).toBe(w / unit);
+      }
+    }
+  });
+
+  it('does not restart its cycle when a retry excludes a backend', () => {
+    // Cycle a a b a c a a; the excluded pick takes the next non-excluded entry (b) and the
+    // normal order carries on from there instead of starting over at a.
+    const { pool } = makePool(new WeightedRoundRobin(), weighted({ a: 5, b: 1, c: 1 }));
+    const picks: string[] = [];
+    const take = (exclude?: string[]) => {
+      const lease = pool.acquire(exclude === undefined ? undefined : { exclude });
+      picks.push(nameOf(lease.backend.id));
+      lease.release();
+    };
+    take();
+    take();
+    take([idOf('a')]);
+    take();
+    take();
+    take();
+    take();
+    expect(picks.join('')).toBe('aabacaa');
+  });
+
+  it('keeps its shares when the eligible set changes often', () => {
+    const { pool } = makePool(new WeightedRoundRobin(), weighted({ a: 5, b: 1, c: 1, d: 1 }));
+    const counts: Record<string, number> = { a: 0, b: 0, c: 0 };
+    for (let round = 0; round < 200; round++) {
+      // d flaps between every pair of picks; a, b and c keep a 5:1:1 share.
+      pool.setHealthy(idOf('d'), round % 2 === 0);
+      for (let k = 0; k < 2; k++) {
+        const lease = pool.acquire({ exclude: [idOf('d')] });
+        counts[nameOf(lease.backend.id)]!++;
+        lease.release();
+      }
+    }
+    const total = 400;
+    expect(counts['a']! / total).toBeCloseTo(5 / 7, 1);
+    expect(Math.abs(counts['b']! - counts['c']!)).toBeLessThanOrEqual(total * 0.05);
+  });
+
+  it('explains the next pick of the cycle', () => {
+    const { pool } = makePool(new WeightedRoundRobin(), weighted({ a: 5, b: 1, c: 1 }));
+    const next: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      next.push(nameOf(pool.explain().wouldPick!));
+      sequence(pool, 1);
+    }
+    expect(next.join('')).toBe('aabacaa');
+  });
+});
+
+describe('LeastConnections', () => {
+  it.each([
+    { held: { a: 2, b: 1, c: 3 }, weights: { a: 1, b: 1, c: 1 }, expected: 'b' },
+    { held: { a: 2, b: 1, c: 0 }, weights: { a: 1, b: 1, c: 1 }, expected: 'c' },
+    // in-flight / weight: a 3/4, b 1/1, c 2/2 -> a
+    { held: { a: 3, b: 1, c: 2 }, weights: { a: 4, b: 1, c: 2 }, expected: 'a' },
+    // a 4/2 = 2, b 3/1 = 3 -> a
+    { held: { a: 4, b: 3 }, weights: { a: 2, b: 1 }, expected: 'a' },
+  ])('picks the fewest in-flight per weight: $held over $weights -> $expected', (t) => {
+    const { pool } = makePool(new LeastConnections(), weighted(t.weights));
+    for (const [name, n] of Object.entries(t.held)) hold(pool, name, n);
+    // Warm up the incremental structure with a pick/release that does not change loads.
+    const first = pool.acquire();
+    expect(nameOf(first.backend.id)).toBe(t.expected);
+  });
+
+  it('rotates among equally loaded backends instead of always taking the first', () => {
+    const { pool } = makePool(new LeastConnections(), ['a', 'b', 'c'].map(url));
+    expect(sequence(pool, 9)).toBe('abcabcabc');
+  });
+
+  it('spreads held calls evenly: each pick goes to a backend with the fewest', () => {
+    const { pool } = makePool(new LeastConnections(), ['a', 'b', 'c', 'd'].map(url));
+    const leases = Array.from({ length: 12 }, () => pool.acquire());
+    expect(pool.backends().map((b) => b.inFlight)).toEqual([3, 3, 3, 3]);
+    // Releases lower one backend's load: it takes the next call.
+    const onC = leases.find((l) => l.backend.id === idOf('c'))!;
+    onC.release();
+    expect(pool.acquire().backend.id).toBe(idOf('c'));
+  });
+
+  it('follows weights: a backend with weight 3 holds three times the calls', () => {
+    const { pool } = makePool(new LeastConnections(), weighted({ a: 3, b: 1 }));
+    for (let i = 0; i < 40; i++) pool.acquire();
+    expect(pool.get(idOf('a'))!.inFlight).toBe(30);
+    expect(pool.get(idOf('b'))!.inFlight).toBe(10);
+  });
+
+  it('keeps turns fair across a membership change', () => {
+    const { pool } = makePool(new LeastConnections(), ['a', 'b', 'c'].map(url));
+    expect(sequence(pool, 2)).toBe('ab');
+    pool.add(url('d'));
+    // c had not had its turn, so it goes before a and b; d joins behind them.
+    expect(sequence(pool, 8)).toBe('cabdcabd');
+  });
+
+  it('serves a retry that excludes backends in turn order, then carries on', () => {
+    const { pool } = makePool(new LeastConnections(), ['a', 'b', 'c'].map(url));
+    expect(sequence(pool, 2)).toBe('ab');
+    // c's turn is next, but the retry excludes c: a is next in turn among a and b.
+    const lease = pool.acquire({ exclude: [idOf('c')] });
+    expect(lease.backend.id).toBe(idOf('a'));
+    lease.release();
+    expect(sequence(pool, 6)).toBe('cbacba');
+  });
+
+  it('explains the next pick', () => {
+    const { pool } = makePool(new LeastConnections(), ['a', 'b', 'c'].map(url));
+    hold(pool, 'a', 1);
+    hold(pool, 'c', 1);
+    expect(pool.explain().wouldPick).toBe(idOf('b'));
+    expect(pool.explain().note).toContain('in-flight');
+    expect(pool.acquire().backend.id).toBe(idOf('b'));
+  });
+});
+
+describe('PowerOfTwoChoices', () => {
+  it('draws two distinct backends: the most loaded one is never picked', () => {
+    const algorithm = new PowerOfTwoChoices();
+    const { pool } = makePool(algorithm, ['a', 'b', 'c'].map(url), 7);
+    hold(pool, 'a', 1);
+    hold(pool, 'b', 2);
+    hold(pool, 'c', 5);
+    const counts: Record<string, number> = { a: 0, b: 0, c: 0 };
+    for (let i = 0; i < 3000; i++) counts[nameOf(algorithm.pick(pool.eligible())!.id)]!++;
+    // With replacement, c would be drawn twice in 1/9 of picks.
+    expect(counts['c']).toBe(0);
+    // a wins every pair it is in (2/3 of pairs); b wins only the pair {b, c} (1/3).
+    expect(counts['a']! / 3000).toBeCloseTo(2 / 3, 1);
+    expect(counts['b']! / 3000).toBeCloseTo(1 / 3, 1);
+  });
+
+  it.each([
+    { held: { a: 3, b: 0 }, weights: { a: 1, b: 1 }, expected: 'b' },
+    { held: { a: 2, b: 1 }, weights: { a: 4, b: 1 }, expected: 'a' },
+    { held: { a: 1, b: 2 }, weights: { a: 1, b: 1 }, expected: 'a' },
+  ])('the lower in-flight per weight wins: $held over $weights', (t) => {
+    const algorithm = new PowerOfTwoChoices();
+    const { pool } = makePool(algorithm, weighted(t.weights));
+    for (const [name, n] of Object.entries(t.held)) hold(pool, name, n);
+    for (let i = 0; i < 50; i++) expect(algorithm.pick(pool.eligible())!.id).toBe(idOf(t.expected));
+  });
+
+  it('keeps the spread tight when calls are held (balls into bins)', () => {
+    const { pool } = makePool(
+      new PowerOfTwoChoices(),
+      Array.from({ length: 100 }, (_, i) => url(`b${i}`)),
+    );
+    for (let i = 0; i < 10_000; i++) pool.acquire();
+    const loads = pool.backends().map((b) => b.inFlight);
+    // ln ln 100 / ln 2 + 2 ~ 4.2 above the mean of 100.
+    expect(Math.max(...loads) - 100).toBeLessThanOrEqual(5);
+  });
+
+  it('returns the only candidate without drawing', () => {
+    const algorithm = new PowerOfTwoChoices();
+    const { pool } = makePool(algorithm, [url('a')]);
+    expect(algorithm.pick(pool.eligible())!.id).toBe(idOf('a'));
+  });
+
+  it('refuses to pick before it is attached to a pool', () => {
+    expect(() => new PowerOfTwoChoices().pick([])).toThrow(LoadBalancerConfigError);
+  });
+});
+
+describe('PeakEwma', () => {
+  /** Releases one call on `name` with the given latency. */
+  function sample(pool: BackendPool, name: string, latencyMs: number): void {
+    pool.acquire({ affinity: { id: idOf(name) } }).release({ ok: true, latencyMs });
+  }
+
+  it('prefers the low-latency backend', () => {
+    const { pool } = makePool(new PeakEwma(), ['fast', 'slow'].map(url));
+    sample(pool, 'fast', 10);
+    sample(pool, 'slow', 100);
+    const seq = sequence(pool, 20);
+    expect(seq).toBe('fast'.repeat(20));
+  });
+
+  it('sends calls to a slow backend once the fast one is loaded enough', () => {
+    const { pool } = makePool(new PeakEwma(), ['fast', 'slow'].map(url));
+    sample(pool, 'fast', 10);
+    sample(pool, 'slow', 30);
+    // Cost = latency x (in-flight + 1): fast at 10 x 4 = 40 is dearer than slow at 30 x 1.
+    hold(pool, 'fast', 3);
+    expect(pool.acquire().backend.id).toBe(idOf('slow'));
+  });
+
+  it('treats a cold backend with calls in flight as very costly, and an idle one as free', () => {
+    const algorithm = new PeakEwma();
+    const { pool, clock } = makePool(algorithm, ['warm', 'cold'].map(url));
+    sample(pool, 'warm', 500);
+    const cold = pool.get(idOf('cold'))!;
+    expect(algorithm.cost(cold, clock.now())).toBe(0);
+    expect(pool.acquire().backend.id).toBe(idOf('cold'));
+    // cold now has a call in flight and still no latency sample.
+    expect(algorithm.cost(cold, clock.now())).toBeGreaterThan(2 ** 46);
+    for (let i = 0; i < 10; i++) expect(pool.acquire().backend.id).toBe(idOf('warm'));
+  });
+
+  it('decays an idle backend cost with the 10 s time constant', () => {
+    const algorithm = new PeakEwma();
+    const { pool, clock } = makePool(algorithm, [url('a')]);
+    sample(pool, 'a', 100);
+    const a = pool.get(idOf('a'))!;
+    expect(algorithm.cost(a, clock.now())).toBeCloseTo(100, 6);
+    clock.advance(10_000);
+    expect(algorithm.cost(a, clock.now())).toBeCloseTo(100 / Math.E, 6);
+    expect(pool.decayedLatency(a)).toBeCloseTo(100 / Math.E, 6);
+  });
+
+  it('jumps to a latency spike at once and decays towards lower samples', () => {
+    const { pool, clock } = makePool(new PeakEwma(), [url('a')]);
+    sample(pool, 'a', 10);
+    sample(pool, 'a', 200);
+    const a = pool.get(idOf('a'))!;
+    expect(a.latencyEwma).toBe(200);
+    clock.advance(5000);
+    sample(pool, 'a', 10);
+    const w = Math.exp(-5000 / 10_000);
+    expect(a.latencyEwma).toBeCloseTo(200 * w + 10 * (1 - w), 6);
+  });
+
+  it('decides like the cost at the current time, for samples taken at different times', () => {
+    // Two candidates: both are always drawn, so the pick is the cheaper by cost() (a wins ties).
+    const random = seededRandom(3);
+    for (let trial = 0; trial < 200; trial++) {
+      const algorithm = new PeakEwma();
+      const { pool, clock } = makePool(algorithm, ['a', 'b'].map(url), trial);
+      const la = 1 + Math.floor(random() * 200);
+      const lb = 1 + Math.floor(random() * 200);
+      sample(pool, 'a', la);
+      clock.advance(Math.floor(random() * 30_000));
+      sample(pool, 'b', lb);
+      hold(pool, 'a', Math.floor(random() * 3));
+      hold(pool, 'b', Math.floor(random() * 3));
+      clock.advance(Math.floor(random() * 30_000));
+      const [a, b] = pool.backends() as [BackendView, BackendView];
+      const ca = algorithm.cost(a, clock.now());
+      const cb = algorithm.cost(b, clock.now());
+      if (Math.abs(ca - cb) < 1e-9 * Math.max(ca, cb)) continue;
+      const expected = ca < cb ? idOf('a') : idOf('b');
+      expect(algorithm.pick(pool.eligible())!.id).toBe(expected);
+    }
+  });
+
+  it("with choices: 'all' picks the cheapest of every backend", () => {
+    const algorithm = new PeakEwma({ choices: 'all' });
+    const { pool } = makePool(algorithm, ['a', 'b', 'c', 'd'].map(url));
+    sample(pool, 'a', 40);
+    sample(pool, 'b', 20);
+    sample(pool, 'c', 5);
+    sample(pool, 'd', 80);
+    expect(pool.explain().wouldPick).toBe(idOf('c'));
+    for (let i = 0; i < 20; i++) expect(algorithm.pick(pool.eligible())!.id).toBe(idOf('c'));
+  });
+
+  it.each([{ choices: 3 }, { choices: '2' }, { decay: 1 }])('rejects %o', (options) => {
+    expect(() => new PeakEwma(options as never)).toThrow(LoadBalancerConfigError);
+  });
+});
+
+describe('RandomPick', () => {
+  it.each([
+    { weights: { a: 1, b: 1, c: 1, d: 1 } },
+    { weights: { a: 1, b: 2, c: 3, d: 4 } },
+    { weights: { a: 10, b: 1 } },
+    { weights: { a: 0.25, b: 0.5, c: 2.25 } },
+  ])('picks in proportion to weights $weights', ({ weights }) => {
+    const { pool } = makePool(new RandomPick(), weighted(weights), 11);
+    const total = Object.values(weights).reduce((s, w) => s + w, 0);
+    const counts: Record<string, number> = {};
+    const picks = 100_000;
+    for (let i = 0; i < picks; i++) {
+      const name = nameOf(pool.acquire().backend.id);
+      counts[name] = (counts[name] ?? 0) + 1;
+    }
+    for (const [name, w] of Object.entries(weights)) {
+      // Binomial standard deviation is at most 0.0016 at this size; allow 4 of them.
+      expect(Math.abs((counts[name] ?? 0) / picks - w / total)).toBeLessThan(0.0065);
+    }
+  });
+
+  it('is reproducible under the same seed', () => {
+    const run = () => sequence(makePool(new RandomPick(), weighted({ a: 1, b: 2 }), 5).pool, 40);
+    expect(run()).toBe(run());
+  });
+
+  it('draws from a retry reduced list without dropping its table', () => {
+    const { pool } = makePool(new RandomPick(), weighted({ a: 1, b: 1, c: 2 }), 2);
+    for (let i = 0; i < 200; i++) {
+      const lease = pool.acquire({ exclude: [idOf('c')] });
+      expect(lease.backend.id).not.toBe(idOf('c'));
+      lease.release();
+    }
+  });
+});
+
+describe('algorithm instances', () => {
+  it('serve one pool only', () => {
+    const algorithm = new RoundRobin();
+    makePool(algorithm, [url('a')]);
+    expect(() => makePool(algorithm, [url('b')])).toThrow(LoadBalancerConfigError);
+  });
+});
