@@ -11,6 +11,8 @@ const sections: Record<string, () => Promise<{ default: Runner }>> = {
   picks: () => import('./picks.js'),
   sessions: () => import('./sessions.js'),
   hashing: () => import('./hashing.js'),
+  fetch: () => import('./fetch.js'),
+  observability: () => import('./observability.js'),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -295,11 +295,11 @@ if (scenario === 'mixed') {
     log('phoenix is back up');
   });
 } else if (scenario === 'outage') {
-  at(0.3, () => {
+  at(0.25, () => {
     log('the shared database goes down: every readiness probe now fails');
     for (const b of backends) b.ready = false;
   });
-  at(0.6, () => {
+  at(0.7, () => {
     log('the database is back');
     for (const b of backends) b.ready = true;
   });

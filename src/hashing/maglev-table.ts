@@ -49,7 +49,6 @@ export interface MaglevTableOptions {
 const DEFAULT_TABLE_SIZE = 65537;
 /** Keeps (hash mod M) × (2^32 mod M) below 2^53, so slot arithmetic stays exact in doubles. */
 const MAX_TABLE_SIZE = 2 ** 26;
-const EMPTY = 0xffffffff;
 const MASK64 = (1n << 64n) - 1n;
 
 /** Whether n is prime (trial division: n <= 2^26, so at most ~4100 odd divisors). */
@@ -250,19 +249,23 @@ function populate(entries: readonly BuildEntry[], m: number): Uint32Array {
     if (weight[i]! > maxWeight) maxWeight = weight[i]!;
   }
   const target = new Float64Array(n);
+  const skips = new Int32Array(n);
   // Each backend's position in its own preference list (offset + next × skip) mod M, advanced by
   // adding skip rather than multiplying.
-  const pos = new Float64Array(n);
-  for (let i = 0; i < n; i++) pos[i] = entries[i]!.offset;
-  const slots = new Uint32Array(m).fill(EMPTY);
+  const pos = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    pos[i] = entries[i]!.offset;
+    skips[i] = entries[i]!.skip;
+  }
+  const slots = new Int32Array(m).fill(-1);
   let filled = 0;
   for (let turn = 1; filled < m; turn++) {
     for (let i = 0; i < n && filled < m; i++) {
       if (turn * weight[i]! < target[i]!) continue;
       target[i]! += maxWeight;
-      const skip = entries[i]!.skip;
+      const skip = skips[i]!;
       let c = pos[i]!;
-      while (slots[c] !== EMPTY) {
+      while (slots[c] !== -1) {
         c += skip;
         if (c >= m) c -= m;
       }
@@ -272,5 +275,5 @@ function populate(entries: readonly BuildEntry[], m: number): Uint32Array {
       filled++;
     }
   }
-  return slots;
+  return new Uint32Array(slots.buffer);
 }
