@@ -3,8 +3,9 @@
  * `consistent-hash` packages), ring builds, the Maglev table (build at M = 65537 and lookup),
  * jump hash, and the key hashes themselves (pure-JS MD5 against `node:crypto`, XXH64, Murmur3).
  *
- * Every row is timed in the same process, runs interleaved with its section's baseline so both
- * see the same machine load; figures are medians of several runs.
+ * Every row is timed in the same process, runs interleaved with its section's baseline; figures
+ * are medians of several runs of process CPU time (user + system), not wall-clock time, because
+ * the benchmark machines are shared: CPU time leaves out the time the process waits for a core.
  */
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
@@ -36,8 +37,8 @@ const ConsistentHashPkg = require('consistent-hash') as new (
 ) => ConsistentHashLib;
 
 const RUNS = 9;
-/** Each timed run lasts about this long once calibrated. */
-const RUN_MS = 20;
+/** Each timed run takes about this much CPU time once calibrated. */
+const RUN_MS = 30;
 const BACKENDS = 100;
 /** Distinct keys in rotation: 26 × hashring's 5 000-entry LRU, so every hashring call misses. */
 const KEY_COUNT = 1 << 17;
@@ -52,14 +53,24 @@ const MASK = KEY_COUNT - 1;
 
 type Loop = (iterations: number) => void;
 
-/** Iterations that make one run of `loop` last about RUN_MS. */
+/**
+ * Milliseconds of CPU time (user + system) since `start`. The benchmark machines are shared and
+ * often oversubscribed: wall-clock time would also count the time this process sat descheduled,
+ * while CPU time counts only the work done (GC threads included).
+ */
+function cpuMs(start: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(start);
+  return (d.user + d.system) / 1000;
+}
+
+/** Iterations that make one run of `loop` take about RUN_MS of CPU time. */
 function calibrate(loop: Loop): number {
   loop(1000);
   let iterations = 1000;
   for (;;) {
-    const t = process.hrtime.bigint();
+    const t = process.cpuUsage();
     loop(iterations);
-    const ms = Number(process.hrtime.bigint() - t) / 1e6;
+    const ms = cpuMs(t);
     if (ms >= RUN_MS / 4 || iterations >= 1e8) {
       return Math.max(1, Math.round((iterations * RUN_MS) / Math.max(ms, 0.01)));
     }
@@ -68,7 +79,7 @@ function calibrate(loop: Loop): number {
 }
 
 /**
- * ns per iteration of each loop: every run times all loops in turn (interleaved), and each
+ * CPU ns per iteration of each loop: every run times all loops in turn (interleaved), and each
  * figure is the median over RUNS runs.
  */
 function timeAll(loops: readonly Loop[]): number[] {
@@ -76,9 +87,9 @@ function timeAll(loops: readonly Loop[]): number[] {
   const samples = loops.map(() => [] as number[]);
   for (let r = 0; r < RUNS; r++) {
     loops.forEach((loop, i) => {
-      const t = process.hrtime.bigint();
+      const t = process.cpuUsage();
       loop(counts[i]!);
-      samples[i]!.push(Number(process.hrtime.bigint() - t) / counts[i]!);
+      samples[i]!.push((cpuMs(t) * 1e6) / counts[i]!);
     });
   }
   return samples.map(median);
@@ -95,15 +106,15 @@ function each(op: (i: number) => unknown): Loop {
   };
 }
 
-/** Milliseconds per call of a slow `fn` (builds), median over runs, after one warm-up call. */
+/** CPU milliseconds per call of a slow `fn` (builds), median over runs, after one warm-up call. */
 function msEach(fns: readonly (() => unknown)[], runs = RUNS): number[] {
   for (const fn of fns) consume(fn());
   const samples = fns.map(() => [] as number[]);
   for (let r = 0; r < runs; r++) {
     fns.forEach((fn, i) => {
-      const t = process.hrtime.bigint();
+      const t = process.cpuUsage();
       consume(fn());
-      samples[i]!.push(Number(process.hrtime.bigint() - t) / 1e6);
+      samples[i]!.push(cpuMs(t));
     });
   }
   return samples.map(median);

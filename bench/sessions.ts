@@ -51,73 +51,20 @@ export default async function run(): Promise<Section[]> {
   const mapBytes: number[] = [];
   const storeBytes: number[] = [];
   for (let r = 0; r < RUNS; r++) {
-    let start = live();
-    let map: Map<string, SessionRecord> | undefined = new Map();
-    for (let i = 0; i < N; i++) map.set(keys[i]!, record(i));
-    mapBytes.push((live() - start) / N);
-    consume(map.size);
-    map = undefined;
-
-    start = live();
-    let store: MemorySessionStore | undefined = new MemorySessionStore({
-      maxEntries: N,
-      cleanupIntervalMs: 0,
-    });
-    for (let i = 0; i < N; i++) store.set(keys[i]!, record(i), TTL);
-    storeBytes.push((live() - start) / N);
-    consume(store.size);
-    store.close();
-    store = undefined;
+    mapBytes.push(perEntry(keys, false));
+    storeBytes.push(perEntry(keys, true));
   }
   const mapPer = median(mapBytes);
   const storePer = median(storeBytes);
-  const recordBytes = await measureRecords();
+  const recordBytes = measureRecords();
 
   // ---- lookup time over 1M live sessions, in a random order
-  const random = seededRandom(42);
-  const order = new Uint32Array(N);
-  for (let i = 0; i < N; i++) order[i] = Math.floor(random() * N);
-  const map = new Map<string, SessionRecord>();
-  const store = new MemorySessionStore({ maxEntries: N, cleanupIntervalMs: 0 });
-  for (let i = 0; i < N; i++) {
-    const rec = record(i);
-    map.set(keys[i]!, rec);
-    store.set(keys[i]!, rec, TTL);
-  }
-  // 200k random lookups a run: enough to miss the CPU caches as real traffic would.
-  const opts = { iterations: 200_000, runs: 5, warmup: 50_000 };
-  const mapGet = nsPerOp((i) => map.get(keys[order[i % N]!]!), opts);
-  const storeGet = nsPerOp((i) => store.get(keys[order[i % N]!]!), opts);
-  const storeSet = nsPerOp((i) => store.set(keys[order[i % N]!]!, record(i), TTL), opts);
-  const mapSet = nsPerOp((i) => map.set(keys[order[i % N]!]!, record(i)), opts);
-  store.close();
-  map.clear();
+  const { mapGet, storeGet, mapSet, storeSet } = lookups(keys);
 
   // ---- maxEntries: memory flat as clients grow past the cap
   const checkpoints = [CAP, 250_000, 500_000, N];
-  const capped: number[] = [];
-  const unbounded: number[] = [];
-  {
-    const start = live();
-    const s = new MemorySessionStore({ maxEntries: CAP, cleanupIntervalMs: 0 });
-    let next = 0;
-    for (const upTo of checkpoints) {
-      for (; next < upTo; next++) s.set(keys[next]!, record(next), TTL);
-      capped.push(live() - start);
-    }
-    consume(s.size);
-    s.close();
-  }
-  {
-    const start = live();
-    const m = new Map<string, SessionRecord>();
-    let next = 0;
-    for (const upTo of checkpoints) {
-      for (; next < upTo; next++) m.set(keys[next]!, record(next));
-      unbounded.push(live() - start);
-    }
-    consume(m.size);
-  }
+  const capped = growth(keys, checkpoints, true);
+  const unbounded = growth(keys, checkpoints, false);
 
   // ---- a sticky acquire against a plain acquire
   const acquire = await measureAcquire(keys);
@@ -201,8 +148,71 @@ export default async function run(): Promise<Section[]> {
   ];
 }
 
+/** ns per get and set over N live sessions, random keys, against a Map. */
+function lookups(keys: readonly string[]) {
+  const random = seededRandom(42);
+  const order = new Uint32Array(N);
+  for (let i = 0; i < N; i++) order[i] = Math.floor(random() * N);
+  const map = new Map<string, SessionRecord>();
+  const store = new MemorySessionStore({ maxEntries: N, cleanupIntervalMs: 0 });
+  for (let i = 0; i < N; i++) {
+    const rec = record(i);
+    map.set(keys[i]!, rec);
+    store.set(keys[i]!, rec, TTL);
+  }
+  // 200k random lookups a run: enough to miss the CPU caches as real traffic would.
+  const opts = { iterations: 200_000, runs: 5, warmup: 50_000 };
+  const mapGet = nsPerOp((i) => map.get(keys[order[i % N]!]!), opts);
+  const storeGet = nsPerOp((i) => store.get(keys[order[i % N]!]!), opts);
+  const storeSet = nsPerOp((i) => store.set(keys[order[i % N]!]!, record(i), TTL), opts);
+  const mapSet = nsPerOp((i) => map.set(keys[order[i % N]!]!, record(i)), opts);
+  store.close();
+  return { mapGet, storeGet, mapSet, storeSet };
+}
+
+/** Live bytes per session of N sessions in a MemorySessionStore or a Map. */
+function perEntry(keys: readonly string[], inStore: boolean): number {
+  const start = live();
+  if (inStore) {
+    const store = new MemorySessionStore({ maxEntries: N, cleanupIntervalMs: 0 });
+    for (let i = 0; i < N; i++) store.set(keys[i]!, record(i), TTL);
+    const bytes = (live() - start) / N;
+    consume(store.size);
+    store.close();
+    return bytes;
+  }
+  const map = new Map<string, SessionRecord>();
+  for (let i = 0; i < N; i++) map.set(keys[i]!, record(i));
+  const bytes = (live() - start) / N;
+  consume(map.size);
+  return bytes;
+}
+
+/**
+ * Live bytes of a capped store or an unbounded Map at each checkpoint of distinct clients. A
+ * plain function, so that its structure is garbage once it returns (locals of an async function
+ * can outlive their block and spoil the next measurement).
+ */
+function growth(keys: readonly string[], checkpoints: readonly number[], cap: boolean): number[] {
+  const out: number[] = [];
+  const start = live();
+  const store = cap ? new MemorySessionStore({ maxEntries: CAP, cleanupIntervalMs: 0 }) : undefined;
+  const map = cap ? undefined : new Map<string, SessionRecord>();
+  let next = 0;
+  for (const upTo of checkpoints) {
+    for (; next < upTo; next++) {
+      if (store !== undefined) store.set(keys[next]!, record(next), TTL);
+      else map!.set(keys[next]!, record(next));
+    }
+    out.push(live() - start);
+  }
+  consume(store?.size ?? map?.size);
+  store?.close();
+  return out;
+}
+
 /** Bytes of one record object, to show how much of an entry is the record itself. */
-async function measureRecords(): Promise<number> {
+function measureRecords(): number {
   const start = live();
   const records = Array.from({ length: N }, (_, i) => record(i));
   const total = live() - start;

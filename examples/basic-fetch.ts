@@ -29,9 +29,7 @@ let flakyCalls = 0;
 const fast = await startBackend(5, () => ({ status: 200, body: 'fast' }));
 const slow = await startBackend(80, () => ({ status: 200, body: 'slow' }));
 const flaky = await startBackend(5, () =>
-  ++flakyCalls % 2 === 0
-    ? { status: 503, body: 'overloaded' }
-    : { status: 200, body: 'flaky' },
+  ++flakyCalls % 2 === 0 ? { status: 503, body: 'overloaded' } : { status: 200, body: 'flaky' },
 );
 
 // Ids are optional (they default to host:port); names make the output easier to read.

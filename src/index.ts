@@ -84,15 +84,14 @@ export {
   type SkewOptions,
 } from './pool/backend-pool.js';
 export { defaultRandom, type Random } from './random.js';
-export * from './simulator/index.js';
 export type { HeaderCondition, RouteMatch } from './routing/route-matcher.js';
 export {
   type Route,
   type RouteAction,
   type RouteHeaderChanges,
+  type RouteRewrite,
   Router,
   type RouterOptions,
-  type RouteRewrite,
 } from './routing/router.js';
 export {
   type CookieAttributes,
@@ -119,4 +118,5 @@ export {
   type SessionStatus,
 } from './session/session-persistence-manager.js';
 export type { Awaitable, SessionRecord, SessionStore } from './session/store.js';
+export * from './simulator/index.js';
 export type * from './types.js';

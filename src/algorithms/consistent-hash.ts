@@ -217,7 +217,7 @@ export abstract class HashRingAlgorithm implements Algorithm {
       const { points, owners } = s;
       const views = this.#views;
       const total = points.length;
-      let pos = ringSearch(points, hash);
+      let pos = ringSearch(s, hash);
       for (let step = 0; step < total; step++) {
         const v = views[owners[pos]!];
         if (v?.eligible && v.inFlight < cap) return v;
@@ -251,7 +251,7 @@ export abstract class HashRingAlgorithm implements Algorithm {
     const picked = this.#choose(candidates, hash);
     let owner: BackendView | undefined;
     if (s !== undefined && s.points.length > 0)
-      owner = this.#views[s.owners[ringSearch(s.points, hash)]!];
+      owner = this.#views[s.owners[ringSearch(s, hash)]!];
     const cap = this.#cap(candidates);
     const bound = Number.isFinite(cap) ? `; load cap ${cap} in flight` : '';
     const moved =

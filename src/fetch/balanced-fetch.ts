@@ -16,9 +16,9 @@ import {
   isPlainObject,
   optNumber,
 } from '../validate.js';
-import { type BodyEnd, trackBody } from './body.js';
+import { type BodyEnd, type BodyListener, type TrackedBody, trackBody } from './body.js';
 import { classifyError, retryAfterMs, statusOk } from './outcome.js';
-import { backoffDelay, FinalFailure, runWithRetries } from './retry.js';
+import { backoffDelay, FinalFailure, type RetryLoop, runWithRetries } from './retry.js';
 import { type RetryBudget, toRetryBudget } from './retry-budget.js';
 import type {
   AfterResponseInfo,
@@ -276,7 +276,7 @@ function abortReason(signal: AbortSignal): unknown {
 
 type BodyKind = 'none' | 'replayable' | 'stream';
 
-class BalancedCall {
+class BalancedCall implements RetryLoop<Held>, BodyListener {
   readonly #cfg: Config;
   #target: FetchTarget;
   #retries: number;
@@ -301,6 +301,7 @@ class BalancedCall {
   readonly #tried: string[] = [];
   readonly #attempts: AttemptRecord[] = [];
   #stoppedBecause = '';
+  #delivered: Held | undefined;
 
   constructor(cfg: Config) {
     this.#cfg = cfg;
@@ -311,18 +312,15 @@ class BalancedCall {
 
   async run(input: string | URL | Request, init: RequestInit | undefined): Promise<Response> {
     const cfg = this.#cfg;
-    await this.#prepare(input, init);
+    const buffering = this.#prepare(input, init);
+    if (buffering !== undefined) await buffering;
     if (this.#target.resolve !== undefined) this.#applyResolution();
     if (this.#callerSignal?.aborted) throw abortReason(this.#callerSignal);
     this.#armDeadline();
     cfg.budget?.deposit();
     let held: Held;
     try {
-      held = await runWithRetries<Held>({
-        retries: this.#retries,
-        attempt: (n) => this.#attempt(n),
-        beforeRetry: (error, n) => this.#beforeRetry(error, n),
-      });
+      held = await runWithRetries<Held>(this);
     } catch (error) {
       if (error instanceof AttemptFailure && error.held !== undefined) {
         held = error.held;
@@ -336,7 +334,8 @@ class BalancedCall {
 
   // ---------------------------------------------------------------- preparing
 
-  async #prepare(input: string | URL | Request, init: RequestInit | undefined): Promise<void> {
+  /** Reads the call's arguments; returns a promise only when a body must be buffered first. */
+  #prepare(input: string | URL | Request, init: RequestInit | undefined): Promise<void> | undefined {
     if (init !== undefined && (typeof init !== 'object' || init === null)) {
       throw new LoadBalancerConfigError('init', init, 'undefined or a RequestInit object');
     }
@@ -353,7 +352,7 @@ class BalancedCall {
       throw new LoadBalancerConfigError('input', input, 'a path, a URL or a Request');
     }
     const cfg = this.#cfg;
-    this.#path = resolvePath(raw, () => this.#target.backends(), cfg.policy);
+    this.#path = resolvePath(raw, this.#target, cfg.policy);
     this.#hookUrl = hasScheme(raw) ? raw : cfg.logicalOrigin + this.#path;
 
     if (isRequest(input)) {
@@ -383,18 +382,21 @@ class BalancedCall {
     }
     if (body === undefined || body === null) {
       this.#bodyKind = 'none';
+      return undefined;
     } else if (isReplayable(body)) {
       this.#bodyKind = 'replayable';
       if (this.#init.body !== body) this.#init = { ...this.#init, body: body as BodyInit };
     } else if (isStream(body) && this.#shouldBuffer(headers)) {
-      const bytes = new Uint8Array(await new Response(body).arrayBuffer());
-      this.#bodyKind = 'replayable';
-      this.#init = { ...this.#init, body: bytes };
+      return new Response(body).arrayBuffer().then((buffer) => {
+        this.#bodyKind = 'replayable';
+        this.#init = { ...this.#init, body: new Uint8Array(buffer) };
+      });
     } else {
       // A one-shot body (a stream or an async iterable): sent once, never retried.
       this.#bodyKind = 'stream';
       this.#init = { ...this.#init, body: body as BodyInit, duplex: 'half' } as RequestInit;
     }
+    return undefined;
   }
 
   #shouldBuffer(headers: HeadersInit | undefined): boolean {
@@ -447,7 +449,7 @@ class BalancedCall {
     }
     if (res.request !== request) {
       const r = res.request;
-      this.#path = resolvePath(r.url, () => this.#target.backends(), this.#cfg.policy);
+      this.#path = resolvePath(r.url, this.#target, this.#cfg.policy);
       this.#method = r.method.toUpperCase();
       const next: RequestInit = { ...this.#init, method: this.#method, headers: r.headers };
       if (this.#bodyKind === 'stream') {
@@ -503,13 +505,29 @@ class BalancedCall {
 
   // ---------------------------------------------------------------- attempts
 
+  /** Retries after the first attempt (for the retry loop). */
+  get retries(): number {
+    return this.#retries;
+  }
+
+  /** Runs attempt `n` (for the retry loop). */
+  attempt(n: number): Promise<Held> {
+    return this.#attempt(n);
+  }
+
+  /** Decides on a retry and waits its backoff (for the retry loop). */
+  beforeRetry(error: unknown, n: number): Promise<boolean> {
+    return this.#beforeRetry(error, n);
+  }
+
   async #attempt(n: number): Promise<Held> {
     const cfg = this.#cfg;
     const callSignal = this.#callSignal;
     if (callSignal?.aborted) throw new FinalFailure(callSignal.reason);
     let ctx: PickContext | undefined;
     try {
-      ctx = await this.#pickContext(n);
+      const pending = this.#pickContext(n);
+      ctx = isThenable(pending) ? await pending : pending;
     } catch (error) {
       throw new FinalFailure(error);
     }
@@ -648,7 +666,8 @@ class BalancedCall {
     throw final ? new FinalFailure(failure) : failure;
   }
 
-  async #pickContext(n: number): Promise<PickContext | undefined> {
+  /** The pick context of attempt `n`; a promise only when the `context` hook returns one. */
+  #pickContext(n: number): PickContext | undefined | Promise<PickContext | undefined> {
     const cfg = this.#cfg;
     const tried = this.#tried;
     if (cfg.key === undefined && cfg.context === undefined) {
@@ -660,21 +679,16 @@ class BalancedCall {
       const key = cfg.key(request);
       if (key !== undefined) ctx.key = checkString('key(request)', key, { nonEmpty: false });
     }
-    if (cfg.context !== undefined) {
-      const info: ContextInfo = { attempt: n, tried: tried.slice() };
-      const value = cfg.context(request, info);
-      const extra = isThenable(value) ? await value : value;
-      if (extra !== undefined) {
-        if (typeof extra !== 'object' || extra === null) {
-          throw new LoadBalancerConfigError(
-            'context(request)',
-            extra,
-            'a PickContext or undefined',
-          );
-        }
-        Object.assign(ctx, extra);
-      }
-    }
+    if (cfg.context === undefined) return this.#withTried(ctx);
+    const value = cfg.context(request, { attempt: n, tried: tried.slice() } satisfies ContextInfo);
+    return isThenable(value)
+      ? value.then((extra) => this.#withTried(merge(ctx, extra)))
+      : this.#withTried(merge(ctx, value));
+  }
+
+  /** Adds the backends tried in this call to `ctx.exclude`. */
+  #withTried(ctx: PickContext): PickContext {
+    const tried = this.#tried;
     if (tried.length > 0) {
       const own = ctx.exclude;
       ctx.exclude = own === undefined ? tried : [...new Set([...own, ...tried])];
@@ -780,35 +794,46 @@ class BalancedCall {
 
   // ---------------------------------------------------------------- delivering
 
-  async #deliver(held: Held): Promise<Response> {
+  /** Hears how the delivered response's body ended, once, and releases its lease. */
+  bodyEnded(end: BodyEnd, error?: unknown): void {
+    const held = this.#delivered!;
+    const clock = this.#cfg.clock;
+    held.unlink?.();
+    this.#endCall();
+    if (end === 'end') {
+      held.lease.release(this.#outcome(held, clock.now() - held.start));
+    } else if (end === 'error') {
+      const failure: FailureKind = this.#callerAborted()
+        ? 'aborted'
+        : this.#deadlineFired
+          ? 'timeout'
+          : errorKindInBody(error);
+      held.lease.release({
+        ok: false,
+        status: held.status,
+        failure,
+        error,
+        latencyMs: clock.now() - held.start,
+      });
+    } else {
+      // Cancelled by the caller, or never read: the backend did its part; report the headers.
+      held.lease.release(this.#outcome(held, held.headersMs));
+    }
+  }
+
+  /** Tracks the body of the response to return, and runs `afterResponse` when there is one. */
+  #deliver(held: Held): Response | Promise<Response> {
     const cfg = this.#cfg;
-    const clock = cfg.clock;
-    const onEnd = (end: BodyEnd, error?: unknown): void => {
-      held.unlink?.();
-      this.#endCall();
-      if (end === 'end') {
-        held.lease.release(this.#outcome(held, clock.now() - held.start));
-      } else if (end === 'error') {
-        const failure: FailureKind = this.#callerAborted()
-          ? 'aborted'
-          : this.#deadlineFired
-            ? 'timeout'
-            : errorKindInBody(error);
-        held.lease.release({
-          ok: false,
-          status: held.status,
-          failure,
-          error,
-          latencyMs: clock.now() - held.start,
-        });
-      } else {
-        // Cancelled by the caller, or never read: the backend did its part; report the headers.
-        held.lease.release(this.#outcome(held, held.headersMs));
-      }
-    };
-    const tracked = trackBody(held.response, onEnd, clock, cfg.unreadMs);
+    this.#delivered = held;
+    const tracked = trackBody(held.response, this, cfg.clock, cfg.unreadMs);
+    if (cfg.afterResponse === undefined) return tracked.response;
+    return this.#afterResponse(tracked);
+  }
+
+  async #afterResponse(tracked: TrackedBody): Promise<Response> {
+    const cfg = this.#cfg;
+    const held = this.#delivered!;
     const response = tracked.response;
-    if (cfg.afterResponse === undefined) return response;
     let replaced: unknown;
     try {
       const info: AfterResponseInfo = {
@@ -817,7 +842,7 @@ class BalancedCall {
         backend: held.lease.backend,
         attempt: held.attempt,
       };
-      const value = cfg.afterResponse(info);
+      const value = cfg.afterResponse!(info);
       replaced = isThenable(value) ? await value : value;
       if (replaced !== undefined && replaced !== null && !isResponse(replaced)) {
         throw new LoadBalancerConfigError('afterResponse()', replaced, 'a Response or undefined');
@@ -832,6 +857,15 @@ class BalancedCall {
 }
 
 // ------------------------------------------------------------------ helpers
+
+/** `ctx` with what the `context` hook returned merged in. */
+function merge(ctx: PickContext, extra: PickContext | undefined): PickContext {
+  if (extra === undefined) return ctx;
+  if (typeof extra !== 'object' || extra === null) {
+    throw new LoadBalancerConfigError('context(request)', extra, 'a PickContext or undefined');
+  }
+  return Object.assign(ctx, extra);
+}
 
 function errorKindInBody(error: unknown): FailureKind {
   const kind = classifyError(error);

@@ -15,18 +15,30 @@ import { backgroundTimer, type Clock, type TimerHandle } from '../clock.js';
 export type BodyEnd = 'end' | 'cancel' | 'error' | 'unread';
 
 /** Receives the end of a tracked body, once. */
-export type BodyListener = (end: BodyEnd, error?: unknown) => void;
+export interface BodyListener {
+  bodyEnded(end: BodyEnd, error?: unknown): void;
+}
 
 const CONSUMERS = ['arrayBuffer', 'blob', 'bytes', 'formData', 'json', 'text'] as const;
 
-class Tracker {
+class Tracker implements TrackedBody {
+  readonly response: Response;
+  readonly #source: ReadableStream<Uint8Array>;
   readonly #listener: BodyListener;
   readonly #clock: Clock;
   #timer: TimerHandle | undefined;
   #done = false;
   #stream: ReadableStream<Uint8Array> | undefined;
 
-  constructor(listener: BodyListener, clock: Clock, unreadMs: number) {
+  constructor(
+    response: Response,
+    source: ReadableStream<Uint8Array>,
+    listener: BodyListener,
+    clock: Clock,
+    unreadMs: number,
+  ) {
+    this.response = response;
+    this.#source = source;
     this.#listener = listener;
     this.#clock = clock;
     this.#timer = backgroundTimer(clock, () => this.#unread(), unreadMs);
@@ -51,7 +63,12 @@ class Tracker {
       this.#clock.clearTimeout(this.#timer);
       this.#timer = undefined;
     }
-    this.#listener(end, error);
+    this.#listener.bodyEnded(end, error);
+  }
+
+  abandon(): void {
+    if (!this.#source.locked) this.#source.cancel().catch(noop);
+    this.finish('cancel');
   }
 
   consume<T>(promise: Promise<T>): Promise<T> {
@@ -142,19 +159,22 @@ export function trackBody(
 ): TrackedBody {
   const source = response.body;
   if (source === null) {
-    listener('end');
-    return { response, abandon: noop };
+    listener.bodyEnded('end');
+    return new Untracked(response);
   }
-  const tracker = new Tracker(listener, clock, unreadMs);
+  const tracker = new Tracker(response, source, listener, clock, unreadMs);
   Object.defineProperty(response, kTracker, { value: tracker });
   Object.setPrototypeOf(response, trackedProto(Object.getPrototypeOf(response) as object));
-  return {
-    response,
-    abandon() {
-      if (!source.locked) source.cancel().catch(noop);
-      tracker.finish('cancel');
-    },
-  };
+  return tracker;
+}
+
+/** A response without a body: nothing to track, nothing to give up. */
+class Untracked implements TrackedBody {
+  readonly response: Response;
+  constructor(response: Response) {
+    this.response = response;
+  }
+  abandon(): void {}
 }
 
 function noop(): void {}

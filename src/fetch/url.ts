@@ -29,6 +29,11 @@ function needsParse(path: string): boolean {
 }
 const ROOT = '/loadwise-root';
 
+/** Where the backends come from (a pool or any fetch target). */
+export interface BackendSource {
+  backends(): readonly BackendView[];
+}
+
 /** The URL policy of one balanced fetch. */
 export interface UrlPolicy {
   /** Allowed logical origins (normalized, e.g. `http://users.internal`). */
@@ -45,11 +50,7 @@ export function hasScheme(raw: string): boolean {
  * beginning with `/`.
  * @throws {RequestRefusedError} when the URL would leave the pool.
  */
-export function resolvePath(
-  raw: string,
-  backends: () => readonly BackendView[],
-  policy: UrlPolicy,
-): string {
+export function resolvePath(raw: string, backends: BackendSource, policy: UrlPolicy): string {
   if (SCHEME.test(raw)) return absolutePath(raw, backends, policy);
   const c0 = raw.charCodeAt(0);
   const c1 = raw.charCodeAt(1);
@@ -66,12 +67,7 @@ export function resolvePath(
 }
 
 /** The slow path: let a URL parser decide, then check that it stayed on a path. */
-function parsedPath(
-  raw: string,
-  path: string,
-  backends: () => readonly BackendView[],
-  policy: UrlPolicy,
-): string {
+function parsedPath(raw: string, path: string, backends: BackendSource, policy: UrlPolicy): string {
   let plain: URL;
   let rooted: URL;
   try {
@@ -90,11 +86,7 @@ function parsedPath(
   return (p === ROOT ? '/' : p.slice(ROOT.length)) + rooted.search;
 }
 
-function absolutePath(
-  raw: string,
-  backends: () => readonly BackendView[],
-  policy: UrlPolicy,
-): string {
+function absolutePath(raw: string, backends: BackendSource, policy: UrlPolicy): string {
   let u: URL;
   try {
     u = new URL(raw);
@@ -110,7 +102,7 @@ function absolutePath(
   // rest can go to whichever backend is picked.
   let matched = false;
   let strip = '';
-  for (const b of backends()) {
+  for (const b of backends.backends()) {
     const bo = originOf(b.url);
     if (bo !== origin) continue;
     matched = true;
@@ -142,9 +134,9 @@ function originOf(url: string): string {
   return slash < 0 ? url : url.slice(0, slash);
 }
 
-function allowedOrigins(backends: () => readonly BackendView[], policy: UrlPolicy): string[] {
+function allowedOrigins(backends: BackendSource, policy: UrlPolicy): string[] {
   const set = new Set<string>(policy.serviceOrigins);
-  for (const b of backends()) set.add(originOf(b.url));
+  for (const b of backends.backends()) set.add(originOf(b.url));
   return [...set];
 }
 

@@ -82,6 +82,14 @@ export interface RingSnapshot {
   readonly owners: Uint32Array;
   /** Backend ids by ordinal. */
   readonly ids: readonly string[];
+  /**
+   * `index[b]` is the first point index whose point is >= `b << shift`: a search starts from the
+   * bucket of the hash's top bits and scans the one or two points in it, instead of a binary
+   * search whose unpredictable branches cost more than the whole scan.
+   */
+  readonly index: Uint32Array;
+  /** 32 minus the number of bucket bits (so `hash >>> shift` is the bucket). */
+  readonly shift: number;
 }
 
 interface RingEntry {
@@ -125,19 +133,32 @@ function checkKey(key: unknown): void {
 }
 
 /**
- * The first index of `points` (sorted ascending) holding a value >= `hash`, or 0 when every
- * point is below it (the ring wraps).
+ * The index of the first point >= `hash`, or 0 when every point is below it (the ring wraps).
+ * Starts at the hash's bucket in the snapshot's index, then scans forward.
  * @internal
  */
-export function ringSearch(points: Uint32Array, hash: number): number {
-  let lo = 0;
-  let hi = points.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (points[mid]! < hash) lo = mid + 1;
-    else hi = mid;
+export function ringSearch(s: RingSnapshot, hash: number): number {
+  const points = s.points;
+  let i = s.index[hash >>> s.shift]!;
+  const n = points.length;
+  while (i < n && points[i]! < hash) i++;
+  return i === n ? 0 : i;
+}
+
+/** Builds the bucket index of {@link RingSnapshot.index} for sorted `points`. */
+function bucketIndex(points: Uint32Array): { index: Uint32Array; shift: number } {
+  // About one bucket per point, between 2 and 2^22 buckets.
+  const bits = Math.min(22, Math.max(1, Math.ceil(Math.log2(Math.max(points.length, 2)))));
+  const shift = 32 - bits;
+  const buckets = 2 ** bits;
+  const index = new Uint32Array(buckets + 1);
+  let i = 0;
+  for (let b = 0; b <= buckets; b++) {
+    const floor = b * 2 ** shift;
+    while (i < points.length && points[i]! < floor) i++;
+    index[b] = i;
   }
-  return lo === points.length ? 0 : lo;
+  return { index, shift };
 }
 
 /**
@@ -314,7 +335,7 @@ export class ConsistentHashRing {
     checkKey(key);
     const s = this._snapshot();
     if (s.points.length === 0) return undefined;
-    const pos = ringSearch(s.points, this._hashRange(key, 0, key.length));
+    const pos = ringSearch(s, this._hashRange(key, 0, key.length));
     if (accept === undefined) return s.ids[s.owners[pos]!];
     checkFunction('accept', accept);
     const [id] = this.#walk(s, pos, 1, accept);
@@ -332,7 +353,7 @@ export class ConsistentHashRing {
     if (accept !== undefined) checkFunction('accept', accept);
     const s = this._snapshot();
     if (s.points.length === 0 || n === 0) return [];
-    const pos = ringSearch(s.points, this._hashRange(key, 0, key.length));
+    const pos = ringSearch(s, this._hashRange(key, 0, key.length));
     return this.#walk(s, pos, n, accept);
   }
 
@@ -345,7 +366,7 @@ export class ConsistentHashRing {
     const s = this._snapshot();
     if (s.points.length === 0) return undefined;
     const hash = this._hashRange(key, 0, key.length);
-    const index = ringSearch(s.points, hash);
+    const index = ringSearch(s, hash);
     return { hash, point: s.points[index]!, index, id: s.ids[s.owners[index]!]! };
   }
 
@@ -441,7 +462,12 @@ export class ConsistentHashRing {
       owners[i] = v - point * ORDINAL_SCALE;
     }
     if (this.#seen.length < n) this.#seen = new Uint32Array(n);
-    const snapshot: RingSnapshot = { points, owners, ids: entries.map((e) => e.id) };
+    const snapshot: RingSnapshot = {
+      points,
+      owners,
+      ids: entries.map((e) => e.id),
+      ...bucketIndex(points),
+    };
     this.#snapshot = snapshot;
     return snapshot;
   }

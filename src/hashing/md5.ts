@@ -18,10 +18,10 @@ const PAD = 72;
 export const md5Out = new Uint32Array(4);
 
 /**
- * MD5 of `scratch[0, len)`, padding in place (the scratch buffer needs {@link PAD} spare bytes);
- * the digest words go to {@link md5Out}.
+ * Pads `buf[0, len)` in place for MD5 (the buffer needs {@link PAD} spare bytes) and returns the
+ * padded length in 32-bit words.
  */
-function md5Buffer(buf: Uint8Array, len: number): void {
+function padScratch(buf: Uint8Array, len: number): number {
   // Padding: 0x80, zeros up to 56 mod 64, then the bit length as a little-endian 64-bit integer.
   const total = ((len + 8) >>> 6) * 64 + 64;
   buf[len] = 0x80;
@@ -37,7 +37,7 @@ function md5Buffer(buf: Uint8Array, len: number): void {
   buf[total - 2] = (bitsHi >>> 16) & 0xff;
   buf[total - 1] = bitsHi >>> 24;
   // MD5 reads little-endian words; on a big-endian platform swap each word's bytes first, so
-  // that the word view below reads them right.
+  // that the word view of the buffer reads them right.
   if (!LITTLE_ENDIAN) {
     for (let i = 0; i < total; i += 4) {
       const b0 = buf[i]!;
@@ -48,13 +48,44 @@ function md5Buffer(buf: Uint8Array, len: number): void {
       buf[i + 3] = b0;
     }
   }
-  const w = utf8Scratch32();
+  return total >> 2;
+}
 
+/** One padded block, for short ASCII keys built straight from the string's characters. */
+const block = new Int32Array(16);
+
+/**
+ * Fills {@link block} with `str[start, start + len)` (len <= 55) and its MD5 padding, when every
+ * character is ASCII (one UTF-8 byte each); returns false otherwise.
+ */
+function asciiBlock(str: string, start: number, len: number): boolean {
+  const w = block;
+  let word = 0;
+  let k = 0;
+  let i = 0;
+  for (; i < len; i++) {
+    const c = str.charCodeAt(start + i);
+    if (c > 0x7f) return false;
+    word |= c << ((i & 3) << 3);
+    if ((i & 3) === 3) {
+      w[k++] = word;
+      word = 0;
+    }
+  }
+  w[k++] = word | (0x80 << ((i & 3) << 3));
+  while (k < 14) w[k++] = 0;
+  w[14] = len << 3;
+  w[15] = 0;
+  return true;
+}
+
+/** The MD5 compression of `w[0, words)` (whole padded blocks); the digest goes to {@link md5Out}. */
+function md5Blocks(w: Int32Array, words: number): void {
   let h0 = 0x67452301;
   let h1 = 0xefcdab89 | 0;
   let h2 = 0x98badcfe | 0;
   let h3 = 0x10325476;
-  for (let o = 0; o < total >> 2; o += 16) {
+  for (let o = 0; o < words; o += 16) {
     const x0 = w[o]!;
     const x1 = w[o + 1]!;
     const x2 = w[o + 2]!;
@@ -225,8 +256,12 @@ function md5Buffer(buf: Uint8Array, len: number): void {
  * @internal
  */
 export function md5Words(str: string, start = 0, end: number = str.length): Uint32Array {
+  if (end - start <= 55 && asciiBlock(str, start, end - start)) {
+    md5Blocks(block, 16);
+    return md5Out;
+  }
   const len = encodeUtf8(str, start, end, PAD);
-  md5Buffer(utf8Scratch(), len);
+  md5Blocks(utf8Scratch32(), padScratch(utf8Scratch(), len));
   return md5Out;
 }
 
@@ -256,7 +291,7 @@ export function md5(input: string | Uint8Array): Uint8Array {
     md5Words(input);
   } else if (input instanceof Uint8Array) {
     const len = copyToScratch(input, PAD);
-    md5Buffer(utf8Scratch(), len);
+    md5Blocks(utf8Scratch32(), padScratch(utf8Scratch(), len));
   } else {
     throw new LoadBalancerConfigError('md5(input)', input, 'a string or a Uint8Array');
   }

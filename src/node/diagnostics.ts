@@ -95,22 +95,20 @@ const channels = {
   failure: diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.failure),
 };
 
-/** Keeps each wired pool's subscription sync function alive exactly as long as the pool. */
-const hotSyncs = new WeakMap<object, () => void>();
-
 /** Sources wired to the channels, with how many handles hold them. */
 const wired = new WeakMap<object, { count: number; unwire: () => void }>();
 
 /**
  * Publishes the events of pools and balanced fetches on the `loadwise:*` diagnostics channels
  * ({@link DIAGNOSTICS_CHANNELS}). Call it once per pool or fetch, where you create them; any code
- * can then subscribe by channel name. Messages are built only while a channel has subscribers;
- * enabling a source twice publishes once.
+ * can then subscribe by channel name. Nothing is attached to a source while its channels have no
+ * subscriber (the pool does not even build its event objects), and a message is built only for
+ * a channel with subscribers. Enabling a source twice publishes once.
  *
  * @example
  * ```ts
  * import diagnostics_channel from 'node:diagnostics_channel';
- * import { DIAGNOSTICS_CHANNELS, enableDiagnostics } from 'loadwise/node';
+ * import { DIAGNOSTICS_CHANNELS, enableDiagnostics, type PoolStateMessage } from 'loadwise/node';
  *
  * enableDiagnostics(pool, fetch);
  * diagnostics_channel.subscribe(DIAGNOSTICS_CHANNELS.state, (message) => {
@@ -175,28 +173,72 @@ function wirerFor(source: unknown, field: string): () => () => void {
   throw new LoadBalancerConfigError(field, source, 'a BackendPool or a balanced fetch');
 }
 
-/**
- * Pools whose pick/release listeners follow the subscriptions of their channels. Weak, so that
- * a pool nobody closes can still be collected.
- */
-const hotPools = new Set<WeakRef<() => void>>();
+// ------------------------------------------------------------------ following subscriptions
 
-function syncHotPools(): void {
-  for (const ref of hotPools) {
-    const sync = ref.deref();
-    if (sync === undefined) hotPools.delete(ref);
-    else sync();
+/** One listener that is attached to its source only while its channel has subscribers. */
+interface Wire {
+  readonly channel: diagnosticsChannel.Channel;
+  readonly attach: () => void;
+  readonly detach: () => void;
+  attached: boolean;
+}
+
+/** The wires of one source, and whether the source is still wired at all. */
+interface Wiring {
+  readonly wires: readonly Wire[];
+  live: boolean;
+}
+
+/**
+ * Every wiring, weakly: a source nobody unwires can still be collected (its `wired` entry, keyed
+ * by the source, holds the wiring alive exactly as long as the source).
+ */
+const wirings = new Set<WeakRef<Wiring>>();
+
+function sync(w: Wiring): void {
+  for (const wire of w.wires) {
+    const want = w.live && wire.channel.hasSubscribers;
+    if (want === wire.attached) continue;
+    wire.attached = want;
+    if (want) wire.attach();
+    else wire.detach();
   }
+}
+
+function syncAll(): void {
+  for (const ref of wirings) {
+    const w = ref.deref();
+    if (w === undefined) wirings.delete(ref);
+    else sync(w);
+  }
+}
+
+/** Registers the wires of a source and returns its unwire function. */
+function follow(wires: Wire[]): () => void {
+  const wiring: Wiring = { wires, live: true };
+  const ref = new WeakRef(wiring);
+  wirings.add(ref);
+  sync(wiring);
+  return () => {
+    wiring.live = false;
+    sync(wiring);
+    wirings.delete(ref);
+  };
+}
+
+function wire(channel: diagnosticsChannel.Channel, attach: () => void, detach: () => void): Wire {
+  return { channel, attach, detach, attached: false };
 }
 
 const WATCHERS = Symbol.for('loadwise.diagnostics.watchers');
 
 /**
  * Calls `onChange` after every subscribe and unsubscribe on `ch`. Node has no notification for
- * this, and even an empty listener on the pick path costs as much as the pick itself, so the
- * channel object's own `subscribe`/`unsubscribe` are wrapped (`diagnostics_channel.subscribe()`
- * calls them too). Only the `loadwise:*` channels are touched, and the wrappers defer to the
- * current prototype's methods, whose identity changes as the channel becomes active.
+ * this, and even an empty listener on the pick path costs about as much as the pick itself, so
+ * the channel object's own `subscribe`/`unsubscribe` are wrapped (`diagnostics_channel.subscribe()`
+ * calls them too). Only the `loadwise:*` channels are touched; the wrappers defer to the current
+ * prototype's methods (Node swaps the prototype as a channel becomes active), and a second copy
+ * of loadwise in the process shares the same wrappers through a registered symbol.
  */
 function watchSubscriptions(ch: diagnosticsChannel.Channel, onChange: () => void): void {
   const holder = ch as unknown as Record<PropertyKey, unknown>;
@@ -221,11 +263,12 @@ function watchSubscriptions(ch: diagnosticsChannel.Channel, onChange: () => void
   watchers.add(onChange);
 }
 
-watchSubscriptions(channels.pick, syncHotPools);
-watchSubscriptions(channels.release, syncHotPools);
+for (const ch of Object.values(channels)) watchSubscriptions(ch, syncAll);
+
+// ------------------------------------------------------------------ sources
 
 function wirePool(pool: BackendPool): () => void {
-  // Each listener checks hasSubscribers before it allocates the message.
+  // Each listener still checks hasSubscribers before it builds the message.
   const onAcquire: PoolEvents['acquire'] = (e) => {
     if (channels.pick.hasSubscribers)
       channels.pick.publish({ pool, backend: e.backend, ctx: e.ctx } satisfies PoolPickMessage);
@@ -240,31 +283,6 @@ function wirePool(pool: BackendPool): () => void {
       } satisfies PoolReleaseMessage);
     }
   };
-  // The hot-path listeners are attached only while their channel has subscribers: the pool then
-  // does not even build its event objects.
-  let pickOn = false;
-  let releaseOn = false;
-  let wired = true;
-  const sync = (): void => {
-    const wantPick = wired && channels.pick.hasSubscribers;
-    if (wantPick !== pickOn) {
-      pickOn = wantPick;
-      if (wantPick) pool.on('acquire', onAcquire);
-      else pool.off('acquire', onAcquire);
-    }
-    const wantRelease = wired && channels.release.hasSubscribers;
-    if (wantRelease !== releaseOn) {
-      releaseOn = wantRelease;
-      if (wantRelease) pool.on('release', onRelease);
-      else pool.off('release', onRelease);
-    }
-  };
-  const syncRef = new WeakRef(sync);
-  hotPools.add(syncRef);
-  // The pool holds `sync` alive for as long as the pool itself lives.
-  hotSyncs.set(pool, sync);
-  sync();
-
   const onState: PoolEvents['state'] = (e) => {
     if (channels.state.hasSubscribers)
       channels.state.publish({ pool, ...e } satisfies PoolStateMessage);
@@ -289,27 +307,52 @@ function wirePool(pool: BackendPool): () => void {
     if (channels.drained.hasSubscribers)
       channels.drained.publish({ pool, ...e } satisfies PoolDrainedMessage);
   };
-  pool.on('state', onState);
-  pool.on('panic', onPanic);
-  pool.on('skew', onSkew);
-  pool.on('added', onAdded);
-  pool.on('removed', onRemoved);
-  pool.on('drained', onDrained);
-  return () => {
-    wired = false;
-    sync();
-    hotPools.delete(syncRef);
-    hotSyncs.delete(pool);
-    pool.off('state', onState);
-    pool.off('panic', onPanic);
-    pool.off('skew', onSkew);
-    pool.off('added', onAdded);
-    pool.off('removed', onRemoved);
-    pool.off('drained', onDrained);
-  };
+  return follow([
+    wire(
+      channels.pick,
+      () => pool.on('acquire', onAcquire),
+      () => pool.off('acquire', onAcquire),
+    ),
+    wire(
+      channels.release,
+      () => pool.on('release', onRelease),
+      () => pool.off('release', onRelease),
+    ),
+    wire(
+      channels.state,
+      () => pool.on('state', onState),
+      () => pool.off('state', onState),
+    ),
+    wire(
+      channels.panic,
+      () => pool.on('panic', onPanic),
+      () => pool.off('panic', onPanic),
+    ),
+    wire(
+      channels.skew,
+      () => pool.on('skew', onSkew),
+      () => pool.off('skew', onSkew),
+    ),
+    wire(
+      channels.added,
+      () => pool.on('added', onAdded),
+      () => pool.off('added', onAdded),
+    ),
+    wire(
+      channels.removed,
+      () => pool.on('removed', onRemoved),
+      () => pool.off('removed', onRemoved),
+    ),
+    wire(
+      channels.drained,
+      () => pool.on('drained', onDrained),
+      () => pool.off('drained', onDrained),
+    ),
+  ]);
 }
 
 function wireFetch(fetch: ObservableFetch): () => void {
+  const { events } = fetch;
   const onAttempt = (e: FetchAttemptEvent): void => {
     if (channels.attempt.hasSubscribers)
       channels.attempt.publish({ fetch, ...e } satisfies FetchAttemptMessage);
@@ -326,15 +369,27 @@ function wireFetch(fetch: ObservableFetch): () => void {
     if (channels.failure.hasSubscribers)
       channels.failure.publish({ fetch, ...e } satisfies FetchFailureMessage);
   };
-  const { events } = fetch;
-  events.on('attempt', onAttempt);
-  events.on('retry', onRetry);
-  events.on('response', onResponse);
-  events.on('failure', onFailure);
-  return () => {
-    events.off('attempt', onAttempt);
-    events.off('retry', onRetry);
-    events.off('response', onResponse);
-    events.off('failure', onFailure);
-  };
+  // The fetch builds its event objects (and a Request) only while someone listens.
+  return follow([
+    wire(
+      channels.attempt,
+      () => events.on('attempt', onAttempt),
+      () => events.off('attempt', onAttempt),
+    ),
+    wire(
+      channels.retry,
+      () => events.on('retry', onRetry),
+      () => events.off('retry', onRetry),
+    ),
+    wire(
+      channels.response,
+      () => events.on('response', onResponse),
+      () => events.off('response', onResponse),
+    ),
+    wire(
+      channels.failure,
+      () => events.on('failure', onFailure),
+      () => events.off('failure', onFailure),
+    ),
+  ]);
 }

@@ -356,6 +356,34 @@ export class SessionPersistenceManager extends EventEmitter<SessionEvents> {
     this.#storeRetryMs = optNumber('storeRetryMs', o.storeRetryMs, 1000, { min: 0 });
     this.#cookieRefreshMs = this.ttlMs / 4;
 
+    const cookie = o.cookie ?? false;
+    if (cookie === false) {
+      this.#cookieName = undefined;
+      this.#cookieAttrs = undefined;
+      if (o.secret !== undefined) {
+        throw new LoadBalancerConfigError(
+          'secret',
+          '(secret)',
+          'no secret unless cookie is set (the secret signs the sticky cookie)',
+        );
+      }
+      this.#keys = undefined;
+    } else {
+      if (cookie !== true && !isPlainObject(cookie)) {
+        throw new LoadBalancerConfigError('cookie', cookie, 'true, false or cookie options');
+      }
+      const c = checkOptions<SessionCookieOptions>(
+        'cookie',
+        cookie === true ? {} : cookie,
+        COOKIE_KEYS,
+      );
+      const { name, ...attributes } = c;
+      this.#cookieName = name === undefined ? 'SERVERID' : checkCookieName('cookie.name', name);
+      this.#cookieAttrs = resolveCookieAttributes('cookie', attributes);
+      this.#keys = o.secret === undefined ? undefined : new HmacKeys('secret', o.secret);
+    }
+
+    // The default store starts a timer: make it only once every option has passed its checks.
     if (o.store === undefined) {
       this.store = new MemorySessionStore({
         clock: this.#clock,
@@ -385,33 +413,6 @@ export class SessionPersistenceManager extends EventEmitter<SessionEvents> {
       }
       this.store = o.store;
       this.#ownsStore = false;
-    }
-
-    const cookie = o.cookie ?? false;
-    if (cookie === false) {
-      this.#cookieName = undefined;
-      this.#cookieAttrs = undefined;
-      if (o.secret !== undefined) {
-        throw new LoadBalancerConfigError(
-          'secret',
-          '(secret)',
-          'no secret unless cookie is set (the secret signs the sticky cookie)',
-        );
-      }
-      this.#keys = undefined;
-    } else {
-      if (cookie !== true && !isPlainObject(cookie)) {
-        throw new LoadBalancerConfigError('cookie', cookie, 'true, false or cookie options');
-      }
-      const c = checkOptions<SessionCookieOptions>(
-        'cookie',
-        cookie === true ? {} : cookie,
-        COOKIE_KEYS,
-      );
-      const { name, ...attributes } = c;
-      this.#cookieName = name === undefined ? 'SERVERID' : checkCookieName('cookie.name', name);
-      this.#cookieAttrs = resolveCookieAttributes('cookie', attributes);
-      this.#keys = o.secret === undefined ? undefined : new HmacKeys('secret', o.secret);
     }
 
     this.#onRemoved = ({ backend }) => {

@@ -1,5 +1,6 @@
 import { ConsistentHash } from '../algorithms/consistent-hash.js';
 import { LeastConnections } from '../algorithms/least-connections.js';
+import { Maglev } from '../algorithms/maglev.js';
 import { PeakEwma } from '../algorithms/peak-ewma.js';
 import { PowerOfTwoChoices } from '../algorithms/power-of-two-choices.js';
 import { RandomPick } from '../algorithms/random-pick.js';
@@ -21,6 +22,7 @@ const REGISTRY: Readonly<Record<string, Omit<AlgorithmCandidate, 'name'>>> = {
   'consistent-hash': { create: () => new ConsistentHash() },
   // Bounded loads at 125%, the figure HAProxy's documentation suggests for hash-balance-factor.
   'consistent-hash-bounded': { create: () => new ConsistentHash({ balanceFactor: 1.25 }) },
+  maglev: { create: () => new Maglev() },
   // The same algorithms with an OutlierDetector at its defaults (Envoy's: 5 consecutive
   // failures eject for 30 s), the usual remedy for a backend that fails fast.
   'least-connections+outlier': { create: () => new LeastConnections(), setup: withOutlierDetector },

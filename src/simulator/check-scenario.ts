@@ -354,7 +354,10 @@ function checkHealth(value: unknown): Required<SimulatedHealthCheck> {
 
 const OWNED_POOL_KEYS = ['backends', 'algorithm', 'clock', 'random', 'name'];
 
-/** Checks pool options a scenario or candidate passes; the pool validates their values. @internal */
+/**
+ * Checks pool options a scenario or candidate passes; the pool validates their values.
+ * @internal
+ */
 export function checkPoolOptions(field: string, value: unknown): SimulationPoolOptions {
   if (value === undefined) return {};
   if (!isPlainObject(value)) throw new LoadBalancerConfigError(field, value, 'pool options');

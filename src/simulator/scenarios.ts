@@ -90,6 +90,11 @@ function ids(n: number): string[] {
  *
  * As in the article, the backends replay their latency whatever the load (no queueing), and the
  * client waits for every answer: the 1 s deadline only decides what counts as a success.
+ *
+ * @example
+ * ```ts
+ * const report = await simulate(linkerdScenario()); // 60 000 calls, 4 algorithms
+ * ```
  */
 export function linkerdScenario(options?: ScenarioOptions): Scenario {
   const { rate, durationMs, seed } = sizing(options, 1000, 60_000);
@@ -123,6 +128,11 @@ export function linkerdScenario(options?: ScenarioOptions): Scenario {
  * Heavy-tailed service times (Pareto, α = 1.6: most calls take 10–30 ms, a few take seconds) on
  * 10 backends with 4 workers each and a FIFO queue, at about 80% utilization. A call stuck behind
  * a giant one waits; algorithms that see queues avoid that.
+ *
+ * @example
+ * ```ts
+ * await simulate(heavyTailScenario({ rate: 1000, durationMs: 10_000 }));
+ * ```
  */
 export function heavyTailScenario(options?: ScenarioOptions): Scenario {
   const { rate, durationMs, seed } = sizing(options, 1200, 20_000);
@@ -147,6 +157,13 @@ export function heavyTailScenario(options?: ScenarioOptions): Scenario {
  * (a broken dependency behind a healthy process). It looks idle and fast, so load- and
  * latency-aware algorithms send it more than its share: without outlier detection, they make
  * things worse than round robin.
+ *
+ * @example
+ * ```ts
+ * await simulate(failingBackendScenario(), {
+ *   algorithms: simulationCandidates(['least-connections', 'least-connections+outlier']),
+ * });
+ * ```
  */
 export function failingBackendScenario(options?: ScenarioOptions): Scenario {
   const { rate, durationMs, seed } = sizing(options, 800, 40_000);
@@ -187,6 +204,11 @@ export function failingBackendScenario(options?: ScenarioOptions): Scenario {
  * of 40 s; the period is a fifth of the run); an active health check
  * probes every second and needs 2 failures to mark it down and 2 passes to bring it back.
  * Calls sent in the gap before the health check reacts fail.
+ *
+ * @example
+ * ```ts
+ * await simulate(flappingScenario({ seed: 3 }));
+ * ```
  */
 export function flappingScenario(options?: ScenarioOptions): Scenario {
   const { rate, durationMs, seed } = sizing(options, 300, 40_000);
@@ -228,6 +250,13 @@ export function flappingScenario(options?: ScenarioOptions): Scenario {
  * one backend, which then runs past its capacity; bounded loads spill the excess. Reports how
  * many keys changed backend at each membership change and how often a key's consecutive calls
  * land on different backends: the figures that matter for caches and affinity.
+ *
+ * @example
+ * ```ts
+ * await simulate(hotKeysScenario(), {
+ *   algorithms: simulationCandidates(['round-robin', 'consistent-hash', 'maglev']),
+ * });
+ * ```
  */
 export function hotKeysScenario(options?: ScenarioOptions): Scenario {
   const { rate, durationMs, seed } = sizing(options, 3000, 20_000);
@@ -299,6 +328,7 @@ export const BUILT_IN_SCENARIOS: readonly BuiltInScenario[] = Object.freeze([
       'peak-ewma',
       'consistent-hash',
       'consistent-hash-bounded',
+      'maglev',
     ],
   },
 ]);

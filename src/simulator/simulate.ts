@@ -383,7 +383,8 @@ async function runCandidate(
     serve(i, t, keyIndex, u1, u2, uErr);
   };
 
-  const teardown = candidate.setup?.(pool);
+  const attached: unknown = candidate.setup?.(pool);
+  const teardown = typeof attached === 'function' ? (attached as () => unknown) : undefined;
   const settle = candidate.setup !== undefined;
   scheduleArrival();
   while (!allDone()) {

@@ -44,6 +44,7 @@ export interface BarChartSpec {
   readonly yMin?: number;
   /** Top of the value axis. @default a round number above the largest value */
   readonly yMax?: number;
+  /** Dashed horizontal lines, named in the legend. @default none */
   readonly refLines?: readonly ReferenceLine[];
   /** Print each bar's value above it. @default true */
   readonly valueLabels?: boolean;
@@ -56,6 +57,7 @@ export interface BarChartSpec {
 /** Input of {@link lineChart}. */
 export interface LineChartSpec {
   readonly title: string;
+  /** A second line under the title. @default none */
   readonly subtitle?: string;
   readonly series: readonly {
     readonly name: string;

@@ -50,7 +50,10 @@ export interface BackendPhase {
   readonly to?: number;
   /** Service time during the phase. @default the backend's `latency` */
   readonly latency?: LatencyModel;
-  /** Share of calls answered with an error during the phase, in [0, 1]. @default the backend's `errorRate` */
+  /**
+   * Share of calls answered with an error during the phase, in [0, 1].
+   * @default the backend's `errorRate`
+   */
   readonly errorRate?: number;
   /** Service time of an error answer. @default the backend's `errorLatency` */
   readonly errorLatency?: LatencyModel;
@@ -183,9 +186,15 @@ export interface Scenario {
    * @default 'poisson'
    */
   readonly arrivals?: 'poisson' | 'uniform';
-  /** Stop sending calls at this time (ms). At least one of `durationMs` and `requests` is required. */
+  /**
+   * Stop sending calls at this time (ms). At least one of `durationMs` and `requests` is required.
+   * @default no limit
+   */
   readonly durationMs?: number;
-  /** Stop after this many calls. At least one of `durationMs` and `requests` is required. */
+  /**
+   * Stop after this many calls. At least one of `durationMs` and `requests` is required.
+   * @default no limit
+   */
   readonly requests?: number;
   /**
    * The client's deadline: a call succeeds only when it gets a good answer within this many ms.
@@ -205,7 +214,10 @@ export interface Scenario {
   readonly healthCheck?: SimulatedHealthCheck;
   /** Pool options applied to every candidate (a candidate's own `pool` options win). @default {} */
   readonly pool?: SimulationPoolOptions;
-  /** The backend whose share of traffic the charts follow. @default the first backend with phases */
+  /**
+   * The backend whose share of traffic the charts follow.
+   * @default the first backend with phases
+   */
   readonly focus?: string;
   /** Seed of the run. @default 1 */
   readonly seed?: number;
@@ -221,18 +233,19 @@ export interface AlgorithmCandidate {
   readonly pool?: SimulationPoolOptions;
   /**
    * Attaches further components to the pool (an outlier detector, a health checker); they see
-   * the pool's `clock` and `random`. May return a function that stops them. When a setup is
-   * given, the simulator lets pending promise callbacks run after every step of the clock.
+   * the pool's `clock` and `random`. If it returns a function, that function stops them at the
+   * end of the run. When a setup is given, the simulator lets pending promise callbacks run
+   * after every step of the clock.
    * @default none
    */
-  readonly setup?: (pool: BackendPool) => undefined | (() => void);
+  readonly setup?: (pool: BackendPool) => unknown;
 }
 
 /** Options of {@link simulate}. */
 export interface SimulateOptions {
   /**
    * The algorithms to compare.
-   * @default RoundRobin, LeastConnections, PowerOfTwoChoices and PeakEwma (see `standardCandidates`)
+   * @default RoundRobin, LeastConnections, PowerOfTwoChoices, PeakEwma (`STANDARD_ALGORITHMS`)
    */
   readonly algorithms?: readonly AlgorithmCandidate[];
   /** Seed of the run (workload and pool randomness). @default the scenario's `seed`, else 1 */

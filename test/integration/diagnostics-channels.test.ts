@@ -76,12 +76,12 @@ function makePool(options: BackendPoolOptions = {}): { pool: BackendPool; clock:
 const ALL = Object.values(DIAGNOSTICS_CHANNELS);
 
 describe('diagnostics channels without subscribers', () => {
-  it('publish nothing, and the pick path carries no listener at all', async () => {
+  it('publish nothing, and the pool carries no listener at all', async () => {
     const { pool, clock } = makePool({ skew: { windowMs: 100, minRequests: 3 } });
     enable(pool);
     const publish = ALL.map((name) => vi.spyOn(diagnosticsChannel.channel(name), 'publish'));
-    expect(pool.listenerCount('acquire')).toBe(0);
-    expect(pool.listenerCount('release')).toBe(0);
+    // Nothing at all is attached while nobody subscribes.
+    expect(pool.eventNames()).toEqual([]);
 
     for (let i = 0; i < 6; i++) pool.acquire({ affinity: { id: '10.0.0.1:8080' } }).release();
     clock.advance(100); // skew window closes
@@ -91,6 +91,18 @@ describe('diagnostics channels without subscribers', () => {
     await pool.remove('10.0.0.4:8080');
     await pool.drain('10.0.0.1:8080');
     for (const spy of publish) expect(spy).not.toHaveBeenCalled();
+  });
+
+  it('leave a balanced fetch without listeners, so it builds no event objects', () => {
+    const { pool } = makePool();
+    const fetch = createBalancedFetch(pool, { fetch: async () => new Response('ok') });
+    enable(fetch);
+    expect(fetch.events.eventNames()).toEqual([]);
+    const log = record(DIAGNOSTICS_CHANNELS.retry);
+    expect(fetch.events.eventNames()).toEqual(['retry']);
+    for (const [name, fn] of subscriptions.splice(0)) diagnosticsChannel.unsubscribe(name, fn);
+    expect(fetch.events.eventNames()).toEqual([]);
+    expect(log).toEqual([]);
   });
 });
 

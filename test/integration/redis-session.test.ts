@@ -194,7 +194,12 @@ describe.runIf(hasRedis())('RedisSessionStore against a real redis-server', () =
     expect(during.every((st) => st === 'unavailable')).toBe(true);
     expect(events).toContain('storeError');
     expect(events.filter((e) => e === 'storeDown')).toHaveLength(1);
-    expect(adminErrors.length).toBeGreaterThan(0); // the outage was real
+    // ioredis keeps reconnecting on its own; the store reports (not prints) each failure.
+    const waitUntil = Date.now() + 5000;
+    while (clientErrors.length === 0 && Date.now() < waitUntil) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(clientErrors.length).toBeGreaterThan(0);
 
     await server.restart(); // empty: no persistence
     const deadline = Date.now() + 10_000;
@@ -209,7 +214,6 @@ describe.runIf(hasRedis())('RedisSessionStore against a real redis-server', () =
     }
     expect(first?.status).toBe('new');
     expect(events).toContain('storeUp');
-    expect(clientErrors.length).toBeGreaterThan(0); // reported, not printed
     for (let i = 0; i < 5; i++) {
       expect(await call(sessions, 'k')).toEqual({ id: first!.id, status: 'kept' });
     }

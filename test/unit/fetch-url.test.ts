@@ -8,9 +8,9 @@ import { BackendPool } from '../../src/pool/backend-pool.js';
 import { ManualClock, seededRandom } from '../../src/testing/index.js';
 import type { BackendView } from '../../src/types.js';
 
-const views = (...urls: string[]): (() => readonly BackendView[]) => {
+const views = (...urls: string[]): { backends(): readonly BackendView[] } => {
   const list = urls.map((url) => ({ url }) as BackendView);
-  return () => list;
+  return { backends: () => list };
 };
 const backends = views('http://10.0.0.1:8080/v1', 'http://10.0.0.2:8080/v1');
 const policy = { serviceOrigins: new Set(['http://users.internal']) };

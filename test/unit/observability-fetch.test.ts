@@ -74,9 +74,11 @@ afterAll(async () => {
   otel.context.disable();
   await tracerProvider.shutdown();
 });
-afterEach(() => {
+const pools: BackendPool[] = [];
+afterEach(async () => {
   for (const h of handles.splice(0)) h.close();
   spans.reset();
+  await Promise.all(pools.splice(0).map((p) => p.close()));
 });
 
 /** A stand-in balanced fetch: typed as the real one, events emitted by the test. */
@@ -93,6 +95,7 @@ function setup(name = 'users') {
     clock: new ManualClock(),
     skew: false,
   });
+  pools.push(pool);
   const a = pool.get('10.0.0.1:80')!;
   const b = pool.get('10.0.0.2:80')!;
   const request = new Request('http://users.internal/api/42');
@@ -278,6 +281,5 @@ describe('instrumenting a balanced fetch', () => {
       ['10.0.0.1:80', 'failure'],
       ['10.0.0.2:80', 'success'],
     ]);
-    await pool.close();
   });
 });

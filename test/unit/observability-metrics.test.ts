@@ -271,6 +271,18 @@ describe('instrumentPool with the OpenTelemetry SDK', () => {
     telemetry.close();
   });
 
+  it('leaves the release path alone with histogram: false, and still counts', async () => {
+    const { reader, meter } = sdk();
+    const { pool } = makePool();
+    instrumentPool(pool, { meter, histogram: false });
+    expect(pool.listenerCount('release')).toBe(0);
+    expect(pool.listenerCount('acquire')).toBe(0);
+    pool.acquire().release({ ok: false, latencyMs: 3 });
+    const m = await collect(reader);
+    expect(m.get('loadwise.request.duration')?.dataPoints ?? []).toEqual([]);
+    expect(byAttrs(m.get('loadwise.failures'), ['backend'])).toMatchObject({ [IDS[0]]: 1 });
+  });
+
   it('records nothing with metrics: false', async () => {
     const { reader, meter } = sdk();
     const { pool } = makePool();
@@ -296,7 +308,7 @@ describe('instrumentPool with the OpenTelemetry SDK', () => {
 });
 
 describe('instrumentation options', () => {
-  const pool = new BackendPool({ backends: ['http://10.0.0.1:80'] });
+  const pool = new BackendPool({ backends: ['http://10.0.0.1:80'], skew: false });
   const { meter } = { meter: { createCounter() {} } };
   it.each([
     ['an unknown option', () => instrumentPool(pool, { colour: 'red' } as never), 'colour'],
@@ -308,6 +320,8 @@ describe('instrumentation options', () => {
     ['unsorted buckets', () => instrumentPool(pool, { durationBuckets: [1, 0.5] }), 'Buckets'],
     ['empty buckets', () => instrumentPool(pool, { durationBuckets: [] }), 'Buckets'],
     ['a non-boolean spans', () => instrumentPool(pool, { spans: 'yes' as never }), 'spans'],
+    ['a non-boolean histogram', () => instrumentPool(pool, { histogram: 1 as never }), 'histogram'],
+    ['an empty poolName', () => instrumentPool(pool, { poolName: '' }), 'poolName'],
   ])('rejects %s', (_what, call, field) => {
     expect(call).toThrow(LoadBalancerConfigError);
     expect(call).toThrow(field);

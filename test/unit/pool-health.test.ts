@@ -9,6 +9,7 @@ import {
   LoadBalancerConfigError,
   PoolClosedError,
   RoundRobin,
+  type SkewOptions,
   WeightedRoundRobin,
 } from '../../src/index.js';
 import { ManualClock, seededRandom } from '../../src/testing/index.js';
@@ -409,7 +410,7 @@ describe('skew monitor', () => {
     }
   }
 
-  function skewed(options: BackendPoolOptions['skew'], algorithm: Algorithm = new FirstAlways()) {
+  function skewed(options: SkewOptions | false, algorithm: Algorithm = new FirstAlways()) {
     const { pool, clock } = makePool([url('a'), url('b'), url('c')], {
       skew: options,
       algorithm,

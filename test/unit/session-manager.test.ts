@@ -651,6 +651,8 @@ describe('SessionPersistenceManager: lifecycle and validation', () => {
     }
     expect(error).toBeInstanceOf(LoadBalancerConfigError);
     expect((error as LoadBalancerConfigError).field).toBe(field);
+    expect(clock.pendingTimers()).toBe(0); // no store timer left behind by a failed construction
+    expect(pool.listenerCount('removed')).toBe(0);
   });
 
   it('rejects a bad pool and bad acquire input', async () => {

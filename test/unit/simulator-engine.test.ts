@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LoadBalancerConfigError } from '../../src/errors/index.js';
+import { HealthChecker } from '../../src/health/health-checker.js';
 import type { BackendPool } from '../../src/pool/backend-pool.js';
 import {
   type AlgorithmCandidate,
@@ -257,6 +258,43 @@ describe('simulator: service model', () => {
     expect(seen).toEqual(['simulation:round-robin', 'teardown']);
     expect(released).toBe(25);
     expect(report.results[0]!.requests).toBe(25);
+  });
+
+  it('lets asynchronous components attached by a setup run on the simulated clock', async () => {
+    // A real HealthChecker whose async probe fails for b0 from 1 s on: its promises must settle
+    // between clock steps for the pool to hear about it.
+    const candidate: AlgorithmCandidate = {
+      ...one()[0]!,
+      setup: (pool: BackendPool) => {
+        const checker = new HealthChecker(pool, {
+          probe: async (backend) => {
+            await Promise.resolve();
+            return !(backend.id === 'b0' && pool.clock.now() >= 1000);
+          },
+          intervalMs: 100,
+          timeoutMs: 50,
+          unhealthyThreshold: 1,
+        }).start();
+        return () => checker.stop();
+      },
+    };
+    const report = await simulate(
+      base({
+        requests: 2000,
+        rate: 1000,
+        backends: [
+          // A phase that changes nothing, to cut the report's windows at 1 s.
+          { id: 'b0', latency: 5, phases: [{ from: 1000, label: 'b0 bad' }] },
+          { id: 'b1', latency: 5 },
+        ],
+      }),
+      { algorithms: [candidate] },
+    );
+    const r = report.results[0]!;
+    expect(r.windows[0]!.share['b0']).toBeCloseTo(0.5, 1);
+    // Marked unhealthy at the first probe from 1 s on (within one interval, 100 ms).
+    expect(r.windows[1]!.share['b0']).toBeGreaterThan(0);
+    expect(r.windows[1]!.share['b0']).toBeLessThan(0.06);
   });
 
   it('measures key churn and keys moved', async () => {

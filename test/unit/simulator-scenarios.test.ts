@@ -91,6 +91,7 @@ describe('simulator: built-in scenarios', () => {
         'round-robin',
         'consistent-hash',
         'consistent-hash-bounded',
+        'maglev',
       ]),
     });
     const rr = get(report, 'round-robin');
@@ -109,6 +110,11 @@ describe('simulator: built-in scenarios', () => {
     expect(bounded.skew.requests).toBeLessThan(ch.skew.requests);
     expect(bounded.successRate).toBeGreaterThan(0.99);
     expect(bounded.keyChurn!).toBeGreaterThan(ch.keyChurn!);
+    // Maglev keeps keys in place like the ring, with the same hot spot.
+    const maglev = get(report, 'maglev');
+    expect(maglev.keyChurn).toBeLessThan(0.03);
+    expect(maglev.windows[1]!.keysMoved).toBeLessThan(0.25);
+    expect(maglev.skew.requests).toBeGreaterThan(1.6);
   });
 
   it('lists every built-in scenario with a creator and known algorithms', () => {
