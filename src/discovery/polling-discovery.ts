@@ -1,6 +1,6 @@
 import { backgroundTimer, type Clock, systemClock, type TimerHandle } from '../clock.js';
 import { LoadBalancerConfigError } from '../errors/config-error.js';
-import { LoadBalancerError } from '../errors/load-balancer-error.js';
+import { DiscoveryError } from '../errors/discovery-error.js';
 import type { BackendSpec } from '../types.js';
 import {
   checkClock,
@@ -198,7 +198,7 @@ export class PollingDiscovery extends BaseDiscovery {
 
   protected override onClose(): void {
     this.#clearTimer();
-    this.#controller?.abort(new LoadBalancerError('LB_DISCOVERY_CLOSED', 'discovery closed'));
+    this.#controller?.abort(new DiscoveryError('closed', this.name));
   }
 
   async #run(): Promise<void> {
@@ -213,12 +213,7 @@ export class PollingDiscovery extends BaseDiscovery {
     const timer = backgroundTimer(
       this.clock,
       () => {
-        controller.abort(
-          new LoadBalancerError(
-            'LB_DISCOVERY_TIMEOUT',
-            `Discovery source ${this.name} gave no answer within ${this.#timeoutMs} ms; check the registry, or raise timeoutMs`,
-          ),
-        );
+        controller.abort(new DiscoveryError('timeout', this.name, this.#timeoutMs));
       },
       this.#timeoutMs,
     );

@@ -1,5 +1,6 @@
 export { AllAttemptsFailedError, type AttemptRecord } from './all-attempts-failed-error.js';
 export { LoadBalancerConfigError } from './config-error.js';
+export { DiscoveryError, type DiscoveryErrorReason } from './discovery-error.js';
 export { HealthCheckTimeoutError } from './health-check-timeout-error.js';
 export { LoadBalancerError, type LoadBalancerErrorCode } from './load-balancer-error.js';
 export { NoBackendAvailableError, type NoBackendReason } from './no-backend-error.js';

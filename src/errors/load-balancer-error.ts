@@ -7,6 +7,11 @@ export type LoadBalancerErrorCode =
   | 'LB_ALL_ATTEMPTS_FAILED'
   | 'LB_TIMEOUT'
   | 'LB_REQUEST_REFUSED'
+  | 'LB_NO_ROUTE'
+  | 'LB_DISCOVERY_TIMEOUT'
+  | 'LB_DISCOVERY_CLOSED'
+  | 'LB_SESSION_STORE'
+  | 'LB_HEALTH_CHECK_TIMEOUT'
   | (string & {});
 
 /**

@@ -5,6 +5,7 @@ import {
   BaseDiscovery,
   type DiscoveryAnswer,
   DiscoveryBinding,
+  DiscoveryError,
   LoadBalancerConfigError,
   LoadBalancerError,
   PollingDiscovery,
@@ -132,6 +133,8 @@ describe('PollingDiscovery', () => {
     expect(failure.ok).toBe(false);
     expect(failure.error).toBeInstanceOf(LoadBalancerError);
     expect(failure.error.code).toBe('LB_DISCOVERY_TIMEOUT');
+    expect(failure.error).toBeInstanceOf(DiscoveryError);
+    expect((failure.error as DiscoveryError).reason).toBe('timeout');
     expect(calls[0]!.reason).toBe(failure.error);
     await src.close();
   });
