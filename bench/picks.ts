@@ -82,6 +82,8 @@ interface JobResult {
   timings: Timed[];
   /** Heap bytes per operation at 100 backends, and how many gcs ran while measuring. */
   alloc?: { bytes: number; gcs: number };
+  /** The same for acquire + release on a ManualClock. */
+  manualAlloc?: { bytes: number; gcs: number };
   /** Acquire + release on a ManualClock (no system clock reads), per size. */
   manual?: Timed[];
   error?: string;
@@ -254,6 +256,7 @@ async function runJob(job: Job): Promise<JobResult> {
     return { timings, ...(alloc === undefined ? {} : { alloc }) };
   }
   const manual: Timed[] = [];
+  let manualAlloc: JobResult['alloc'];
   for (const n of SIZES) {
     for (const clock of [undefined, new ManualClock()]) {
       const algorithm = await loadAlgorithm(job.algorithm);
@@ -266,10 +269,16 @@ async function runJob(job: Job): Promise<JobResult> {
         ...timeLoops(baselineLoop(pool.eligible()), loop),
       });
       if (n === 100 && clock === undefined) alloc = await bytesPer(loop);
+      if (n === 100 && clock !== undefined) manualAlloc = await bytesPer(loop);
       await pool.close();
     }
   }
-  return { timings, manual, ...(alloc === undefined ? {} : { alloc }) };
+  return {
+    timings,
+    manual,
+    ...(alloc === undefined ? {} : { alloc }),
+    ...(manualAlloc === undefined ? {} : { manualAlloc }),
+  };
 }
 
 // ------------------------------------------------------------------------------ report (parent)
@@ -284,8 +293,8 @@ async function inChild(job: Job): Promise<JobResult> {
         '--expose-gc',
         // A new space large enough that 1e6 picks allocating a few dozen bytes each run without a
         // scavenge, so heap growth measures allocation (the gc column confirms it).
-        '--max-semi-space-size=128',
-        '--min-semi-space-size=128',
+        '--max-semi-space-size=512',
+        '--min-semi-space-size=512',
         '--import',
         'tsx',
         SELF,
@@ -387,7 +396,10 @@ export default async function picks(): Promise<Section[]> {
   const allocRows = [
     ...[...results].map(([name, r]) => [`${name}.pick`, r.alloc]),
     ...[...lb].map(([name, r]) => [`load-balancers ${name}.pick`, r.alloc]),
-    ...[...acquire].map(([name, r]) => [`acquire + release (${name})`, r.alloc]),
+    ...[...acquire].flatMap(([name, r]) => [
+      [`acquire + release (${name}, systemClock)`, r.alloc],
+      [`acquire + release (${name}, ManualClock)`, r.manualAlloc],
+    ]),
   ].map(([label, a]) => {
     const alloc = a as JobResult['alloc'];
     return [
@@ -441,7 +453,7 @@ export default async function picks(): Promise<Section[]> {
     {
       title: 'Picks: allocation',
       body: [
-        `Heap growth per operation over ${ALLOC_PICKS.toLocaleString('en-US')} operations at 100 backends: \`process.memoryUsage().heapUsed\` after minus before, after two forced collections (\`node --expose-gc\`), in a child started with \`--min-semi-space-size=128 --max-semi-space-size=128\` so that no scavenge runs during the loop (the gc column counts collections observed during the run; 0 means the figure is exact). Less than 1 byte per operation means no allocation per operation: the residue is the measurement itself and code compiled meanwhile.`,
+        `Heap growth per operation over ${ALLOC_PICKS.toLocaleString('en-US')} operations at 100 backends: \`process.memoryUsage().heapUsed\` after minus before, after two forced collections (\`node --expose-gc\`), in a child started with \`--min-semi-space-size=512 --max-semi-space-size=512\` so that no scavenge runs during the loop (the gc column counts collections observed during the run; 0 means the figure is exact). Less than 1 byte per operation means no allocation per operation: the residue is the measurement itself and code compiled meanwhile.`,
         '',
         table(['operation', 'bytes per operation', 'gc during run'], allocRows),
       ].join('\n'),

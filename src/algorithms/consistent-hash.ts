@@ -3,7 +3,6 @@ import {
   ConsistentHashRing,
   type RingHash,
   type RingSnapshot,
-  ringSearch,
 } from '../hashing/consistent-hash-ring.js';
 import type {
   Algorithm,
@@ -81,6 +80,9 @@ const RING_OPTION_KEYS = [
 ] as const;
 
 const byId = (b: BackendView): string => b.id;
+
+/** "No load cap": above any count of calls in flight, and still a small integer. */
+const NO_CAP = 0x3fffffff;
 
 /**
  * A key that was not a string, or a missing key under `missingKey: 'throw'`.
@@ -196,28 +198,42 @@ export abstract class HashRingAlgorithm implements Algorithm {
       if (this.#missingKey === 'throw') throw badKeyError(this.name, this.keyField, undefined);
       return randomCandidate(this.#env, this.name, candidates);
     }
-    return this.#choose(candidates, this.#ring._hashRange(key, this.keyStart(key), key.length));
+    // Only small integers cross calls here (the hash itself stays in the ring's typed array): a
+    // 32-bit hash passed or returned across a call the optimizer did not inline would be boxed.
+    const start = this.#ring._locate(key, this.keyStart(key), key.length);
+    return this.#choose(candidates, start, this.#ring._hashOut[0]! % candidates.length);
   }
 
-  /** The load cap of bounded loads for this pick, or Infinity without a balance factor. */
+  /**
+   * The load cap of bounded loads for this pick, or {@link NO_CAP} without a balance factor. An
+   * integer in the small-integer range, so returning it never allocates.
+   */
   #cap(candidates: readonly BackendView[]): number {
     const c = this.#balanceFactor;
-    if (c === undefined) return Number.POSITIVE_INFINITY;
+    if (c === undefined) return NO_CAP;
     let total = 0;
     for (let i = 0; i < candidates.length; i++) total += candidates[i]!.inFlight;
     // The epsilon absorbs float error such as 1.1 × 10 = 11.000000000000002, which would
     // otherwise round the cap up by one.
-    return Math.ceil((c * (total + 1)) / candidates.length - 1e-9);
+    return Math.min(Math.ceil((c * (total + 1)) / candidates.length - 1e-9), NO_CAP) | 0;
   }
 
-  #choose(candidates: readonly BackendView[], hash: number): BackendView | undefined {
+  /**
+   * Walks the ring from index `start` to the first eligible backend under the load cap; falls
+   * back to the candidates from `fallback` (the hash mod their count).
+   */
+  #choose(
+    candidates: readonly BackendView[],
+    start: number,
+    fallback: number,
+  ): BackendView | undefined {
     const cap = this.#cap(candidates);
     const s = this.#snapshot;
-    if (s !== undefined && s.points.length > 0) {
-      const { points, owners } = s;
+    if (s !== undefined && start >= 0) {
+      const owners = s.owners;
       const views = this.#views;
-      const total = points.length;
-      let pos = ringSearch(s, hash);
+      const total = owners.length;
+      let pos = start;
       for (let step = 0; step < total; step++) {
         const v = views[owners[pos]!];
         if (v?.eligible && v.inFlight < cap) return v;
@@ -227,12 +243,11 @@ export abstract class HashRingAlgorithm implements Algorithm {
     // No eligible backend holds a point (the ring was not told about these candidates, or their
     // weights were too small for ketama to give them one): a deterministic choice by hash.
     const n = candidates.length;
-    const start = hash % n;
     for (let i = 0; i < n; i++) {
-      const v = candidates[(start + i) % n]!;
+      const v = candidates[(fallback + i) % n]!;
       if (v.inFlight < cap) return v;
     }
-    return candidates[start];
+    return candidates[fallback];
   }
 
   explain(candidates: readonly BackendView[], ctx: PickContext): AlgorithmExplanation {
@@ -247,13 +262,12 @@ export abstract class HashRingAlgorithm implements Algorithm {
         }`,
       };
     }
-    const hash = this.#ring._hashRange(key, this.keyStart(key), key.length);
-    const picked = this.#choose(candidates, hash);
-    let owner: BackendView | undefined;
-    if (s !== undefined && s.points.length > 0)
-      owner = this.#views[s.owners[ringSearch(s, hash)]!];
+    const start = this.#ring._locate(key, this.keyStart(key), key.length);
+    const hash = this.#ring._hashOut[0]!;
+    const picked = this.#choose(candidates, start, hash % candidates.length);
+    const owner = s !== undefined && start >= 0 ? this.#views[s.owners[start]!] : undefined;
     const cap = this.#cap(candidates);
-    const bound = Number.isFinite(cap) ? `; load cap ${cap} in flight` : '';
+    const bound = cap === NO_CAP ? '' : `; load cap ${cap} in flight`;
     const moved =
       owner !== undefined && owner !== picked
         ? `; owner ${owner.id} (${owner.eligible ? `${owner.inFlight} in flight, at the cap` : owner.state}) is passed over`

@@ -157,7 +157,10 @@ export function createBalancedFetch(
       min: 0,
       integer: true,
     }),
-    policy: { serviceOrigins: new Set(serviceOrigins) },
+    policy: {
+      serviceOrigins: new Set(serviceOrigins),
+      logicalOrigin: serviceOrigins[0] ?? PLACEHOLDER_ORIGIN,
+    },
     logicalOrigin: serviceOrigins[0] ?? PLACEHOLDER_ORIGIN,
     key: o.key === undefined ? undefined : checkFunction('key', o.key),
     context: o.context === undefined ? undefined : checkFunction('context', o.context),
@@ -335,7 +338,10 @@ class BalancedCall implements RetryLoop<Held>, BodyListener {
   // ---------------------------------------------------------------- preparing
 
   /** Reads the call's arguments; returns a promise only when a body must be buffered first. */
-  #prepare(input: string | URL | Request, init: RequestInit | undefined): Promise<void> | undefined {
+  #prepare(
+    input: string | URL | Request,
+    init: RequestInit | undefined,
+  ): Promise<void> | undefined {
     if (init !== undefined && (typeof init !== 'object' || init === null)) {
       throw new LoadBalancerConfigError('init', init, 'undefined or a RequestInit object');
     }

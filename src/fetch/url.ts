@@ -38,6 +38,11 @@ export interface BackendSource {
 export interface UrlPolicy {
   /** Allowed logical origins (normalized, e.g. `http://users.internal`). */
   readonly serviceOrigins: ReadonlySet<string>;
+  /**
+   * The origin of the requests handed to hooks for calls made with a path (the first service
+   * origin, else {@link PLACEHOLDER_ORIGIN}); accepted so a hook may return such a request.
+   */
+  readonly logicalOrigin?: string;
 }
 
 /** Whether `raw` starts with a scheme (and so is an absolute URL, or is refused as one). */
@@ -97,7 +102,9 @@ function absolutePath(raw: string, backends: BackendSource, policy: UrlPolicy): 
     throw new RequestRefusedError(raw, 'scheme', allowedOrigins(backends, policy));
   }
   const origin = u.origin;
-  if (policy.serviceOrigins.has(origin)) return u.pathname + u.search;
+  if (policy.serviceOrigins.has(origin) || origin === policy.logicalOrigin) {
+    return u.pathname + u.search;
+  }
   // A backend's own origin: its path already includes that backend's base path; strip it so the
   // rest can go to whichever backend is picked.
   let matched = false;

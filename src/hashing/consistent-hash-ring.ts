@@ -10,8 +10,8 @@ import {
   checkString,
   isPlainObject,
 } from '../validate.js';
-import { md5Hash32, md5Out, md5Words } from './md5.js';
-import { murmur3Range } from './murmur3.js';
+import { md5Out, md5Words } from './md5.js';
+import { murmur3Into } from './murmur3.js';
 
 /** A custom ring hash: maps a string to an unsigned 32-bit integer. */
 export type RingHashFunction = (input: string) => number;
@@ -132,19 +132,6 @@ function checkKey(key: unknown): void {
   if (typeof key !== 'string') throw new LoadBalancerConfigError('key', key, 'a string');
 }
 
-/**
- * The index of the first point >= `hash`, or 0 when every point is below it (the ring wraps).
- * Starts at the hash's bucket in the snapshot's index, then scans forward.
- * @internal
- */
-export function ringSearch(s: RingSnapshot, hash: number): number {
-  const points = s.points;
-  let i = s.index[hash >>> s.shift]!;
-  const n = points.length;
-  while (i < n && points[i]! < hash) i++;
-  return i === n ? 0 : i;
-}
-
 /** Builds the bucket index of {@link RingSnapshot.index} for sorted `points`. */
 function bucketIndex(points: Uint32Array): { index: Uint32Array; shift: number } {
   // About one bucket per point, between 2 and 2^22 buckets.
@@ -188,6 +175,13 @@ export class ConsistentHashRing {
   /** Points per hashed string: 4 for MD5 (ketama), 1 otherwise. */
   readonly #perHash: number;
   #snapshot: RingSnapshot | undefined;
+  /**
+   * The last key hash (see {@link ConsistentHashRing._locate}). Hashes travel through this array
+   * rather than as return values: a uint32 above 2^30 returned or passed across a call that the
+   * optimizer did not inline is boxed, and a pick must not allocate.
+   * @internal
+   */
+  readonly _hashOut = new Uint32Array(1);
   /** Generation stamps that let a walk remember which owners it has seen, without allocating. */
   #seen = new Uint32Array(0);
   #generation = 0;
@@ -333,9 +327,9 @@ export class ConsistentHashRing {
    */
   get(key: string, accept?: (id: string) => boolean): string | undefined {
     checkKey(key);
+    const pos = this._locate(key, 0, key.length);
+    if (pos < 0) return undefined;
     const s = this._snapshot();
-    if (s.points.length === 0) return undefined;
-    const pos = ringSearch(s, this._hashRange(key, 0, key.length));
     if (accept === undefined) return s.ids[s.owners[pos]!];
     checkFunction('accept', accept);
     const [id] = this.#walk(s, pos, 1, accept);
@@ -351,10 +345,9 @@ export class ConsistentHashRing {
     checkKey(key);
     checkNumber('n', n, { min: 0, integer: true });
     if (accept !== undefined) checkFunction('accept', accept);
-    const s = this._snapshot();
-    if (s.points.length === 0 || n === 0) return [];
-    const pos = ringSearch(s, this._hashRange(key, 0, key.length));
-    return this.#walk(s, pos, n, accept);
+    const pos = this._locate(key, 0, key.length);
+    if (pos < 0 || n === 0) return [];
+    return this.#walk(this._snapshot(), pos, n, accept);
   }
 
   /**
@@ -363,11 +356,15 @@ export class ConsistentHashRing {
    */
   locate(key: string): RingLocation | undefined {
     checkKey(key);
+    const index = this._locate(key, 0, key.length);
+    if (index < 0) return undefined;
     const s = this._snapshot();
-    if (s.points.length === 0) return undefined;
-    const hash = this._hashRange(key, 0, key.length);
-    const index = ringSearch(s, hash);
-    return { hash, point: s.points[index]!, index, id: s.ids[s.owners[index]!]! };
+    return {
+      hash: this._hashOut[0]!,
+      point: s.points[index]!,
+      index,
+      id: s.ids[s.owners[index]!]!,
+    };
   }
 
   #walk(
@@ -407,13 +404,42 @@ export class ConsistentHashRing {
    * @internal
    */
   _hashRange(str: string, start: number, end: number): number {
+    this.#hashInto(str, start, end);
+    return this._hashOut[0]!;
+  }
+
+  /**
+   * Hashes `str[start, end)` into {@link ConsistentHashRing._hashOut} and returns the index of the
+   * first ring point at or after it (wrapping), or -1 when the ring is empty. Allocation-free for
+   * the built-in hashes: only small integers cross calls.
+   * @internal
+   */
+  _locate(str: string, start: number, end: number): number {
+    this.#hashInto(str, start, end);
+    const s = this._snapshot();
+    const points = s.points;
+    const n = points.length;
+    if (n === 0) return -1;
+    const hash = this._hashOut[0]!;
+    // Start at the hash's bucket, then scan forward: the first point >= hash, or wrap to 0.
+    let i = s.index[hash >>> s.shift]!;
+    while (i < n && points[i]! < hash) i++;
+    return i === n ? 0 : i;
+  }
+
+  #hashInto(str: string, start: number, end: number): void {
     switch (this.#hashKind) {
       case HASH_MD5:
-        return md5Hash32(str, start, end);
+        md5Words(str, start, end);
+        this._hashOut[0] = md5Out[0]!;
+        return;
       case HASH_MURMUR3:
-        return murmur3Range(str, start, end);
+        murmur3Into(str, start, end, this._hashOut);
+        return;
       default:
-        return this.#custom(start === 0 && end === str.length ? str : str.slice(start, end));
+        this._hashOut[0] = this.#custom(
+          start === 0 && end === str.length ? str : str.slice(start, end),
+        );
     }
   }
 

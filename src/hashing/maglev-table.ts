@@ -71,6 +71,17 @@ export function checkTableSize(field: string, value: unknown): number {
   return m;
 }
 
+/**
+ * (hi × 2^32 + lo) mod m for unsigned 32-bit halves, m <= 2^26 and `twoTo32` = 2^32 mod m: every
+ * intermediate stays below 2^53, so the double arithmetic is exact. The final reduction divides
+ * rather than calling the slower floating-point `%`.
+ */
+function mod64(hi: number, lo: number, m: number, twoTo32: number): number {
+  const x = (hi % m) * twoTo32 + (lo % m);
+  const r = x - Math.floor(x / m) * m;
+  return r < 0 ? r + m : r >= m ? r - m : r;
+}
+
 /** Compares two strings by Unicode code point, which is the byte order of their UTF-8 forms. */
 function compareCodePoints(a: string, b: string): number {
   const n = Math.min(a.length, b.length);
@@ -168,8 +179,7 @@ export class MaglevTable {
         xxh64Words(key, 0, key.length, 0, 0, words);
         offset = this.#mod(words[0]!, words[1]!);
         xxh64Words(key, 0, key.length, 0, 1, words);
-        skip = ((words[0]! % (m - 1)) * (2 ** 32 % (m - 1)) + (words[1]! % (m - 1))) % (m - 1);
-        skip += 1;
+        skip = mod64(words[0]!, words[1]!, m - 1, 2 ** 32 % (m - 1)) + 1;
       }
       return { id, key, weight, offset, skip };
     });
@@ -179,10 +189,9 @@ export class MaglevTable {
     this.#slots = populate(entries, m);
   }
 
-  /** (hi × 2^32 + lo) mod M, exact in doubles because M <= 2^26. */
+  /** (hi × 2^32 + lo) mod M. */
   #mod(hi: number, lo: number): number {
-    const m = this.tableSize;
-    return ((hi % m) * this.#twoTo32 + (lo % m)) % m;
+    return mod64(hi, lo, this.tableSize, this.#twoTo32);
   }
 
   /**
@@ -220,7 +229,7 @@ export class MaglevTable {
   _slotOf(str: string, start: number, end: number): number {
     const w = this.#words;
     xxh64Words(str, start, end, 0, 0, w);
-    return this.#mod(w[0]!, w[1]!);
+    return mod64(w[0]!, w[1]!, this.tableSize, this.#twoTo32);
   }
 
   /**

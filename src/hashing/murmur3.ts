@@ -51,6 +51,16 @@ export function murmur3Range(str: string, start: number, end: number, seed = 0):
 }
 
 /**
+ * Like {@link murmur3Range}, with the result written to `out[0]`: a uint32 returned across a call
+ * that is not inlined would be boxed (a heap number), and the ring's pick must not allocate.
+ * @internal
+ */
+export function murmur3Into(str: string, start: number, end: number, out: Uint32Array): void {
+  const len = encodeUtf8(str, start, end, 0);
+  out[0] = murmur3Buffer(utf8Scratch(), len, 0);
+}
+
+/**
  * MurmurHash3 x86_32 of a string's UTF-8 bytes (or of raw bytes), as an unsigned 32-bit integer.
  *
  * @param seed An unsigned 32-bit seed.

@@ -3,58 +3,14 @@
  * over UTF-8 bytes, with a 64-bit seed. Envoy's Maglev derives each host's offset and skip from
  * it (seeds 0 and 1), so a compatible table needs it bit for bit.
  *
- * The arithmetic runs on pairs of 32-bit halves rather than `bigint`, which would allocate at
- * every step; only the public {@link xxhash64} builds a `bigint`, once, for its result.
+ * The arithmetic runs on pairs of 32-bit halves in local variables rather than on `bigint`,
+ * which would allocate at every step: the 64-bit products by XXH64's primes are spelled out
+ * inline (16-bit partial products for the high word), so the function allocates nothing and
+ * does not depend on the optimizer inlining helpers. Only the public {@link xxhash64} builds a
+ * `bigint`, once, for its result.
  */
 import { LoadBalancerConfigError } from '../errors/config-error.js';
-import { mulHi32 } from './uint64.js';
 import { copyToScratch, encodeUtf8, utf8Scratch } from './utf8.js';
-
-// The five 64-bit primes of XXH64, as (high, low) 32-bit halves.
-const P1H = 0x9e3779b1;
-const P1L = 0x85ebca87;
-const P2H = 0xc2b2ae3d;
-const P2L = 0x27d4eb4f;
-const P3H = 0x165667b1;
-const P3L = 0x9e3779f9;
-const P4H = 0x85ebca77;
-const P4L = 0xc2b2ae63;
-const P5H = 0x27d4eb2f;
-const P5L = 0x165667c5;
-
-/**
- * Result registers of the 64-bit helpers below: [high, low] unsigned 32-bit halves. A typed array
- * rather than two module-level variables, which would box every value above 2^30 they hold.
- */
-const R = new Uint32Array(2);
-
-/** R = (ah, al) × (bh, bl) mod 2^64. */
-function mul64(ah: number, al: number, bh: number, bl: number): void {
-  const hi = mulHi32(al, bl) + Math.imul(al, bh) + Math.imul(ah, bl);
-  R[1] = Math.imul(al, bl);
-  R[0] = hi;
-}
-
-/** R = (ah, al) + (bh, bl) mod 2^64. */
-function add64(ah: number, al: number, bh: number, bl: number): void {
-  const lo = al + bl;
-  R[1] = lo;
-  R[0] = ah + bh + (lo > 0xffffffff ? 1 : 0);
-}
-
-/** R = (h, l) rotated left by r bits, 0 < r < 32. */
-function rotl64(h: number, l: number, r: number): void {
-  R[0] = (h << r) | (l >>> (32 - r));
-  R[1] = (l << r) | (h >>> (32 - r));
-}
-
-/** XXH64's round: acc = rotl(acc + input × P2, 31) × P1. Result in R. */
-function round(acch: number, accl: number, inh: number, inl: number): void {
-  mul64(inh, inl, P2H, P2L);
-  add64(acch, accl, R[0]!, R[1]!);
-  rotl64(R[0]!, R[1]!, 31);
-  mul64(R[0]!, R[1]!, P1H, P1L);
-}
 
 /** Reads the little-endian uint32 at `buf[o]`. */
 function u32(buf: Uint8Array, o: number): number {
@@ -75,109 +31,523 @@ function xxh64Buffer(
   let p = 0;
   let hh: number;
   let hl: number;
+  let th = 0;
+  let tl = 0;
+  let kh = 0;
+  let kl = 0;
+  let m1 = 0;
+  let m2 = 0;
+  let mid = 0;
+  let hi = 0;
+  let lo = 0;
   if (len >= 32) {
-    // Four accumulators over 32-byte stripes.
-    add64(seedHi, seedLo, P1H, P1L);
-    add64(R[0]!, R[1]!, P2H, P2L);
-    let v1h = R[0]!;
-    let v1l = R[1]!;
-    add64(seedHi, seedLo, P2H, P2L);
-    let v2h = R[0]!;
-    let v2l = R[1]!;
+    // Four accumulators over 32-byte stripes: v1 = seed + P1 + P2, v2 = seed + P2, v3 = seed,
+    // v4 = seed - P1 (that is, seed + 2^64 - P1).
+    let v1h = seedHi;
+    let v1l = seedLo;
+    lo = v1l + 0x85ebca87;
+    v1h = (v1h + 0x9e3779b1 + (lo > 0xffffffff ? 1 : 0)) >>> 0;
+    v1l = lo >>> 0;
+    lo = v1l + 0x27d4eb4f;
+    v1h = (v1h + 0xc2b2ae3d + (lo > 0xffffffff ? 1 : 0)) >>> 0;
+    v1l = lo >>> 0;
+    let v2h = seedHi;
+    let v2l = seedLo;
+    lo = v2l + 0x27d4eb4f;
+    v2h = (v2h + 0xc2b2ae3d + (lo > 0xffffffff ? 1 : 0)) >>> 0;
+    v2l = lo >>> 0;
     let v3h = seedHi;
     let v3l = seedLo;
-    // seed - P1 = seed + (2^64 - P1)
-    add64(seedHi, seedLo, ~P1H >>> 0, ((~P1L >>> 0) + 1) >>> 0);
-    let v4h = R[0]!;
-    let v4l = R[1]!;
+    let v4h = seedHi;
+    let v4l = seedLo;
+    lo = v4l + 0x7a143579;
+    v4h = (v4h + 0x61c8864e + (lo > 0xffffffff ? 1 : 0)) >>> 0;
+    v4l = lo >>> 0;
     const limit = len - 32;
     do {
-      round(v1h, v1l, u32(buf, p + 4), u32(buf, p));
-      v1h = R[0]!;
-      v1l = R[1]!;
-      round(v2h, v2l, u32(buf, p + 12), u32(buf, p + 8));
-      v2h = R[0]!;
-      v2l = R[1]!;
-      round(v3h, v3l, u32(buf, p + 20), u32(buf, p + 16));
-      v3h = R[0]!;
-      v3l = R[1]!;
-      round(v4h, v4l, u32(buf, p + 28), u32(buf, p + 24));
-      v4h = R[0]!;
-      v4l = R[1]!;
+      kl = u32(buf, p + 0);
+      kh = u32(buf, p + 4);
+      m1 = (kl >>> 16) * 0xeb4f;
+      m2 = (kl & 0xffff) * 0x27d4;
+      mid = (((kl & 0xffff) * 0xeb4f) >>> 16) + (m1 & 0xffff) + (m2 & 0xffff);
+      hi =
+        (kl >>> 16) * 0x27d4 +
+        (m1 >>> 16) +
+        (m2 >>> 16) +
+        (mid >>> 16) +
+        Math.imul(kl, 0xc2b2ae3d) +
+        Math.imul(kh, 0x27d4eb4f);
+      tl = Math.imul(kl, 0x27d4eb4f) >>> 0;
+      th = hi >>> 0;
+      lo = v1l + tl;
+      v1h = (v1h + th + (lo > 0xffffffff ? 1 : 0)) >>> 0;
+      v1l = lo >>> 0;
+      hi = (v1h << 31) | (v1l >>> 1);
+      v1l = ((v1l << 31) | (v1h >>> 1)) >>> 0;
+      v1h = hi >>> 0;
+      m1 = (v1l >>> 16) * 0xca87;
+      m2 = (v1l & 0xffff) * 0x85eb;
+      mid = (((v1l & 0xffff) * 0xca87) >>> 16) + (m1 & 0xffff) + (m2 & 0xffff);
+      hi =
+        (v1l >>> 16) * 0x85eb +
+        (m1 >>> 16) +
+        (m2 >>> 16) +
+        (mid >>> 16) +
+        Math.imul(v1l, 0x9e3779b1) +
+        Math.imul(v1h, 0x85ebca87);
+      v1l = Math.imul(v1l, 0x85ebca87) >>> 0;
+      v1h = hi >>> 0;
+      kl = u32(buf, p + 8);
+      kh = u32(buf, p + 12);
+      m1 = (kl >>> 16) * 0xeb4f;
+      m2 = (kl & 0xffff) * 0x27d4;
+      mid = (((kl & 0xffff) * 0xeb4f) >>> 16) + (m1 & 0xffff) + (m2 & 0xffff);
+      hi =
+        (kl >>> 16) * 0x27d4 +
+        (m1 >>> 16) +
+        (m2 >>> 16) +
+        (mid >>> 16) +
+        Math.imul(kl, 0xc2b2ae3d) +
+        Math.imul(kh, 0x27d4eb4f);
+      tl = Math.imul(kl, 0x27d4eb4f) >>> 0;
+      th = hi >>> 0;
+      lo = v2l + tl;
+      v2h = (v2h + th + (lo > 0xffffffff ? 1 : 0)) >>> 0;
+      v2l = lo >>> 0;
+      hi = (v2h << 31) | (v2l >>> 1);
+      v2l = ((v2l << 31) | (v2h >>> 1)) >>> 0;
+      v2h = hi >>> 0;
+      m1 = (v2l >>> 16) * 0xca87;
+      m2 = (v2l & 0xffff) * 0x85eb;
+      mid = (((v2l & 0xffff) * 0xca87) >>> 16) + (m1 & 0xffff) + (m2 & 0xffff);
+      hi =
+        (v2l >>> 16) * 0x85eb +
+        (m1 >>> 16) +
+        (m2 >>> 16) +
+        (mid >>> 16) +
+        Math.imul(v2l, 0x9e3779b1) +
+        Math.imul(v2h, 0x85ebca87);
+      v2l = Math.imul(v2l, 0x85ebca87) >>> 0;
+      v2h = hi >>> 0;
+      kl = u32(buf, p + 16);
+      kh = u32(buf, p + 20);
+      m1 = (kl >>> 16) * 0xeb4f;
+      m2 = (kl & 0xffff) * 0x27d4;
+      mid = (((kl & 0xffff) * 0xeb4f) >>> 16) + (m1 & 0xffff) + (m2 & 0xffff);
+      hi =
+        (kl >>> 16) * 0x27d4 +
+        (m1 >>> 16) +
+        (m2 >>> 16) +
+        (mid >>> 16) +
+        Math.imul(kl, 0xc2b2ae3d) +
+        Math.imul(kh, 0x27d4eb4f);
+      tl = Math.imul(kl, 0x27d4eb4f) >>> 0;
+      th = hi >>> 0;
+      lo = v3l + tl;
+      v3h = (v3h + th + (lo > 0xffffffff ? 1 : 0)) >>> 0;
+      v3l = lo >>> 0;
+      hi = (v3h << 31) | (v3l >>> 1);
+      v3l = ((v3l << 31) | (v3h >>> 1)) >>> 0;
+      v3h = hi >>> 0;
+      m1 = (v3l >>> 16) * 0xca87;
+      m2 = (v3l & 0xffff) * 0x85eb;
+      mid = (((v3l & 0xffff) * 0xca87) >>> 16) + (m1 & 0xffff) + (m2 & 0xffff);
+      hi =
+        (v3l >>> 16) * 0x85eb +
+        (m1 >>> 16) +
+        (m2 >>> 16) +
+        (mid >>> 16) +
+        Math.imul(v3l, 0x9e3779b1) +
+        Math.imul(v3h, 0x85ebca87);
+      v3l = Math.imul(v3l, 0x85ebca87) >>> 0;
+      v3h = hi >>> 0;
+      kl = u32(buf, p + 24);
+      kh = u32(buf, p + 28);
+      m1 = (kl >>> 16) * 0xeb4f;
+      m2 = (kl & 0xffff) * 0x27d4;
+      mid = (((kl & 0xffff) * 0xeb4f) >>> 16) + (m1 & 0xffff) + (m2 & 0xffff);
+      hi =
+        (kl >>> 16) * 0x27d4 +
+        (m1 >>> 16) +
+        (m2 >>> 16) +
+        (mid >>> 16) +
+        Math.imul(kl, 0xc2b2ae3d) +
+        Math.imul(kh, 0x27d4eb4f);
+      tl = Math.imul(kl, 0x27d4eb4f) >>> 0;
+      th = hi >>> 0;
+      lo = v4l + tl;
+      v4h = (v4h + th + (lo > 0xffffffff ? 1 : 0)) >>> 0;
+      v4l = lo >>> 0;
+      hi = (v4h << 31) | (v4l >>> 1);
+      v4l = ((v4l << 31) | (v4h >>> 1)) >>> 0;
+      v4h = hi >>> 0;
+      m1 = (v4l >>> 16) * 0xca87;
+      m2 = (v4l & 0xffff) * 0x85eb;
+      mid = (((v4l & 0xffff) * 0xca87) >>> 16) + (m1 & 0xffff) + (m2 & 0xffff);
+      hi =
+        (v4l >>> 16) * 0x85eb +
+        (m1 >>> 16) +
+        (m2 >>> 16) +
+        (mid >>> 16) +
+        Math.imul(v4l, 0x9e3779b1) +
+        Math.imul(v4h, 0x85ebca87);
+      v4l = Math.imul(v4l, 0x85ebca87) >>> 0;
+      v4h = hi >>> 0;
       p += 32;
     } while (p <= limit);
-    rotl64(v1h, v1l, 1);
-    hh = R[0]!;
-    hl = R[1]!;
-    rotl64(v2h, v2l, 7);
-    add64(hh, hl, R[0]!, R[1]!);
-    hh = R[0]!;
-    hl = R[1]!;
-    rotl64(v3h, v3l, 12);
-    add64(hh, hl, R[0]!, R[1]!);
-    hh = R[0]!;
-    hl = R[1]!;
-    rotl64(v4h, v4l, 18);
-    add64(hh, hl, R[0]!, R[1]!);
-    hh = R[0]!;
-    hl = R[1]!;
-    // Merge rounds: h = (h ^ round(0, v)) × P1 + P4, for each accumulator.
-    for (let k = 0; k < 4; k++) {
-      const vh = k === 0 ? v1h : k === 1 ? v2h : k === 2 ? v3h : v4h;
-      const vl = k === 0 ? v1l : k === 1 ? v2l : k === 2 ? v3l : v4l;
-      round(0, 0, vh, vl);
-      mul64((hh ^ R[0]!) >>> 0, (hl ^ R[1]!) >>> 0, P1H, P1L);
-      add64(R[0]!, R[1]!, P4H, P4L);
-      hh = R[0]!;
-      hl = R[1]!;
-    }
+    hi = (v1h << 1) | (v1l >>> 31);
+    hl = ((v1l << 1) | (v1h >>> 31)) >>> 0;
+    hh = hi >>> 0;
+    hi = (v2h << 7) | (v2l >>> 25);
+    tl = ((v2l << 7) | (v2h >>> 25)) >>> 0;
+    th = hi >>> 0;
+    lo = hl + tl;
+    hh = (hh + th + (lo > 0xffffffff ? 1 : 0)) >>> 0;
+    hl = lo >>> 0;
+    hi = (v3h << 12) | (v3l >>> 20);
+    tl = ((v3l << 12) | (v3h >>> 20)) >>> 0;
+    th = hi >>> 0;
+    lo = hl + tl;
+    hh = (hh + th + (lo > 0xffffffff ? 1 : 0)) >>> 0;
+    hl = lo >>> 0;
+    hi = (v4h << 18) | (v4l >>> 14);
+    tl = ((v4l << 18) | (v4h >>> 14)) >>> 0;
+    th = hi >>> 0;
+    lo = hl + tl;
+    hh = (hh + th + (lo > 0xffffffff ? 1 : 0)) >>> 0;
+    hl = lo >>> 0;
+    // Merge rounds: h = (h ^ round(0, v)) * P1 + P4 for each accumulator.
+    m1 = (v1l >>> 16) * 0xeb4f;
+    m2 = (v1l & 0xffff) * 0x27d4;
+    mid = (((v1l & 0xffff) * 0xeb4f) >>> 16) + (m1 & 0xffff) + (m2 & 0xffff);
+    hi =
+      (v1l >>> 16) * 0x27d4 +
+      (m1 >>> 16) +
+      (m2 >>> 16) +
+      (mid >>> 16) +
+      Math.imul(v1l, 0xc2b2ae3d) +
+      Math.imul(v1h, 0x27d4eb4f);
+    kl = Math.imul(v1l, 0x27d4eb4f) >>> 0;
+    kh = hi >>> 0;
+    hi = (kh << 31) | (kl >>> 1);
+    kl = ((kl << 31) | (kh >>> 1)) >>> 0;
+    kh = hi >>> 0;
+    m1 = (kl >>> 16) * 0xca87;
+    m2 = (kl & 0xffff) * 0x85eb;
+    mid = (((kl & 0xffff) * 0xca87) >>> 16) + (m1 & 0xffff) + (m2 & 0xffff);
+    hi =
+      (kl >>> 16) * 0x85eb +
+      (m1 >>> 16) +
+      (m2 >>> 16) +
+      (mid >>> 16) +
+      Math.imul(kl, 0x9e3779b1) +
+      Math.imul(kh, 0x85ebca87);
+    kl = Math.imul(kl, 0x85ebca87) >>> 0;
+    kh = hi >>> 0;
+    hh = (hh ^ kh) >>> 0;
+    hl = (hl ^ kl) >>> 0;
+    m1 = (hl >>> 16) * 0xca87;
+    m2 = (hl & 0xffff) * 0x85eb;
+    mid = (((hl & 0xffff) * 0xca87) >>> 16) + (m1 & 0xffff) + (m2 & 0xffff);
+    hi =
+      (hl >>> 16) * 0x85eb +
+      (m1 >>> 16) +
+      (m2 >>> 16) +
+      (mid >>> 16) +
+      Math.imul(hl, 0x9e3779b1) +
+      Math.imul(hh, 0x85ebca87);
+    hl = Math.imul(hl, 0x85ebca87) >>> 0;
+    hh = hi >>> 0;
+    lo = hl + 0xc2b2ae63;
+    hh = (hh + 0x85ebca77 + (lo > 0xffffffff ? 1 : 0)) >>> 0;
+    hl = lo >>> 0;
+    m1 = (v2l >>> 16) * 0xeb4f;
+    m2 = (v2l & 0xffff) * 0x27d4;
+    mid = (((v2l & 0xffff) * 0xeb4f) >>> 16) + (m1 & 0xffff) + (m2 & 0xffff);
+    hi =
+      (v2l >>> 16) * 0x27d4 +
+      (m1 >>> 16) +
+      (m2 >>> 16) +
+      (mid >>> 16) +
+      Math.imul(v2l, 0xc2b2ae3d) +
+      Math.imul(v2h, 0x27d4eb4f);
+    kl = Math.imul(v2l, 0x27d4eb4f) >>> 0;
+    kh = hi >>> 0;
+    hi = (kh << 31) | (kl >>> 1);
+    kl = ((kl << 31) | (kh >>> 1)) >>> 0;
+    kh = hi >>> 0;
+    m1 = (kl >>> 16) * 0xca87;
+    m2 = (kl & 0xffff) * 0x85eb;
+    mid = (((kl & 0xffff) * 0xca87) >>> 16) + (m1 & 0xffff) + (m2 & 0xffff);
+    hi =
+      (kl >>> 16) * 0x85eb +
+      (m1 >>> 16) +
+      (m2 >>> 16) +
+      (mid >>> 16) +
+      Math.imul(kl, 0x9e3779b1) +
+      Math.imul(kh, 0x85ebca87);
+    kl = Math.imul(kl, 0x85ebca87) >>> 0;
+    kh = hi >>> 0;
+    hh = (hh ^ kh) >>> 0;
+    hl = (hl ^ kl) >>> 0;
+    m1 = (hl >>> 16) * 0xca87;
+    m2 = (hl & 0xffff) * 0x85eb;
+    mid = (((hl & 0xffff) * 0xca87) >>> 16) + (m1 & 0xffff) + (m2 & 0xffff);
+    hi =
+      (hl >>> 16) * 0x85eb +
+      (m1 >>> 16) +
+      (m2 >>> 16) +
+      (mid >>> 16) +
+      Math.imul(hl, 0x9e3779b1) +
+      Math.imul(hh, 0x85ebca87);
+    hl = Math.imul(hl, 0x85ebca87) >>> 0;
+    hh = hi >>> 0;
+    lo = hl + 0xc2b2ae63;
+    hh = (hh + 0x85ebca77 + (lo > 0xffffffff ? 1 : 0)) >>> 0;
+    hl = lo >>> 0;
+    m1 = (v3l >>> 16) * 0xeb4f;
+    m2 = (v3l & 0xffff) * 0x27d4;
+    mid = (((v3l & 0xffff) * 0xeb4f) >>> 16) + (m1 & 0xffff) + (m2 & 0xffff);
+    hi =
+      (v3l >>> 16) * 0x27d4 +
+      (m1 >>> 16) +
+      (m2 >>> 16) +
+      (mid >>> 16) +
+      Math.imul(v3l, 0xc2b2ae3d) +
+      Math.imul(v3h, 0x27d4eb4f);
+    kl = Math.imul(v3l, 0x27d4eb4f) >>> 0;
+    kh = hi >>> 0;
+    hi = (kh << 31) | (kl >>> 1);
+    kl = ((kl << 31) | (kh >>> 1)) >>> 0;
+    kh = hi >>> 0;
+    m1 = (kl >>> 16) * 0xca87;
+    m2 = (kl & 0xffff) * 0x85eb;
+    mid = (((kl & 0xffff) * 0xca87) >>> 16) + (m1 & 0xffff) + (m2 & 0xffff);
+    hi =
+      (kl >>> 16) * 0x85eb +
+      (m1 >>> 16) +
+      (m2 >>> 16) +
+      (mid >>> 16) +
+      Math.imul(kl, 0x9e3779b1) +
+      Math.imul(kh, 0x85ebca87);
+    kl = Math.imul(kl, 0x85ebca87) >>> 0;
+    kh = hi >>> 0;
+    hh = (hh ^ kh) >>> 0;
+    hl = (hl ^ kl) >>> 0;
+    m1 = (hl >>> 16) * 0xca87;
+    m2 = (hl & 0xffff) * 0x85eb;
+    mid = (((hl & 0xffff) * 0xca87) >>> 16) + (m1 & 0xffff) + (m2 & 0xffff);
+    hi =
+      (hl >>> 16) * 0x85eb +
+      (m1 >>> 16) +
+      (m2 >>> 16) +
+      (mid >>> 16) +
+      Math.imul(hl, 0x9e3779b1) +
+      Math.imul(hh, 0x85ebca87);
+    hl = Math.imul(hl, 0x85ebca87) >>> 0;
+    hh = hi >>> 0;
+    lo = hl + 0xc2b2ae63;
+    hh = (hh + 0x85ebca77 + (lo > 0xffffffff ? 1 : 0)) >>> 0;
+    hl = lo >>> 0;
+    m1 = (v4l >>> 16) * 0xeb4f;
+    m2 = (v4l & 0xffff) * 0x27d4;
+    mid = (((v4l & 0xffff) * 0xeb4f) >>> 16) + (m1 & 0xffff) + (m2 & 0xffff);
+    hi =
+      (v4l >>> 16) * 0x27d4 +
+      (m1 >>> 16) +
+      (m2 >>> 16) +
+      (mid >>> 16) +
+      Math.imul(v4l, 0xc2b2ae3d) +
+      Math.imul(v4h, 0x27d4eb4f);
+    kl = Math.imul(v4l, 0x27d4eb4f) >>> 0;
+    kh = hi >>> 0;
+    hi = (kh << 31) | (kl >>> 1);
+    kl = ((kl << 31) | (kh >>> 1)) >>> 0;
+    kh = hi >>> 0;
+    m1 = (kl >>> 16) * 0xca87;
+    m2 = (kl & 0xffff) * 0x85eb;
+    mid = (((kl & 0xffff) * 0xca87) >>> 16) + (m1 & 0xffff) + (m2 & 0xffff);
+    hi =
+      (kl >>> 16) * 0x85eb +
+      (m1 >>> 16) +
+      (m2 >>> 16) +
+      (mid >>> 16) +
+      Math.imul(kl, 0x9e3779b1) +
+      Math.imul(kh, 0x85ebca87);
+    kl = Math.imul(kl, 0x85ebca87) >>> 0;
+    kh = hi >>> 0;
+    hh = (hh ^ kh) >>> 0;
+    hl = (hl ^ kl) >>> 0;
+    m1 = (hl >>> 16) * 0xca87;
+    m2 = (hl & 0xffff) * 0x85eb;
+    mid = (((hl & 0xffff) * 0xca87) >>> 16) + (m1 & 0xffff) + (m2 & 0xffff);
+    hi =
+      (hl >>> 16) * 0x85eb +
+      (m1 >>> 16) +
+      (m2 >>> 16) +
+      (mid >>> 16) +
+      Math.imul(hl, 0x9e3779b1) +
+      Math.imul(hh, 0x85ebca87);
+    hl = Math.imul(hl, 0x85ebca87) >>> 0;
+    hh = hi >>> 0;
+    lo = hl + 0xc2b2ae63;
+    hh = (hh + 0x85ebca77 + (lo > 0xffffffff ? 1 : 0)) >>> 0;
+    hl = lo >>> 0;
   } else {
-    add64(seedHi, seedLo, P5H, P5L);
-    hh = R[0]!;
-    hl = R[1]!;
+    hh = seedHi;
+    hl = seedLo;
+    lo = hl + 0x165667c5;
+    hh = (hh + 0x27d4eb2f + (lo > 0xffffffff ? 1 : 0)) >>> 0;
+    hl = lo >>> 0;
   }
   // h += total length (a message here is far below 2^32 bytes).
-  add64(hh, hl, Math.floor(len / 0x100000000), len >>> 0);
-  hh = R[0]!;
-  hl = R[1]!;
-  // Remaining 8-byte lanes.
+  lo = hl + len;
+  hh = (hh + (lo > 0xffffffff ? 1 : 0)) >>> 0;
+  hl = lo >>> 0;
+  // Remaining 8-byte lanes: h = rotl(h ^ round(0, lane), 27) * P1 + P4.
   while (p + 8 <= len) {
-    round(0, 0, u32(buf, p + 4), u32(buf, p));
-    rotl64((hh ^ R[0]!) >>> 0, (hl ^ R[1]!) >>> 0, 27);
-    mul64(R[0]!, R[1]!, P1H, P1L);
-    add64(R[0]!, R[1]!, P4H, P4L);
-    hh = R[0]!;
-    hl = R[1]!;
+    kl = u32(buf, p);
+    kh = u32(buf, p + 4);
+    m1 = (kl >>> 16) * 0xeb4f;
+    m2 = (kl & 0xffff) * 0x27d4;
+    mid = (((kl & 0xffff) * 0xeb4f) >>> 16) + (m1 & 0xffff) + (m2 & 0xffff);
+    hi =
+      (kl >>> 16) * 0x27d4 +
+      (m1 >>> 16) +
+      (m2 >>> 16) +
+      (mid >>> 16) +
+      Math.imul(kl, 0xc2b2ae3d) +
+      Math.imul(kh, 0x27d4eb4f);
+    kl = Math.imul(kl, 0x27d4eb4f) >>> 0;
+    kh = hi >>> 0;
+    hi = (kh << 31) | (kl >>> 1);
+    kl = ((kl << 31) | (kh >>> 1)) >>> 0;
+    kh = hi >>> 0;
+    m1 = (kl >>> 16) * 0xca87;
+    m2 = (kl & 0xffff) * 0x85eb;
+    mid = (((kl & 0xffff) * 0xca87) >>> 16) + (m1 & 0xffff) + (m2 & 0xffff);
+    hi =
+      (kl >>> 16) * 0x85eb +
+      (m1 >>> 16) +
+      (m2 >>> 16) +
+      (mid >>> 16) +
+      Math.imul(kl, 0x9e3779b1) +
+      Math.imul(kh, 0x85ebca87);
+    kl = Math.imul(kl, 0x85ebca87) >>> 0;
+    kh = hi >>> 0;
+    hh = (hh ^ kh) >>> 0;
+    hl = (hl ^ kl) >>> 0;
+    hi = (hh << 27) | (hl >>> 5);
+    hl = ((hl << 27) | (hh >>> 5)) >>> 0;
+    hh = hi >>> 0;
+    m1 = (hl >>> 16) * 0xca87;
+    m2 = (hl & 0xffff) * 0x85eb;
+    mid = (((hl & 0xffff) * 0xca87) >>> 16) + (m1 & 0xffff) + (m2 & 0xffff);
+    hi =
+      (hl >>> 16) * 0x85eb +
+      (m1 >>> 16) +
+      (m2 >>> 16) +
+      (mid >>> 16) +
+      Math.imul(hl, 0x9e3779b1) +
+      Math.imul(hh, 0x85ebca87);
+    hl = Math.imul(hl, 0x85ebca87) >>> 0;
+    hh = hi >>> 0;
+    lo = hl + 0xc2b2ae63;
+    hh = (hh + 0x85ebca77 + (lo > 0xffffffff ? 1 : 0)) >>> 0;
+    hl = lo >>> 0;
     p += 8;
   }
-  // A remaining 4-byte lane.
+  // A remaining 4-byte lane: h = rotl(h ^ (lane * P1), 23) * P2 + P3.
   if (p + 4 <= len) {
-    mul64(0, u32(buf, p), P1H, P1L);
-    rotl64((hh ^ R[0]!) >>> 0, (hl ^ R[1]!) >>> 0, 23);
-    mul64(R[0]!, R[1]!, P2H, P2L);
-    add64(R[0]!, R[1]!, P3H, P3L);
-    hh = R[0]!;
-    hl = R[1]!;
+    kl = u32(buf, p);
+    m1 = (kl >>> 16) * 0xca87;
+    m2 = (kl & 0xffff) * 0x85eb;
+    mid = (((kl & 0xffff) * 0xca87) >>> 16) + (m1 & 0xffff) + (m2 & 0xffff);
+    hi =
+      (kl >>> 16) * 0x85eb + (m1 >>> 16) + (m2 >>> 16) + (mid >>> 16) + Math.imul(kl, 0x9e3779b1);
+    kl = Math.imul(kl, 0x85ebca87) >>> 0;
+    kh = hi >>> 0;
+    hh = (hh ^ kh) >>> 0;
+    hl = (hl ^ kl) >>> 0;
+    hi = (hh << 23) | (hl >>> 9);
+    hl = ((hl << 23) | (hh >>> 9)) >>> 0;
+    hh = hi >>> 0;
+    m1 = (hl >>> 16) * 0xeb4f;
+    m2 = (hl & 0xffff) * 0x27d4;
+    mid = (((hl & 0xffff) * 0xeb4f) >>> 16) + (m1 & 0xffff) + (m2 & 0xffff);
+    hi =
+      (hl >>> 16) * 0x27d4 +
+      (m1 >>> 16) +
+      (m2 >>> 16) +
+      (mid >>> 16) +
+      Math.imul(hl, 0xc2b2ae3d) +
+      Math.imul(hh, 0x27d4eb4f);
+    hl = Math.imul(hl, 0x27d4eb4f) >>> 0;
+    hh = hi >>> 0;
+    lo = hl + 0x9e3779f9;
+    hh = (hh + 0x165667b1 + (lo > 0xffffffff ? 1 : 0)) >>> 0;
+    hl = lo >>> 0;
     p += 4;
   }
-  // Remaining bytes.
+  // Remaining bytes: h = rotl(h ^ (byte * P5), 11) * P1.
   while (p < len) {
-    mul64(0, buf[p]!, P5H, P5L);
-    rotl64((hh ^ R[0]!) >>> 0, (hl ^ R[1]!) >>> 0, 11);
-    mul64(R[0]!, R[1]!, P1H, P1L);
-    hh = R[0]!;
-    hl = R[1]!;
+    kl = buf[p]!;
+    m1 = (kl >>> 16) * 0x67c5;
+    m2 = (kl & 0xffff) * 0x1656;
+    mid = (((kl & 0xffff) * 0x67c5) >>> 16) + (m1 & 0xffff) + (m2 & 0xffff);
+    hi =
+      (kl >>> 16) * 0x1656 + (m1 >>> 16) + (m2 >>> 16) + (mid >>> 16) + Math.imul(kl, 0x27d4eb2f);
+    kl = Math.imul(kl, 0x165667c5) >>> 0;
+    kh = hi >>> 0;
+    hh = (hh ^ kh) >>> 0;
+    hl = (hl ^ kl) >>> 0;
+    hi = (hh << 11) | (hl >>> 21);
+    hl = ((hl << 11) | (hh >>> 21)) >>> 0;
+    hh = hi >>> 0;
+    m1 = (hl >>> 16) * 0xca87;
+    m2 = (hl & 0xffff) * 0x85eb;
+    mid = (((hl & 0xffff) * 0xca87) >>> 16) + (m1 & 0xffff) + (m2 & 0xffff);
+    hi =
+      (hl >>> 16) * 0x85eb +
+      (m1 >>> 16) +
+      (m2 >>> 16) +
+      (mid >>> 16) +
+      Math.imul(hl, 0x9e3779b1) +
+      Math.imul(hh, 0x85ebca87);
+    hl = Math.imul(hl, 0x85ebca87) >>> 0;
+    hh = hi >>> 0;
     p++;
   }
   // Avalanche: h ^= h >> 33; h *= P2; h ^= h >> 29; h *= P3; h ^= h >> 32.
   hl = (hl ^ (hh >>> 1)) >>> 0;
-  mul64(hh, hl, P2H, P2L);
-  hh = R[0]!;
-  hl = (R[1]! ^ ((R[1]! >>> 29) | (R[0]! << 3))) >>> 0;
+  m1 = (hl >>> 16) * 0xeb4f;
+  m2 = (hl & 0xffff) * 0x27d4;
+  mid = (((hl & 0xffff) * 0xeb4f) >>> 16) + (m1 & 0xffff) + (m2 & 0xffff);
+  hi =
+    (hl >>> 16) * 0x27d4 +
+    (m1 >>> 16) +
+    (m2 >>> 16) +
+    (mid >>> 16) +
+    Math.imul(hl, 0xc2b2ae3d) +
+    Math.imul(hh, 0x27d4eb4f);
+  hl = Math.imul(hl, 0x27d4eb4f) >>> 0;
+  hh = hi >>> 0;
+  hl = (hl ^ ((hl >>> 29) | (hh << 3))) >>> 0;
   hh = (hh ^ (hh >>> 29)) >>> 0;
-  mul64(hh, hl, P3H, P3L);
-  out[0] = R[0]!;
-  out[1] = (R[1]! ^ R[0]!) >>> 0;
+  m1 = (hl >>> 16) * 0x79f9;
+  m2 = (hl & 0xffff) * 0x9e37;
+  mid = (((hl & 0xffff) * 0x79f9) >>> 16) + (m1 & 0xffff) + (m2 & 0xffff);
+  hi =
+    (hl >>> 16) * 0x9e37 +
+    (m1 >>> 16) +
+    (m2 >>> 16) +
+    (mid >>> 16) +
+    Math.imul(hl, 0x165667b1) +
+    Math.imul(hh, 0x9e3779f9);
+  hl = Math.imul(hl, 0x9e3779f9) >>> 0;
+  hh = hi >>> 0;
+  out[0] = hh;
+  out[1] = (hl ^ hh) >>> 0;
 }
 
 /**

@@ -128,9 +128,9 @@ interface Shared {
  * the shortest record TTL runs out, clamped to `[minRefreshMs, maxRefreshMs]`.
  *
  * A failed lookup (SERVFAIL, timeout, refused) is a failed answer; NODATA and NXDOMAIN are an
- * empty answer. Neither changes the pool (see {@link DiscoveryBinding}). With `family: 0`, a
- * failure of either lookup fails the whole answer, so a flaky AAAA server cannot remove every
- * IPv6 backend.
+ * empty answer. Neither changes the pool (see `DiscoveryBinding` in `loadwise`). With
+ * `family: 0`, a failure of either lookup fails the whole answer, so a flaky AAAA server cannot
+ * remove every IPv6 backend.
  *
  * @example
  * ```ts

@@ -315,10 +315,19 @@ export class BackendPool extends EventEmitter<PoolEvents> {
 
   #pick(ctx: PickContext | undefined): BackendRecord {
     if (this.#closed) throw new PoolClosedError();
-    if (this.#slowStarting > 0 && this.clock.now() >= this.#nextSlowStartRefresh)
-      this.#refreshSlowStart();
+    this.#refreshSlowStartIfDue();
     const c = ctx ?? EMPTY_CTX;
+    if (typeof c !== 'object' || c === null) {
+      throw new LoadBalancerConfigError('ctx', ctx, 'undefined or a PickContext object');
+    }
     if (c.affinity !== undefined) {
+      if (typeof c.affinity !== 'object' || typeof c.affinity?.id !== 'string') {
+        throw new LoadBalancerConfigError(
+          'ctx.affinity',
+          c.affinity,
+          'undefined or { id: string, allowDraining?: boolean }',
+        );
+      }
       const pinned = this.#records.get(c.affinity.id);
       if (pinned !== undefined && this.#affinityRoutable(pinned, c.affinity.allowDraining === true))
         return pinned;
@@ -333,6 +342,18 @@ export class BackendPool extends EventEmitter<PoolEvents> {
 
   #pickExcluding(candidates: BackendRecord[], ctx: PickContext): BackendRecord {
     const exclude = ctx.exclude!;
+    if (
+      !Array.isArray(exclude) &&
+      (typeof exclude !== 'object' ||
+        exclude === null ||
+        typeof (exclude as { has?: unknown }).has !== 'function')
+    ) {
+      throw new LoadBalancerConfigError(
+        'ctx.exclude',
+        exclude,
+        'undefined, an array of backend ids or a Set of them',
+      );
+    }
     const has = isSet(exclude)
       ? (id: string) => exclude.has(id)
       : (id: string) => exclude.includes(id);
@@ -419,6 +440,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
    * that is known without picking. Changes nothing.
    */
   explain(ctx?: PickContext): PickExplanation {
+    if (!this.#closed) this.#refreshSlowStartIfDue();
     const c = ctx ?? EMPTY_CTX;
     const eligible = this.#candidates.map((r) => ({
       id: r.id,
@@ -746,6 +768,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
 
   /** A snapshot of every backend's state and figures. */
   stats(): PoolStats {
+    this.#refreshSlowStartIfDue();
     const now = this.clock.now();
     let healthy = 0;
     let inFlight = 0;
@@ -928,6 +951,12 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     );
     const factor = Math.max(this.#slowStartMin, progress ** (1 / this.#slowStartAggression));
     return record.weight * factor;
+  }
+
+  /** Brings slow-start weights up to date when a step is due (picks, stats and explain call it). */
+  #refreshSlowStartIfDue(): void {
+    if (this.#slowStarting > 0 && this.clock.now() >= this.#nextSlowStartRefresh)
+      this.#refreshSlowStart();
   }
 
   #refreshSlowStart(): void {

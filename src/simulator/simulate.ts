@@ -92,11 +92,13 @@ export async function simulate(
     durationMs,
     backendIds: sc.backends.map((b) => b.id),
     focus,
-    focusPhases: (focusBackend?.phases ?? []).map((p) => ({
-      from: p.from,
-      to: Math.min(p.to, durationMs),
-      label: p.label ?? defaultLabel(focusBackend!.id, p),
-    })),
+    focusPhases: (focusBackend?.phases ?? [])
+      .filter((p) => p.from < durationMs)
+      .map((p) => ({
+        from: p.from,
+        to: Math.min(p.to, durationMs),
+        label: p.label ?? defaultLabel(focusBackend!.id, p),
+      })),
     timelineBucketMs,
     results: runs.map((run) =>
       summarize(run, {
@@ -383,22 +385,28 @@ async function runCandidate(
     serve(i, t, keyIndex, u1, u2, uErr);
   };
 
-  const attached: unknown = candidate.setup?.(pool);
-  const teardown = typeof attached === 'function' ? (attached as () => unknown) : undefined;
-  const settle = candidate.setup !== undefined;
-  scheduleArrival();
-  while (!allDone()) {
-    const due = clock.nextDue();
-    if (due === undefined) break;
-    clock.advance(Math.max(0, due - clock.now()));
-    if (settle) await letCallbacksRun();
-    if (asyncErrors.length > 0) throw asyncErrors[0];
+  let teardown: (() => unknown) | undefined;
+  try {
+    const attached: unknown = candidate.setup?.(pool);
+    if (typeof attached === 'function') teardown = attached as () => unknown;
+    const settle = candidate.setup !== undefined;
+    scheduleArrival();
+    // Every placed call holds exactly one pending timer until it ends, so the queue empties only
+    // once every call has ended.
+    while (!allDone()) {
+      const due = clock.nextDue();
+      if (due === undefined) break;
+      clock.advance(Math.max(0, due - clock.now()));
+      if (settle) await letCallbacksRun();
+      if (asyncErrors.length > 0) throw asyncErrors[0];
+    }
+    for (const view of seen.values()) run.inFlightAtEnd += view.inFlight;
+  } finally {
+    for (const handle of ownTimers) clock.clearTimeout(handle);
+    ownTimers.clear();
+    teardown?.();
+    await pool.close();
   }
-  for (const handle of ownTimers) clock.clearTimeout(handle);
-  ownTimers.clear();
-  teardown?.();
-  for (const view of seen.values()) run.inFlightAtEnd += view.inFlight;
-  await pool.close();
   if (asyncErrors.length > 0) throw asyncErrors[0];
   return run;
 }

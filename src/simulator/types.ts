@@ -369,7 +369,10 @@ export interface SimulationReport {
   readonly seed: number;
   readonly deadlineMs: number;
   readonly cancelAtDeadline: boolean;
-  /** Time of the last arrival, rounded up to a whole ms. */
+  /**
+   * Length of the run: the scenario's `durationMs`, or, for a run bounded by `requests` only, the
+   * time of the last arrival rounded up to a whole ms.
+   */
   readonly durationMs: number;
   /** Backend ids, in the scenario's order. */
   readonly backendIds: readonly string[];

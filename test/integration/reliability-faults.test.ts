@@ -10,7 +10,7 @@
  *   `OutlierDetector` attached as a user would.
  * Real time (systemClock), short timeouts.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LeastConnections } from '../../src/algorithms/least-connections.js';
 import { PowerOfTwoChoices } from '../../src/algorithms/power-of-two-choices.js';
 import { RoundRobin } from '../../src/algorithms/round-robin.js';
@@ -26,7 +26,7 @@ import type { Algorithm } from '../../src/types.js';
 import { type FaultServer, HEALTH_PATH, startFaultServers } from '../support/fault-servers.js';
 
 /** Per-attempt limit on the time to headers. */
-const TIMEOUT_MS = 250;
+const TIMEOUT_MS = 300;
 /** Limit on a whole call, retries and body included. */
 const DEADLINE_MS = 1500;
 /** A call still unsettled this long after it started counts as hung (generous: shared CI). */
@@ -57,6 +57,21 @@ interface Rig {
 }
 
 const rigs: Rig[] = [];
+
+// The platform fetch loads and compiles itself on first use, which can take longer than an
+// attempt's timeout on a busy machine: warm it up so the first test measures faults, not that.
+beforeAll(async () => {
+  const [server] = await startFaultServers(1);
+  try {
+    await Promise.all(
+      Array.from({ length: 6 }, async () => {
+        for (let i = 0; i < 15; i++) await (await fetch(server!.url)).text();
+      }),
+    );
+  } finally {
+    await server!.close();
+  }
+});
 
 afterEach(async () => {
   for (const rig of rigs.splice(0)) {
@@ -198,15 +213,33 @@ const allHealthy = (rig: Rig) => rig.pool.stats().backends.every((b) => b.state 
  * all must succeed and each backend must take at least half its fair share.
  */
 async function expectRecovered(rig: Rig): Promise<void> {
-  const t0 = performance.now();
   await until(() => allHealthy(rig), 'every backend healthy again', rig);
-  console.log('recovery wait', performance.now() - t0);
   const n = 60;
   const outcomes = await run(rig, n, { concurrency: 3 });
-  const ok = outcomes.filter((o) => o.kind === 'response' && o.status === 200);
-  expect(ok).toHaveLength(n);
-  const counts = rig.servers.map((s) => ok.filter((o) => o.kind === 'response' && o.body === s.name).length);
+  expectAllAnswered(outcomes);
+  const ok = responses(outcomes);
+  expect(ok.every((o) => o.status === 200)).toBe(true);
+  const counts = rig.servers.map((s) => ok.filter((o) => o.body === s.name).length);
   for (const c of counts) expect(c).toBeGreaterThanOrEqual(n / rig.servers.length / 2);
+}
+
+/** A short rendering for assertion messages. */
+function describeOutcome(o: Outcome): string {
+  switch (o.kind) {
+    case 'response':
+      return `${o.status} from ${o.backend}`;
+    case 'body-error':
+      return `${o.status} from ${o.backend}, body: ${String(o.error)} (${causeCode(o.error)})`;
+    case 'error':
+      return `${String(o.error)} (${causeCode(o.error)})`;
+    case 'hung':
+      return `call ${o.index} hung`;
+  }
+}
+
+/** Every call got its response and read its body. */
+function expectAllAnswered(outcomes: readonly Outcome[]): void {
+  expect(outcomes.filter((o) => o.kind !== 'response').map(describeOutcome)).toEqual([]);
 }
 
 function responses(outcomes: readonly Outcome[]) {
@@ -232,10 +265,10 @@ function causeCode(error: unknown): string | undefined {
 }
 
 /** A body cut short: the platform fetch rejects the read with `TypeError: terminated`. */
-function expectBodyCut(error: unknown, code: string): void {
+function expectBodyCut(error: unknown, codes: readonly string[]): void {
   expect(error).toBeInstanceOf(TypeError);
   expect((error as Error).message).toBe('terminated');
-  expect(causeCode(error)).toBe(code);
+  expect(codes).toContain(causeCode(error));
 }
 
 describe('reliability under faults (balanced fetch, real sockets)', () => {
@@ -243,12 +276,11 @@ describe('reliability under faults (balanced fetch, real sockets)', () => {
     const rig = await setup(new RoundRobin());
     await rig.servers[2]!.kill();
     // Refused connections sent nothing, so even POSTs go to another backend.
-    const outcomes = await run(rig, 60, {
+    const outcomes = await run(rig, 45, {
       init: (i) => (i % 3 === 0 ? { method: 'POST', body: `order ${i}` } : undefined),
     });
+    expectAllAnswered(outcomes);
     const ok = responses(outcomes);
-    console.log(outcomes.filter((o) => o.kind !== 'response'));
-    expect(ok).toHaveLength(60);
     expect(ok.every((o) => o.status === 200 && o.body !== 's2')).toBe(true);
     expect(rig.attempts.get(rig.id(2)) ?? 0).toBeGreaterThan(0);
     expect(rig.pool.get(rig.id(2))!.failures).toBe(rig.attempts.get(rig.id(2)));
@@ -261,7 +293,7 @@ describe('reliability under faults (balanced fetch, real sockets)', () => {
     const rig = await setup(new RoundRobin());
     rig.servers[1]!.setMode('reset-before-headers');
     const post = (i: number) => i % 4 === 0;
-    const outcomes = await run(rig, 80, {
+    const outcomes = await run(rig, 60, {
       init: (i) => (post(i) ? { method: 'POST', body: `order ${i}` } : undefined),
     });
     let postFailures = 0;
@@ -278,7 +310,9 @@ describe('reliability under faults (balanced fetch, real sockets)', () => {
       expect(error).toBeInstanceOf(AllAttemptsFailedError);
       const e = error as AllAttemptsFailedError;
       expect(e.code).toBe('LB_ALL_ATTEMPTS_FAILED');
-      expect(e.attempts).toEqual([expect.objectContaining({ backend: rig.id(1), outcome: 'reset' })]);
+      expect(e.attempts).toEqual([
+        expect.objectContaining({ backend: rig.id(1), outcome: 'reset' }),
+      ]);
       expect(e.stoppedBecause).toMatch(/POST is not idempotent/);
       postFailures++;
     });
@@ -298,7 +332,8 @@ describe('reliability under faults (balanced fetch, real sockets)', () => {
     for (const o of cut) {
       expect(o.backend).toBe(rig.id(1));
       expect(o.status).toBe(200);
-      expectBodyCut(o.error, 'ECONNRESET');
+      // undici reports the reset itself, or the close that follows it when that is read first.
+      expectBodyCut(o.error, ['ECONNRESET', 'UND_ERR_SOCKET']);
     }
     expect(errors(outcomes)).toEqual([]);
     expect(responses(outcomes).every((o) => o.status === 200 && o.body !== 's1')).toBe(true);
@@ -313,8 +348,8 @@ describe('reliability under faults (balanced fetch, real sockets)', () => {
     const rig = await setup(new RoundRobin());
     rig.servers[0]!.setMode('hang');
     const outcomes = await run(rig, 30);
+    expectAllAnswered(outcomes);
     const ok = responses(outcomes);
-    expect(ok).toHaveLength(30);
     expect(ok.every((o) => o.status === 200 && o.body !== 's0')).toBe(true);
     expect(rig.pool.get(rig.id(0))!.failures).toBeGreaterThan(0);
 
@@ -323,7 +358,7 @@ describe('reliability under faults (balanced fetch, real sockets)', () => {
     const stuck = await run(rig, 6);
     expect(performance.now() - started).toBeLessThan(GUARD_MS);
     for (const error of errors(stuck)) {
-      // Three attempts of 250 ms fit in the 1500 ms deadline, unless the machine is slow.
+      // Three attempts of 300 ms fit in the 1500 ms deadline, unless the machine is slow.
       if (error instanceof AllAttemptsFailedError) {
         expect(error.attempts.length).toBeGreaterThan(0);
         for (const a of error.attempts) {
@@ -346,13 +381,15 @@ describe('reliability under faults (balanced fetch, real sockets)', () => {
     const rig = await setup(new LeastConnections());
     rig.servers[2]!.setMode('slow-headers', { delayMs: 60 });
     const slowButOk = await run(rig, 30);
+    expectAllAnswered(slowButOk);
     expect(responses(slowButOk).every((o) => o.status === 200)).toBe(true);
-    expect(responses(slowButOk)).toHaveLength(30);
+    // Under the timeout, the slow backend still answers its share.
+    expect(responses(slowButOk).some((o) => o.body === 's2')).toBe(true);
 
     rig.servers[2]!.setMode('slow-headers', { delayMs: 3 * TIMEOUT_MS });
     const tooSlow = await run(rig, 30);
+    expectAllAnswered(tooSlow);
     const ok = responses(tooSlow);
-    expect(ok).toHaveLength(30);
     expect(ok.every((o) => o.status === 200 && o.body !== 's2')).toBe(true);
 
     rig.servers[2]!.setMode('ok');
@@ -367,7 +404,7 @@ describe('reliability under faults (balanced fetch, real sockets)', () => {
     expect(cut.length).toBeGreaterThan(0);
     for (const o of cut) {
       expect(o.backend).toBe(rig.id(0));
-      expectBodyCut(o.error, 'UND_ERR_SOCKET');
+      expectBodyCut(o.error, ['UND_ERR_SOCKET']);
     }
     expect(errors(outcomes)).toEqual([]);
     expect(cut.length + responses(outcomes).length).toBe(45);
@@ -381,9 +418,9 @@ describe('reliability under faults (balanced fetch, real sockets)', () => {
   it('5xx storm: with every backend answering 503 each call returns the last 503 response', async () => {
     const rig = await setup(new RoundRobin());
     for (const s of rig.servers) s.setMode('status', { status: 503 });
-    const outcomes = await run(rig, 40);
+    const outcomes = await run(rig, 30);
     const answered = responses(outcomes);
-    expect(answered).toHaveLength(40);
+    expect(answered).toHaveLength(30);
     for (const o of answered) {
       expect(o.status).toBe(503);
       expect(o.body).toMatch(/^s\d 503$/);
@@ -402,16 +439,16 @@ describe('reliability under faults (balanced fetch, real sockets)', () => {
     const rig = await setup(new PowerOfTwoChoices());
     const s1 = rig.servers[1]!;
     let restartedAt = -1;
-    const outcomes = await run(rig, 150, {
+    const outcomes = await run(rig, 120, {
       before: async (i) => {
-        if (i === 40) await s1.kill();
-        if (i === 90) {
+        if (i === 30) await s1.kill();
+        if (i === 75) {
           await s1.restart();
           restartedAt = i;
         }
       },
     });
-    expect(restartedAt).toBe(90);
+    expect(restartedAt).toBe(75);
     // A body on its way when the server died may be cut; everything else is answered.
     for (const o of bodyErrors(outcomes)) {
       expect(o.backend).toBe(rig.id(1));
@@ -419,7 +456,7 @@ describe('reliability under faults (balanced fetch, real sockets)', () => {
     }
     expect(errors(outcomes)).toEqual([]);
     expect(responses(outcomes).every((o) => o.status === 200)).toBe(true);
-    expect(responses(outcomes).length).toBeGreaterThanOrEqual(150 - 6);
+    expect(responses(outcomes).length).toBeGreaterThanOrEqual(120 - 6);
 
     await expectRecovered(rig);
   });

@@ -459,6 +459,31 @@ describe('targets', () => {
     expect(pool.stats().inFlight).toBe(0);
   });
 
+  it('accepts a resolve() request rewritten on the logical origin', async () => {
+    const clock = new ManualClock();
+    const pool = new BackendPool({ backends: ['http://b1/base'], clock, random: seededRandom(2) });
+    const seen: string[] = [];
+    const target: FetchTarget = {
+      clock,
+      random: seededRandom(4),
+      acquire: (ctx) => pool.acquire(ctx),
+      get: (id) => pool.get(id),
+      backends: () => pool.backends(),
+      resolve: (request) => ({
+        target: pool,
+        request: new Request(request.url.replace('/old/', '/new/'), request),
+      }),
+    };
+    const fetch = createBalancedFetch(target, {
+      fetch: async (url) => {
+        seen.push(url);
+        return new Response('ok');
+      },
+    });
+    await (await fetch('/old/1?q=2')).text();
+    expect(seen).toEqual(['http://b1/base/new/1?q=2']);
+  });
+
   it('works over any FetchTarget, and resolve() can re-route a request', async () => {
     const clock = new ManualClock();
     const users = new BackendPool({ backends: ['http://u1/v2'], clock, random: seededRandom(2) });

@@ -377,6 +377,15 @@ describe('slow start', () => {
     expect(after).toBe(11);
   });
 
+  it('stats() and explain() show the ramp without waiting for a pick', () => {
+    const { pool, clock } = makePool([url('a')], { slowStartMs: 1000 });
+    pool.add(url('b'));
+    clock.advance(500);
+    expect(pool.stats().backends[1]!.effectiveWeight).toBeCloseTo(0.5, 9);
+    clock.advance(500);
+    expect(pool.explain().eligible[1]!.effectiveWeight).toBe(1);
+  });
+
   it('is off by default: an added backend starts at full weight', () => {
     const { pool } = makePool([url('a')]);
     expect(pool.add({ url: url('b'), weight: 3 }).effectiveWeight).toBe(3);

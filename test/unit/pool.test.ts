@@ -222,6 +222,20 @@ describe('leases', () => {
     expect(lease.release()).toBe(true);
   });
 
+  it.each([
+    { ctx: 'user-1', field: 'ctx' },
+    { ctx: { affinity: 'a.test:80' }, field: 'ctx.affinity' },
+    { ctx: { affinity: { id: 3 } }, field: 'ctx.affinity' },
+    { ctx: { affinity: null }, field: 'ctx.affinity' },
+    { ctx: { exclude: 'a.test:80' }, field: 'ctx.exclude' },
+    { ctx: { exclude: null }, field: 'ctx.exclude' },
+    { ctx: { exclude: { size: 1 } }, field: 'ctx.exclude' },
+  ])('rejects acquire($ctx) without counting a call', ({ ctx, field }) => {
+    const { pool } = makePool([url('a'), url('b')]);
+    expect(configError(() => pool.acquire(ctx as never)).field).toBe(field);
+    expect(pool.stats().inFlight).toBe(0);
+  });
+
   it('emits acquire with the context', () => {
     const { pool } = makePool([url('a')]);
     const seen: unknown[] = [];
