@@ -19,9 +19,9 @@ import { Agent, BalancedPool, fetch as undiciFetch } from 'undici';
 import { BackendPool, createBalancedFetch, type FetchFunction, RoundRobin } from '../src/index.js';
 import { fmt, median, type Section, table } from './harness.js';
 
-const ROUNDS = 11;
-const CALLS: Record<number, number> = { 16: 240, 1: 80 };
-const WRAPPER_CALLS = 20_000;
+const ROUNDS = 9;
+const CALLS: Record<number, number> = { 16: 200, 1: 60 };
+const WRAPPER_CALLS = 10_000;
 const BODY = 'x'.repeat(64);
 
 interface Started {

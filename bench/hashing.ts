@@ -147,7 +147,11 @@ function ringLookups(): Section {
     ['`hashring` 3.2 `get` (md5, uncached: every call misses its LRU)', fmt(base), '1.00×'],
     ['loadwise `ConsistentHashRing.get` (md5, ketama)', fmt(ours), ratio(ours, base)],
     ['of which: hashing the key (pure-JS MD5)', fmt(hashOnly), ratio(hashOnly, base)],
-    ['of which: binary search + owner (by difference)', fmt(ours - hashOnly), ''],
+    [
+      'of which: ring search (bucket index + scan) and owner, by difference',
+      fmt(ours - hashOnly),
+      '',
+    ],
     ['loadwise `ConsistentHashRing.get` (murmur3)', fmt(ourMurmur), ratio(ourMurmur, base)],
     ['`consistent-hash` 1.2 `get` (PJW hash, random points)', fmt(theirs), ratio(theirs, base)],
   ];

@@ -13,6 +13,9 @@ const sections: Record<string, () => Promise<{ default: Runner }>> = {
   hashing: () => import('./hashing.js'),
   fetch: () => import('./fetch.js'),
   observability: () => import('./observability.js'),
+  routing: () => import('./routing.js'),
+  tail: () => import('./tail-latency.js'),
+  memory: () => import('./memory.js'),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

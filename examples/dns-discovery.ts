@@ -39,7 +39,7 @@ const source = new DnsSrvDiscovery({
   service: SERVICE,
   servers: [dns.address],
   family: 4,
-  resolverOptions: { timeout: 500, tries: 1 },
+  resolverOptions: { timeout: 2000, tries: 1 },
 });
 const binding = attachDiscovery(pool, source);
 binding.on('applied', (e) => {

@@ -27,6 +27,18 @@ export interface AttemptRecord {
  *
  * When the last attempt did get a response (a 503, say), the balanced fetch returns that
  * response instead of throwing, as the platform `fetch` does.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await fetchUsers('/api/users/42');
+ * } catch (error) {
+ *   if (error instanceof AllAttemptsFailedError) {
+ *     for (const a of error.attempts) log.warn(`${a.backend}: ${a.outcome}`, a.error);
+ *   }
+ *   throw error;
+ * }
+ * ```
  */
 export class AllAttemptsFailedError extends LoadBalancerError {
   /** Every attempt, in order. */

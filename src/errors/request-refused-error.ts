@@ -34,6 +34,13 @@ const ADVICE: Record<RequestRefusedReason, string> = {
  * Thrown (before anything is sent) when a balanced fetch is asked for a URL that would leave the
  * pool: a balancer must never become a way to reach arbitrary hosts. Relative paths and absolute
  * URLs whose origin is a backend's or a configured service origin are accepted.
+ *
+ * @example
+ * ```ts
+ * const fetchUsers = createBalancedFetch(pool, { serviceOrigins: ['http://users.internal'] });
+ * await fetchUsers('http://users.internal/api/users/42'); // goes to a backend of the pool
+ * await fetchUsers('//evil.example/x'); // rejects: RequestRefusedError, reason 'protocol-relative'
+ * ```
  */
 export class RequestRefusedError extends LoadBalancerError {
   /** The URL as given. */

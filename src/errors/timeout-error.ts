@@ -10,6 +10,17 @@ export type TimeoutScope = 'attempt' | 'deadline';
  * `AllAttemptsFailedError.attempts`, or as that error's `cause`); with scope `deadline` the
  * whole call, retries and backoff included, exceeded `deadlineMs`, and this error is what the
  * call rejects with (or what a body still being read errors with).
+ *
+ * @example
+ * ```ts
+ * const fetchUsers = createBalancedFetch(pool, { timeoutMs: 500, deadlineMs: 2000 });
+ * try {
+ *   await fetchUsers('/api/users/42');
+ * } catch (error) {
+ *   if (error instanceof TimeoutError && error.scope === 'deadline') return serveStale();
+ *   throw error;
+ * }
+ * ```
  */
 export class TimeoutError extends LoadBalancerError {
   /** Which limit ran out. */

@@ -458,10 +458,9 @@ class BalancedCall implements RetryLoop<Held>, BodyListener {
       this.#path = resolvePath(r.url, this.#target, this.#cfg.policy);
       this.#method = r.method.toUpperCase();
       const next: RequestInit = { ...this.#init, method: this.#method, headers: r.headers };
-      if (this.#bodyKind === 'stream') {
-        if (r.body === null) delete next.body;
-        else next.body = r.body;
-      }
+      // Hooks see the request without a one-shot body, so a rewritten request without a body
+      // keeps the caller's stream; only a body the resolver supplies replaces it.
+      if (this.#bodyKind === 'stream' && r.body !== null) next.body = r.body;
       this.#init = next;
       this.#request = r;
     }

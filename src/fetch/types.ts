@@ -113,7 +113,14 @@ export interface BalancedFetch {
   readonly retryBudget: RetryBudget | undefined;
 }
 
-/** Options of `createBalancedFetch`. */
+/**
+ * Options of `createBalancedFetch`.
+ *
+ * The `Request` handed to hooks and events is the caller's own when the call was made with a
+ * `Request`; otherwise it is built on first use from the URL (a path gets the first of
+ * `serviceOrigins` as origin, else `http://loadwise.invalid`), the method, the headers, and the
+ * body when it is replayable. Nothing is built when no hook or listener needs it.
+ */
 export interface BalancedFetchOptions {
   /**
    * The fetch implementation. undici's `fetch` works too (pass it with a dispatcher bound, if

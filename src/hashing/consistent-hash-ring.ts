@@ -152,19 +152,22 @@ function bucketIndex(points: Uint32Array): { index: Uint32Array; shift: number }
  * A consistent hash ring with virtual nodes and weights, ketama-compatible by default: a Node
  * service using it agrees with memcached clients (libketama, libmemcached) on which server owns
  * a key. Adding a backend to n equal ones moves about 1/(n + 1) of the keys, all to the new
- * backend; removing one moves only its own keys.
+ * backend; removing one moves only its own keys. (Two ketama traits come with compatibility: at
+ * 61 equal servers libketama's float rounding gives each 39 digests instead of 40, and a weight
+ * change recomputes every server's share, so some keys also move between the other servers.)
  *
- * Lookups are a binary search over a sorted `Uint32Array` and allocate nothing (MD5 is computed
- * in plain JavaScript over a reused buffer). The ring is rebuilt lazily, on the first lookup after
- * `add()` or `remove()`; each backend's digests are computed once and cached.
+ * Lookups index a sorted `Uint32Array` by the hash's top bits and scan a point or two; they
+ * allocate nothing (MD5 is computed in plain JavaScript over a reused buffer). The ring is
+ * rebuilt lazily, on the first lookup after `add()` or `remove()`; each backend's digests are
+ * computed once and cached.
  *
  * @example
  * ```ts
  * const ring = new ConsistentHashRing(['10.0.1.1:11211', '10.0.1.2:11211']);
  * ring.add('10.0.1.3:11211', 2);
- * ring.get('user:42');      // '10.0.1.2:11211', as libketama would answer
- * ring.getN('user:42', 2);  // the owner, then the next distinct backend on the ring
- * ring.get('user:42', (id) => id !== '10.0.1.2:11211'); // walk past a backend that is down
+ * ring.get('user:42');      // '10.0.1.3:11211', as libketama would answer
+ * ring.getN('user:42', 2);  // ['10.0.1.3:11211', '10.0.1.1:11211']: the owner, then the next
+ * ring.get('user:42', (id) => id !== '10.0.1.3:11211'); // '10.0.1.1:11211': walks past it
  * ```
  */
 export class ConsistentHashRing {
@@ -415,8 +418,9 @@ export class ConsistentHashRing {
    * @internal
    */
   _locate(str: string, start: number, end: number): number {
-    this.#hashInto(str, start, end);
+    // Build first: building hashes the backends' points through the same output array.
     const s = this._snapshot();
+    this.#hashInto(str, start, end);
     const points = s.points;
     const n = points.length;
     if (n === 0) return -1;

@@ -72,14 +72,21 @@ export function checkTableSize(field: string, value: unknown): number {
 }
 
 /**
- * (hi × 2^32 + lo) mod m for unsigned 32-bit halves, m <= 2^26 and `twoTo32` = 2^32 mod m: every
- * intermediate stays below 2^53, so the double arithmetic is exact. The final reduction divides
- * rather than calling the slower floating-point `%`.
+ * x mod m for integers 0 <= x < 2^53 and 0 < m, given `inv` = 1 / m: a multiplication and a
+ * floor, then one correction step, since the rounded quotient is off by at most one. V8 runs `%`
+ * on values beyond int32 as a call to `fmod`, which costs several times more.
  */
-function mod64(hi: number, lo: number, m: number, twoTo32: number): number {
-  const x = (hi % m) * twoTo32 + (lo % m);
-  const r = x - Math.floor(x / m) * m;
+function modExact(x: number, m: number, inv: number): number {
+  const r = x - Math.floor(x * inv) * m;
   return r < 0 ? r + m : r >= m ? r - m : r;
+}
+
+/**
+ * (hi × 2^32 + lo) mod m for unsigned 32-bit halves, m <= 2^26, `inv` = 1 / m and `twoTo32` =
+ * 2^32 mod m: every intermediate stays below 2^53, so the double arithmetic is exact.
+ */
+function mod64(hi: number, lo: number, m: number, inv: number, twoTo32: number): number {
+  return modExact(modExact(hi, m, inv) * twoTo32 + modExact(lo, m, inv), m, inv);
 }
 
 /** Compares two strings by Unicode code point, which is the byte order of their UTF-8 forms. */
@@ -129,6 +136,8 @@ export class MaglevTable {
   readonly #slots: Uint32Array;
   /** 2^32 mod M: folds the high half of a 64-bit hash into the slot. */
   readonly #twoTo32: number;
+  /** 1 / M, for reductions by multiplication. */
+  readonly #inverse: number;
   readonly #words = new Uint32Array(2);
 
   /**
@@ -141,6 +150,7 @@ export class MaglevTable {
       o.tableSize === undefined ? DEFAULT_TABLE_SIZE : checkTableSize('tableSize', o.tableSize);
     this.tableSize = m;
     this.#twoTo32 = 2 ** 32 % m;
+    this.#inverse = 1 / m;
     if (!Array.isArray(backends) || backends.length === 0) {
       throw new LoadBalancerConfigError(
         'backends',
@@ -179,7 +189,7 @@ export class MaglevTable {
         xxh64Words(key, 0, key.length, 0, 0, words);
         offset = this.#mod(words[0]!, words[1]!);
         xxh64Words(key, 0, key.length, 0, 1, words);
-        skip = mod64(words[0]!, words[1]!, m - 1, 2 ** 32 % (m - 1)) + 1;
+        skip = mod64(words[0]!, words[1]!, m - 1, 1 / (m - 1), 2 ** 32 % (m - 1)) + 1;
       }
       return { id, key, weight, offset, skip };
     });
@@ -191,7 +201,7 @@ export class MaglevTable {
 
   /** (hi × 2^32 + lo) mod M. */
   #mod(hi: number, lo: number): number {
-    return mod64(hi, lo, this.tableSize, this.#twoTo32);
+    return mod64(hi, lo, this.tableSize, this.#inverse, this.#twoTo32);
   }
 
   /**
@@ -229,7 +239,7 @@ export class MaglevTable {
   _slotOf(str: string, start: number, end: number): number {
     const w = this.#words;
     xxh64Words(str, start, end, 0, 0, w);
-    return mod64(w[0]!, w[1]!, this.tableSize, this.#twoTo32);
+    return mod64(w[0]!, w[1]!, this.tableSize, this.#inverse, this.#twoTo32);
   }
 
   /**

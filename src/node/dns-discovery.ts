@@ -404,6 +404,18 @@ async function resolveAddresses(
         f === 4
           ? await resolver.resolve4(hostname, { ttl: true })
           : await resolver.resolve6(hostname, { ttl: true });
+      // A resolver other than node:dns may answer anything; an answer that is not an address of
+      // the family asked for (a host name, a path smuggled into the URL) fails the whole answer,
+      // so the pool keeps its last good set.
+      for (const r of records) {
+        if (typeof r.address !== 'string' || isIP(r.address) !== f) {
+          throw new LoadBalancerConfigError(
+            `${f === 4 ? 'A' : 'AAAA'} record of ${hostname}`,
+            r.address,
+            `an IPv${f} address`,
+          );
+        }
+      }
       return records.map((r) => ({ address: r.address, family: f, ttl: r.ttl }));
     } catch (error) {
       if (isEmptyError(error)) return [];

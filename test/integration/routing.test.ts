@@ -141,3 +141,43 @@ describe('Router through the balanced fetch, against real servers', () => {
     expect(seen).toHaveLength(0);
   });
 });
+
+describe('Router with request bodies', () => {
+  it('keeps a streaming body when a route rewrites the request', async () => {
+    const bodies: string[] = [];
+    const echo = await startServer(async (req, res) => {
+      let body = '';
+      for await (const chunk of req) body += String(chunk);
+      bodies.push(`${req.method} ${req.url} ${body}`);
+      res.end('ok');
+    });
+    servers.push(echo);
+    const router = new Router({
+      routes: [
+        {
+          name: 'up',
+          match: { pathPrefix: '/upload' },
+          pool: poolOf(echo),
+          rewrite: { stripPrefix: '/upload' },
+        },
+      ],
+    });
+    const fetch = createBalancedFetch(router);
+    const stream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('part1,'));
+        controller.enqueue(new TextEncoder().encode('part2'));
+        controller.close();
+      },
+    });
+    const res = await fetch('/upload/file', {
+      method: 'POST',
+      body: stream,
+      duplex: 'half',
+    } as RequestInit);
+    expect(await res.text()).toBe('ok');
+    const buffered = await fetch('/upload/small', { method: 'PUT', body: 'hello' });
+    await buffered.text();
+    expect(bodies).toEqual(['POST /file part1,part2', 'PUT /small hello']);
+  });
+});

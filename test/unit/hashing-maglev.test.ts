@@ -80,6 +80,22 @@ describe('MaglevTable', () => {
     expect(table.lookup(big)).toBe(table.toArray()[Number(big % 7n)]);
   });
 
+  it('computes the slot XXH64(key) mod M exactly, without bigint, for any key and size', () => {
+    const tables = [7, 65537, 1000003].map(
+      (tableSize) => new MaglevTable([{ id: 'a' }, { id: 'b' }], { tableSize }),
+    );
+    fc.assert(
+      fc.property(fc.string({ maxLength: 40 }), (key) => {
+        for (const t of tables) {
+          const slot = Number(xxhash64(key) % BigInt(t.tableSize));
+          expect(t._slotOf(key, 0, key.length)).toBe(slot);
+          expect(t.lookupKey(key)).toBe(t.ids[t.indexAt(slot)]);
+        }
+      }),
+      { seed: 42, numRuns: 500 },
+    );
+  });
+
   it('gives equal backends nearly equal shares at M = 65537', () => {
     const ids = Array.from({ length: 100 }, (_, i) => `10.0.${i >> 8}.${i & 255}:8080`);
     const table = new MaglevTable(

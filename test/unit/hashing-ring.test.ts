@@ -187,6 +187,20 @@ describe('ConsistentHashRing: lookups', () => {
     expect(counts.size).toBe(5);
   });
 
+  it('answers right on the first lookup after a change, whatever the hash', () => {
+    for (const hash of ['md5', 'murmur3'] as const) {
+      const ring = new ConsistentHashRing(ids, { hash });
+      const fresh = new ConsistentHashRing([...ids, 'x:1'], { hash });
+      for (const key of keys(50)) {
+        ring.get(key);
+        ring.add('x:1');
+        // This lookup rebuilds the ring before hashing the key.
+        expect(ring.get(key), `${hash} ${key}`).toBe(fresh.get(key));
+        ring.remove('x:1');
+      }
+    }
+  });
+
   it('rejects a custom hash that returns something other than a uint32', () => {
     const ring = new ConsistentHashRing(['a:1'], { hash: () => 1.5 });
     expect(() => ring.get('k')).toThrow(LoadBalancerConfigError);

@@ -1,0 +1,3 @@
+export default async function memory() {
+  return { title: 'Memory', body: 'todo' };
+}

@@ -1,0 +1,399 @@
+/**
+ * Tail latency on real sockets: three loopback backends, one of which turns 10× slower for the
+ * middle 60% of each run, under a fixed-rate open-loop workload. For round robin, least
+ * connections, power of two choices and peak EWMA (through the balanced fetch) and for undici 7's
+ * `BalancedPool` on the same workload: p50, p99, the share of calls answered within a deadline,
+ * and the share of slow-phase calls that went to the slow backend.
+ *
+ * - The backends run in a child process (plain Node, started here), so their timers do not share
+ *   an event loop with the client. Each serves a request in `SERVICE_MS` (`SLOW_FACTOR` times that
+ *   while slow) and works on at most `CAPACITY` requests at once; more wait in its queue, as on a
+ *   real server with a worker pool. So the slow backend serves at most CAPACITY / (10 ×
+ *   SERVICE_MS) requests per second, under the third of the load round robin sends it.
+ * - Open loop: call i is sent at start + i / RATE whatever happened to the earlier ones, and its
+ *   latency counts from that scheduled time (no coordinated omission).
+ * - The balanced fetch runs over undici 7's `fetch` with its own `Agent`, the same undici as the
+ *   `BalancedPool`, so the transport is the same library and version for every candidate.
+ * - ROUNDS rounds, each running every candidate once in a rotating order; figures are medians
+ *   over the rounds (success is pooled over them).
+ *
+ * `--write-svg` writes the chart to docs/images/tail-latency.svg.
+ */
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Agent, BalancedPool, fetch as undiciFetch } from 'undici';
+import {
+  type Algorithm,
+  BackendPool,
+  createBalancedFetch,
+  type FetchFunction,
+  LeastConnections,
+  PeakEwma,
+  PowerOfTwoChoices,
+  RoundRobin,
+} from '../src/index.js';
+import { fmt, median, percentile, type Section, table } from './harness.js';
+
+const BACKENDS = 3;
+const SERVICE_MS = 5;
+const SLOW_FACTOR = 10;
+const CAPACITY = 6;
+/** Calls per second, and calls per run. */
+const RATE = 300;
+const CALLS = 600;
+/** The slow phase, as shares of the run. */
+const SLOW_FROM = 0.2;
+const SLOW_TO = 0.8;
+/** A call counts as a success when it got a 200 within this, from its scheduled time. */
+const DEADLINE_MS = 100;
+const ROUNDS = 3;
+const SVG_PATH = fileURLToPath(new URL('../docs/images/tail-latency.svg', import.meta.url));
+
+/** The backends, as plain Node: per backend a FIFO queue in front of CAPACITY workers. */
+const BACKEND_SCRIPT = `
+import { createServer } from 'node:http';
+const [n, serviceMs, capacity] = process.argv.slice(1).map(Number);
+const factor = new Array(n).fill(1);
+const servers = [];
+for (let i = 0; i < n; i++) {
+  let active = 0;
+  const queue = [];
+  const next = () => {
+    while (active < capacity && queue.length > 0) {
+      const res = queue.shift();
+      if (res.destroyed) continue;
+      active++;
+      setTimeout(() => {
+        active--;
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 1 });
+        res.end(String(i));
+        next();
+      }, serviceMs * factor[i]);
+    }
+  };
+  const server = createServer((req, res) => {
+    req.resume();
+    queue.push(res);
+    next();
+  });
+  server.keepAliveTimeout = 60_000;
+  servers.push(server);
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+}
+console.log(JSON.stringify(servers.map((s) => s.address().port)));
+let input = '';
+process.stdin.on('data', (d) => {
+  input += d;
+  let k;
+  while ((k = input.indexOf('\\n')) >= 0) {
+    const [cmd, a, b] = input.slice(0, k).split(' ');
+    input = input.slice(k + 1);
+    if (cmd === 'factor') factor[Number(a)] = Number(b);
+    if (cmd === 'exit') {
+      for (const s of servers) { s.close(); s.closeAllConnections(); }
+      process.stdin.destroy();
+    }
+  }
+});
+`;
+
+interface Backends {
+  urls: string[];
+  setFactor(index: number, factor: number): void;
+  close(): Promise<void>;
+}
+
+async function startBackends(): Promise<Backends> {
+  const child: ChildProcessWithoutNullStreams = spawn(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      BACKEND_SCRIPT,
+      '--',
+      String(BACKENDS),
+      String(SERVICE_MS),
+      String(CAPACITY),
+    ],
+    { stdio: ['pipe', 'pipe', 'pipe'] },
+  );
+  child.stderr.on('data', (d: Buffer) => process.stderr.write(d));
+  const ports = await new Promise<number[]>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const line = out.indexOf('\n');
+      if (line >= 0) resolve(JSON.parse(out.slice(0, line)) as number[]);
+    });
+    child.once('exit', (code) => reject(new Error(`backends exited early (${code})`)));
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    urls: ports.map((p) => `http://127.0.0.1:${p}`),
+    setFactor: (index, factor) => child.stdin.write(`factor ${index} ${factor}\n`),
+    async close() {
+      child.stdin.write('exit\n');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 2000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** One call: resolves with the index of the backend that answered, or -1 on failure. */
+type Send = () => Promise<number>;
+
+interface Run {
+  latencies: number[];
+  /** Calls that got a 200 within DEADLINE_MS. */
+  inDeadline: number;
+  /** Calls scheduled in the slow phase, and how many of them the slow backend answered. */
+  slowPhaseCalls: number;
+  slowPhaseToSlow: number;
+}
+
+/** Sends CALLS calls at RATE per second; backend 0 is slow for the middle of the run. */
+async function openLoop(send: Send, backends: Backends): Promise<Run> {
+  const interval = 1000 / RATE;
+  const start = performance.now() + 20;
+  const slowFrom = Math.floor(CALLS * SLOW_FROM);
+  const slowTo = Math.floor(CALLS * SLOW_TO);
+  const latencies: number[] = new Array(CALLS);
+  let inDeadline = 0;
+  let slowPhaseToSlow = 0;
+  let issued = 0;
+  let done = 0;
+  await new Promise<void>((resolve) => {
+    const tick = (): void => {
+      const now = performance.now();
+      while (issued < CALLS && start + issued * interval <= now) {
+        const i = issued++;
+        if (i === slowFrom) backends.setFactor(0, SLOW_FACTOR);
+        if (i === slowTo) backends.setFactor(0, 1);
+        const scheduled = start + i * interval;
+        send().then(
+          (backend) => {
+            const ms = performance.now() - scheduled;
+            latencies[i] = ms;
+            if (backend >= 0 && ms <= DEADLINE_MS) inDeadline++;
+            if (backend === 0 && i >= slowFrom && i < slowTo) slowPhaseToSlow++;
+            if (++done === CALLS) resolve();
+          },
+          () => {
+            latencies[i] = performance.now() - scheduled;
+            if (++done === CALLS) resolve();
+          },
+        );
+      }
+      if (issued < CALLS)
+        setTimeout(tick, Math.max(0, start + issued * interval - performance.now()));
+    };
+    tick();
+  });
+  backends.setFactor(0, 1);
+  return { latencies, inDeadline, slowPhaseCalls: slowTo - slowFrom, slowPhaseToSlow };
+}
+
+interface Candidate {
+  name: string;
+  make(urls: string[]): { send: Send; close(): Promise<void> };
+}
+
+function balanced(name: string, algorithm: () => Algorithm): Candidate {
+  return {
+    name,
+    make(urls) {
+      const agent = new Agent();
+      const viaAgent: FetchFunction = (url, init) =>
+        undiciFetch(url, {
+          ...(init as object),
+          dispatcher: agent,
+        }) as unknown as Promise<Response>;
+      const pool = new BackendPool({ backends: urls, algorithm: algorithm(), skew: false });
+      const fetch = createBalancedFetch(pool, { fetch: viaAgent });
+      return {
+        send: async () => {
+          const res = await fetch('/work');
+          const body = await res.text();
+          return res.status === 200 ? Number(body) : -1;
+        },
+        async close() {
+          await pool.close();
+          await agent.close();
+        },
+      };
+    },
+  };
+}
+
+const CANDIDATES: Candidate[] = [
+  balanced('round robin', () => new RoundRobin()),
+  balanced('least connections', () => new LeastConnections()),
+  balanced('power of two choices', () => new PowerOfTwoChoices()),
+  balanced('peak EWMA', () => new PeakEwma()),
+  {
+    name: 'undici BalancedPool',
+    make(urls) {
+      const pool = new BalancedPool(urls);
+      return {
+        send: async () => {
+          const res = await pool.request({ path: '/work', method: 'GET' });
+          const body = await res.body.text();
+          return res.statusCode === 200 ? Number(body) : -1;
+        },
+        close: () => pool.close(),
+      };
+    },
+  },
+];
+
+interface Figures {
+  name: string;
+  p50: number;
+  p99: number;
+  max: number;
+  success: number;
+  slowShare: number;
+}
+
+export default async function tailLatency(): Promise<Section> {
+  const backends = await startBackends();
+  const runs = new Map<string, Run[]>(CANDIDATES.map((c) => [c.name, []]));
+  try {
+    // A short warm-up of every client: connections, JIT.
+    for (const c of CANDIDATES) {
+      const client = c.make(backends.urls);
+      await Promise.all(Array.from({ length: 30 }, () => client.send()));
+      await client.close();
+    }
+    for (let round = 0; round < ROUNDS; round++) {
+      for (let k = 0; k < CANDIDATES.length; k++) {
+        const c = CANDIDATES[(k + round) % CANDIDATES.length]!;
+        const client = c.make(backends.urls);
+        runs.get(c.name)!.push(await openLoop(client.send, backends));
+        await client.close();
+        // Let the slow backend's queue drain before the next candidate.
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  } finally {
+    await backends.close();
+  }
+
+  const figures: Figures[] = CANDIDATES.map((c) => {
+    const rs = runs.get(c.name)!;
+    return {
+      name: c.name,
+      p50: median(rs.map((r) => percentile(r.latencies, 50))),
+      p99: median(rs.map((r) => percentile(r.latencies, 99))),
+      max: median(rs.map((r) => Math.max(...r.latencies))),
+      success: rs.reduce((s, r) => s + r.inDeadline, 0) / (rs.length * CALLS),
+      slowShare:
+        rs.reduce((s, r) => s + r.slowPhaseToSlow, 0) /
+        rs.reduce((s, r) => s + r.slowPhaseCalls, 0),
+    };
+  });
+  const rr = figures.find((f) => f.name === 'round robin')!;
+  const bp = figures.find((f) => f.name === 'undici BalancedPool')!;
+  const ewma = figures.find((f) => f.name === 'peak EWMA')!;
+
+  if (process.argv.includes('--write-svg')) writeFileSync(SVG_PATH, svg(figures));
+
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  const rows = figures.map((f) => [
+    f.name,
+    fmt(f.p50),
+    fmt(f.p99),
+    fmt(f.max),
+    `${fmt(f.p99 / rr.p99, 2)}x`,
+    `${fmt(f.p99 / bp.p99, 2)}x`,
+    pct(f.success),
+    pct(f.slowShare),
+  ]);
+  const target = ewma.p99 <= rr.p99 / 3 && ewma.p99 <= bp.p99 / 3;
+  const body = [
+    `${BACKENDS} loopback backends in a child process, ${SERVICE_MS} ms per request and at most ${CAPACITY} at once each; backend 0 is ${SLOW_FACTOR}x slower (${SERVICE_MS * SLOW_FACTOR} ms) for calls ${Math.floor(CALLS * SLOW_FROM)}-${Math.floor(CALLS * SLOW_TO) - 1} of each run. Open loop: ${CALLS} calls at ${RATE}/s per run, latency from the scheduled send time. ${ROUNDS} rounds in rotating order; latencies are medians over rounds, success and slow share pooled. Balanced fetch over undici 7's \`fetch\` (own \`Agent\`); \`BalancedPool\` with \`pool.request()\`.`,
+    '',
+    table(
+      [
+        'client',
+        'p50 ms',
+        'p99 ms',
+        'max ms',
+        'p99 vs round robin',
+        'p99 vs BalancedPool',
+        `ok within ${DEADLINE_MS} ms`,
+        'slow-phase calls to the slow backend',
+      ],
+      rows,
+    ),
+    '',
+    `Target: peak EWMA's p99 at most a third of round robin's and of BalancedPool's: ${target ? 'met' : 'NOT met'} (${fmt(ewma.p99 / rr.p99, 2)}x and ${fmt(ewma.p99 / bp.p99, 2)}x).`,
+  ].join('\n');
+  return { title: 'Tail latency', body };
+}
+
+/** Grouped bars of p50 and p99 per client, as a small hand-made SVG. */
+function svg(figures: readonly Figures[]): string {
+  const width = 720;
+  const height = 360;
+  const left = 56;
+  const right = 16;
+  const top = 48;
+  const bottom = 72;
+  const plotW = width - left - right;
+  const plotH = height - top - bottom;
+  const maxValue = Math.max(...figures.map((f) => f.p99));
+  const step = niceStep(maxValue / 5);
+  const yMax = Math.ceil(maxValue / step) * step;
+  const y = (v: number) => top + plotH - (v / yMax) * plotH;
+  const group = plotW / figures.length;
+  const barW = Math.min(36, group / 3);
+  const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  const parts: string[] = [];
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
+    `<text x="${width / 2}" y="20" text-anchor="middle" font-size="14" font-weight="bold">Latency with one of ${BACKENDS} backends ${SLOW_FACTOR}x slower (open loop, ${RATE} calls/s)</text>`,
+    `<rect x="${left}" y="30" width="12" height="12" fill="#9ecae1"/><text x="${left + 16}" y="40">p50</text>`,
+    `<rect x="${left + 60}" y="30" width="12" height="12" fill="#08519c"/><text x="${left + 76}" y="40">p99</text>`,
+  );
+  for (let v = 0; v <= yMax + 1e-9; v += step) {
+    parts.push(
+      `<line x1="${left}" x2="${width - right}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="#e0e0e0"/>`,
+      `<text x="${left - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end">${fmt(v, 0)}</text>`,
+    );
+  }
+  parts.push(
+    `<text x="14" y="${top + plotH / 2}" transform="rotate(-90 14 ${top + plotH / 2})" text-anchor="middle">ms</text>`,
+    `<line x1="${left}" x2="${left}" y1="${top}" y2="${top + plotH}" stroke="#555"/>`,
+    `<line x1="${left}" x2="${width - right}" y1="${top + plotH}" y2="${top + plotH}" stroke="#555"/>`,
+  );
+  figures.forEach((f, i) => {
+    const cx = left + group * (i + 0.5);
+    const bars: [number, string][] = [
+      [f.p50, '#9ecae1'],
+      [f.p99, '#08519c'],
+    ];
+    bars.forEach(([v, color], j) => {
+      const x = cx - barW + j * barW;
+      parts.push(
+        `<rect x="${x.toFixed(1)}" y="${y(v).toFixed(1)}" width="${(barW - 2).toFixed(1)}" height="${(top + plotH - y(v)).toFixed(1)}" fill="${color}"/>`,
+        `<text x="${(x + (barW - 2) / 2).toFixed(1)}" y="${(y(v) - 4).toFixed(1)}" text-anchor="middle" font-size="11">${fmt(v)}</text>`,
+      );
+    });
+    parts.push(
+      `<text x="${cx.toFixed(1)}" y="${top + plotH + 18}" text-anchor="middle">${esc(f.name)}</text>`,
+      `<text x="${cx.toFixed(1)}" y="${top + plotH + 34}" text-anchor="middle" fill="#555">${(100 * f.success).toFixed(1)}% ok in ${DEADLINE_MS} ms</text>`,
+    );
+  });
+  parts.push('</svg>');
+  return `${parts.join('\n')}\n`;
+}
+
+function niceStep(raw: number): number {
+  const p = 10 ** Math.floor(Math.log10(raw));
+  for (const m of [1, 2, 5, 10]) if (raw <= m * p) return m * p;
+  return 10 * p;
+}
