@@ -10,8 +10,9 @@
  *   while slow) and works on at most `CAPACITY` requests at once; more wait in its queue, as on a
  *   real server with a worker pool. So the slow backend serves at most CAPACITY / (10 ×
  *   SERVICE_MS) requests per second, under the third of the load round robin sends it.
- * - Open loop: call i is sent at start + i / RATE whatever happened to the earlier ones, and its
- *   latency counts from that scheduled time (no coordinated omission).
+ * - Open loop: calls are sent on a fixed schedule (Poisson arrivals at RATE per second, seeded,
+ *   the same for every candidate) whatever happened to the earlier ones, and a call's latency
+ *   counts from its scheduled time (no coordinated omission).
  * - The balanced fetch runs over undici 7's `fetch` with its own `Agent`, the same undici as the
  *   `BalancedPool`, so the transport is the same library and version for every candidate.
  * - ROUNDS rounds, each running every candidate once in a rotating order; figures are medians
@@ -33,6 +34,7 @@ import {
   PowerOfTwoChoices,
   RoundRobin,
 } from '../src/index.js';
+import { seededRandom } from '../src/testing/index.js';
 import { fmt, median, percentile, type Section, table } from './harness.js';
 
 const BACKENDS = 3;
@@ -153,9 +155,23 @@ interface Run {
   slowPhaseToSlow: number;
 }
 
-/** Sends CALLS calls at RATE per second; backend 0 is slow for the middle of the run. */
+/**
+ * Send times of the calls, in ms from the start: a Poisson process at RATE per second (seeded,
+ * the same for every candidate), as open-loop load generators model independent clients.
+ */
+const SCHEDULE: readonly number[] = (() => {
+  const random = seededRandom(2024);
+  const times: number[] = [];
+  let t = 0;
+  for (let i = 0; i < CALLS; i++) {
+    times.push(t);
+    t += (-Math.log(1 - random()) * 1000) / RATE;
+  }
+  return times;
+})();
+
+/** Sends CALLS calls on SCHEDULE; backend 0 is slow for the middle of the run. */
 async function openLoop(send: Send, backends: Backends): Promise<Run> {
-  const interval = 1000 / RATE;
   const start = performance.now() + 20;
   const slowFrom = Math.floor(CALLS * SLOW_FROM);
   const slowTo = Math.floor(CALLS * SLOW_TO);
@@ -167,11 +183,11 @@ async function openLoop(send: Send, backends: Backends): Promise<Run> {
   await new Promise<void>((resolve) => {
     const tick = (): void => {
       const now = performance.now();
-      while (issued < CALLS && start + issued * interval <= now) {
+      while (issued < CALLS && start + SCHEDULE[issued]! <= now) {
         const i = issued++;
         if (i === slowFrom) backends.setFactor(0, SLOW_FACTOR);
         if (i === slowTo) backends.setFactor(0, 1);
-        const scheduled = start + i * interval;
+        const scheduled = start + SCHEDULE[i]!;
         send().then(
           (backend) => {
             const ms = performance.now() - scheduled;
@@ -186,8 +202,9 @@ async function openLoop(send: Send, backends: Backends): Promise<Run> {
           },
         );
       }
-      if (issued < CALLS)
-        setTimeout(tick, Math.max(0, start + issued * interval - performance.now()));
+      if (issued < CALLS) {
+        setTimeout(tick, Math.max(0, start + SCHEDULE[issued]! - performance.now()));
+      }
     };
     tick();
   });
@@ -313,7 +330,7 @@ export default async function tailLatency(): Promise<Section> {
   ]);
   const target = ewma.p99 <= rr.p99 / 3 && ewma.p99 <= bp.p99 / 3;
   const body = [
-    `${BACKENDS} loopback backends in a child process, ${SERVICE_MS} ms per request and at most ${CAPACITY} at once each; backend 0 is ${SLOW_FACTOR}x slower (${SERVICE_MS * SLOW_FACTOR} ms) for calls ${Math.floor(CALLS * SLOW_FROM)}-${Math.floor(CALLS * SLOW_TO) - 1} of each run. Open loop: ${CALLS} calls at ${RATE}/s per run, latency from the scheduled send time. ${ROUNDS} rounds in rotating order; latencies are medians over rounds, success and slow share pooled. Balanced fetch over undici 7's \`fetch\` (own \`Agent\`); \`BalancedPool\` with \`pool.request()\`.`,
+    `${BACKENDS} loopback backends in a child process, ${SERVICE_MS} ms per request and at most ${CAPACITY} at once each; backend 0 is ${SLOW_FACTOR}x slower (${SERVICE_MS * SLOW_FACTOR} ms) for calls ${Math.floor(CALLS * SLOW_FROM)}-${Math.floor(CALLS * SLOW_TO) - 1} of each run. Open loop: ${CALLS} calls per run, Poisson arrivals at ${RATE}/s (seeded, the same schedule for every client), latency from the scheduled send time. ${ROUNDS} rounds in rotating order; latencies are medians over rounds, success and slow share pooled. Balanced fetch over undici 7's \`fetch\` (own \`Agent\`); \`BalancedPool\` with \`pool.request()\`.`,
     '',
     table(
       [

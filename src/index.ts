@@ -79,6 +79,7 @@ export {
   type BackendPoolOptions,
   type DrainOptions,
   type DrainResult,
+  type EjectOptions,
   type ProbeReport,
   type RemoveOptions,
   type SkewOptions,

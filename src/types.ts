@@ -78,9 +78,9 @@ export interface BackendView {
 /** What a caller may tell the pool about one call, to steer the pick. */
 export interface PickContext {
   /** Affinity key for hash-based algorithms and sticky sessions (user id, cache key, tenant). */
-  key?: string;
-  /** Client address, for `IpHash`. */
-  clientAddress?: string;
+  key?: string | undefined;
+  /** Client address, for `IpHash` (`req.socket.remoteAddress` may be passed as it is). */
+  clientAddress?: string | undefined;
   /** Backend ids to avoid if any other is routable (retries prefer untried backends). */
   exclude?: ReadonlySet<string> | readonly string[];
   /**
@@ -120,6 +120,12 @@ export interface Algorithm {
    * table-based algorithms rebuild here and never during a pick.
    */
   onMembershipChange?(members: readonly BackendView[]): void;
+  /**
+   * Called with the pool's new eligible snapshot whenever it changes (before the next pick).
+   * `pick` then receives this very array, except on retries that exclude backends already tried,
+   * which get a shorter array of their own.
+   */
+  onEligibleChange?(candidates: readonly BackendView[]): void;
   /**
    * Picks one of `candidates` (never empty; every element has `eligible === true`).
    * Return `undefined` only when the algorithm cannot choose (the pool then reports an error).

@@ -23,6 +23,10 @@ export class RoundRobin implements Algorithm {
   readonly name = 'round-robin';
   #next: number;
   readonly #fixedStart: boolean;
+  /** The pool's eligible snapshot, which the main rotation runs over. */
+  #main: readonly BackendView[] | undefined;
+  /** The rotation of retries' subsets. */
+  #side = 0;
 
   constructor(options: RoundRobinOptions = {}) {
     const o = checkOptions('RoundRobinOptions', options, ['startIndex']);
@@ -37,7 +41,17 @@ export class RoundRobin implements Algorithm {
     if (!this.#fixedStart) this.#next = Math.floor(env.random() * 0x7fffffff);
   }
 
+  onEligibleChange(candidates: readonly BackendView[]): void {
+    this.#main = candidates;
+  }
+
   pick(candidates: readonly BackendView[]): BackendView | undefined {
+    if (this.#main !== undefined && candidates !== this.#main) {
+      // A retry's subset (backends already tried left out): served from a rotation of its own,
+      // so retries do not shift the main turn. Sharing one counter let a dead backend's retries
+      // starve one of the healthy backends.
+      return candidates[this.#side++ % candidates.length];
+    }
     const n = candidates.length;
     let i = this.#next;
     if (i >= n) i %= n;

@@ -379,7 +379,7 @@ export class OutlierDetector extends EventEmitter<OutlierDetectorEvents> {
     if (outcome.status !== undefined && !ra.statuses.has(outcome.status)) return false;
     const durationMs = Math.min(wait, ra.maxMs);
     const detail = `Retry-After ${wait} ms${wait > ra.maxMs ? ` (capped at ${ra.maxMs} ms)` : ''}${outcome.status === undefined ? '' : ` on status ${outcome.status}`}`;
-    this.#pool.eject(backend.id, durationMs, `backpressure: ${detail}`);
+    this.#pool.eject(backend.id, durationMs, `backpressure: ${detail}`, { endsOnProbe: false });
     const t = this.#trackedFor(backend);
     t.consecutive = 0;
     this.emit('eject', { backend, cause: 'retry-after', durationMs, detail, ejections: 0 });

@@ -46,7 +46,8 @@ export const DIAGNOSTICS_CHANNELS = Object.freeze({
   failure: 'loadwise:fetch:failure',
 } as const);
 
-type PoolPayload<K extends keyof PoolEvents> = Parameters<PoolEvents[K]>[0];
+/** The payload of pool event `K`, as published on its channel (with the pool added). */
+export type PoolPayload<K extends keyof PoolEvents> = Parameters<PoolEvents[K]>[0];
 
 /** Message on `loadwise:pool:pick`. */
 export type PoolPickMessage = { readonly pool: BackendPool } & PoolPayload<'acquire'>;

@@ -21,6 +21,7 @@ export {
   type PoolDrainedMessage,
   type PoolMembershipMessage,
   type PoolPanicMessage,
+  type PoolPayload,
   type PoolPickMessage,
   type PoolReleaseMessage,
   type PoolSkewMessage,

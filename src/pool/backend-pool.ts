@@ -151,6 +151,15 @@ export interface RemoveOptions extends DrainOptions {
   drain?: boolean;
 }
 
+/** Options of {@link BackendPool.eject}. */
+export interface EjectOptions {
+  /**
+   * Whether a passing health probe ends the ejection early.
+   * @default true
+   */
+  endsOnProbe?: boolean;
+}
+
 /** A probe result reported by a health checker. */
 export interface ProbeReport {
   /** Whether the probe passed. */
@@ -712,7 +721,9 @@ export class BackendPool extends EventEmitter<PoolEvents> {
       run.fail = 0;
       if (!record.healthy && run.ok >= up)
         this.setHealthy(id, true, r.reason ?? `${run.ok} consecutive passing probes (${source})`);
-      if (record.ejectedUntil !== undefined) this.uneject(id, `passing probe (${source})`);
+      if (record.ejectedUntil !== undefined && record.ejectEndsOnProbe) {
+        this.uneject(id, `passing probe (${source})`);
+      }
     } else {
       run.fail++;
       run.ok = 0;
@@ -729,16 +740,28 @@ export class BackendPool extends EventEmitter<PoolEvents> {
   /**
    * Takes a backend out of rotation for `durationMs` (outlier detection, `Retry-After`). A later
    * call with a longer duration extends the ejection; a shorter one does not shorten it.
+   *
+   * By default a passing health probe ends the ejection early (Envoy and grpc-js do the same for
+   * outlier ejections). Pass `{ endsOnProbe: false }` when the backend itself asked for the pause
+   * (`Retry-After`): its health endpoint may well pass while it sheds load.
    */
-  eject(id: string, durationMs: number, reason = 'ejected'): void {
+  eject(id: string, durationMs: number, reason = 'ejected', options: EjectOptions = {}): void {
     this.#assertOpen();
     const record = this.#get(id);
     const ms = checkNumber('durationMs', durationMs, { min: 0 });
+    const o = checkOptions('eject options', options, ['endsOnProbe']);
+    const endsOnProbe =
+      o.endsOnProbe === undefined ? true : checkBoolean('endsOnProbe', o.endsOnProbe);
     const until = this.clock.now() + ms;
-    if (record.ejectedUntil !== undefined && record.ejectedUntil >= until) return;
+    if (record.ejectedUntil !== undefined && record.ejectedUntil >= until) {
+      // A longer ejection already runs; a backend's own request for a pause still pins it.
+      if (!endsOnProbe) record.ejectEndsOnProbe = false;
+      return;
+    }
     if (record.ejectTimer !== undefined) this.#cancel(record.ejectTimer);
     record.ejectedUntil = until;
     record.ejectReason = reason;
+    record.ejectEndsOnProbe = endsOnProbe;
     record.ejectTimer = this.#schedule(() => {
       record.ejectTimer = undefined;
       if (!record.removed) this.uneject(id, 'ejection period over');
@@ -909,6 +932,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
       if (r.eligible) candidates.push(r);
     }
     this.#candidates = candidates;
+    this.algorithm.onEligibleChange?.(candidates);
     if (panic !== this.#panic) {
       this.#panic = panic;
       this.emit('panic', {

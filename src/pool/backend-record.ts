@@ -29,6 +29,8 @@ export class BackendRecord implements BackendView {
   ejectedUntil: number | undefined = undefined;
   ejectTimer: TimerHandle | undefined = undefined;
   ejectReason = '';
+  /** Whether a passing probe may end the current ejection. */
+  ejectEndsOnProbe = true;
   /** Clock reading when slow start began, or undefined when at full weight. */
   slowStartFrom: number | undefined = undefined;
   /** Consecutive probe results per reporting source. */

@@ -450,3 +450,31 @@ describe('algorithm instances', () => {
     expect(() => makePool(algorithm, [url('b')])).toThrow(LoadBalancerConfigError);
   });
 });
+
+describe('RoundRobin with retries that exclude a failing backend', () => {
+  it('keeps every healthy backend in turn (a shared counter used to starve one)', async () => {
+    const { BackendPool, RoundRobin } = await import('../../src/index.js');
+    const { ManualClock, seededRandom } = await import('../../src/testing/index.js');
+    const pool = new BackendPool({
+      backends: ['http://a:1', 'http://b:1', 'http://c:1'],
+      algorithm: new RoundRobin({ startIndex: 0 }),
+      clock: new ManualClock(),
+      random: seededRandom(3),
+      skew: false,
+    });
+    const served = new Map<string, number>();
+    for (let call = 0; call < 60; call++) {
+      let lease = pool.acquire();
+      if (lease.backend.id === 'a:1') {
+        // No health checks: the dead backend stays eligible and each call retries elsewhere.
+        lease.release({ ok: false, failure: 'connect' });
+        lease = pool.acquire({ exclude: ['a:1'] });
+      }
+      served.set(lease.backend.id, (served.get(lease.backend.id) ?? 0) + 1);
+      lease.release({ ok: true });
+    }
+    expect(served.get('a:1')).toBeUndefined();
+    expect(served.get('b:1')).toBe(30);
+    expect(served.get('c:1')).toBe(30);
+  });
+});

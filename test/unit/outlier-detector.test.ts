@@ -328,6 +328,21 @@ describe('OutlierDetector: success rate and failure percentage', () => {
 });
 
 describe('OutlierDetector: Retry-After backpressure', () => {
+  it('holds the pause a backend asked for even while its health probes pass', () => {
+    const t = setup(3, { consecutiveFailures: 1 });
+    t.call('b0', { ok: false, status: 503, retryAfterMs: 10_000 });
+    t.pool.reportProbe('b0', { ok: true, source: 'readiness' });
+    expect(t.state('b0')).toBe('ejected');
+    t.clock.advance(10_000);
+    expect(t.state('b0')).toBe('healthy');
+    // An outlier ejection, by contrast, ends at the next passing probe.
+    t.call('b1', FAIL);
+    expect(t.state('b1')).toBe('ejected');
+    t.pool.reportProbe('b1', { ok: true, source: 'readiness' });
+    expect(t.state('b1')).toBe('healthy');
+    t.detector.close();
+  });
+
   it.each([
     ['503 with 5 s', { ok: false, status: 503, retryAfterMs: 5_000 }, 5_000],
     ['429 with 2 min, capped at 60 s', { ok: false, status: 429, retryAfterMs: 120_000 }, 60_000],

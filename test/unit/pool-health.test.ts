@@ -493,3 +493,27 @@ describe('skew monitor', () => {
     expect(off.clock.pendingTimers()).toBe(0);
   });
 });
+
+describe('ejections that a passing probe may not end', () => {
+  it('keeps a Retry-After style ejection through passing probes, and ends a plain one', async () => {
+    const { BackendPool, RoundRobin } = await import('../../src/index.js');
+    const { ManualClock } = await import('../../src/testing/index.js');
+    const clock = new ManualClock();
+    const pool = new BackendPool({
+      backends: ['http://a:1', 'http://b:1', 'http://c:1'],
+      algorithm: new RoundRobin({ startIndex: 0 }),
+      clock,
+      skew: false,
+    });
+    pool.eject('a:1', 30_000, 'backpressure: Retry-After 30', { endsOnProbe: false });
+    pool.eject('b:1', 30_000, 'outlier');
+    pool.reportProbe('a:1', { ok: true });
+    pool.reportProbe('b:1', { ok: true });
+    expect(pool.get('a:1')!.state).toBe('ejected');
+    expect(pool.get('b:1')!.state).toBe('healthy');
+    clock.advance(30_000);
+    expect(pool.get('a:1')!.state).toBe('healthy');
+    expect(() => pool.eject('a:1', 10, 'x', { endsOnProbe: 'no' } as never)).toThrow(/endsOnProbe/);
+    await pool.close();
+  });
+});
