@@ -113,7 +113,7 @@ export function checkClock(field: string, value: unknown): Clock {
     throw new LoadBalancerConfigError(
       field,
       value,
-      'a Clock with now(), setTimeout() and clearTimeout()',
+      'a Clock with the methods now, setTimeout and clearTimeout',
     );
   }
   return value as unknown as Clock;

@@ -32,7 +32,7 @@ function costAt(b: BackendView, now: number, tau: number): number {
  * Whether `cost(a) <= cost(b)` at the current time, without reading the clock. Both decayed
  * latencies share the factor e^(-now/τ), which cancels: a is compared as
  * latency_a × e^((stamp_a − stamp_b)/τ) × (in-flight_a + 1) / weight_a against b's undecayed
- * figure. The clock read alone (about 75 ns for `performance.now()` on the benchmark machine)
+ * figure. The clock read alone (about 75 ns for the platform timer on the benchmark machine)
  * cost more than the rest of the pick. A cold backend (no sample yet) is priced at the later of
  * the two stamps, which orders it the same way for any realistic latency.
  */

@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   type Algorithm,
@@ -185,5 +187,42 @@ describe('connect()', () => {
     controller.abort(new Error('stop'));
     await expect(connect(p, { signal: controller.signal })).rejects.toThrow('stop');
     expect(p.backends()[0]!.requests).toBe(0);
+  });
+});
+
+describe('connect() over TLS', () => {
+  const tlsDir = new URL('../fixtures/tls/', import.meta.url);
+  const cert = readFileSync(new URL('cert.pem', tlsDir));
+  const key = readFileSync(new URL('key.pem', tlsDir));
+
+  it('opens a verified TLS connection when asked, and refuses an untrusted certificate', async () => {
+    const server = createTlsServer({ cert, key }, (s) => {
+      s.on('error', () => {});
+      s.pipe(s);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const p = pool([`tcp://127.0.0.1:${port}`]);
+      const s = await open(p, { tls: { ca: cert, servername: 'localhost' } });
+      const echoed = new Promise<string>((r) => s.once('data', (d) => r(String(d))));
+      s.write('secure');
+      expect(await echoed).toBe('secure');
+      expect((s as import('node:tls').TLSSocket).encrypted).toBe(true);
+      const done = closed(s);
+      s.end();
+      await done;
+      expect(p.backends()[0]!.inFlight).toBe(0);
+
+      // Without the CA the handshake fails: a connect failure, not a socket handed out.
+      const error = await connect(p, { tls: true, connectTimeoutMs: 1000 }).catch(
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(AllAttemptsFailedError);
+      expect(p.backends()[0]!.failures).toBe(1);
+      expect(p.backends()[0]!.inFlight).toBe(0);
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   });
 });
