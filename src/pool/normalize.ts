@@ -29,31 +29,33 @@ export function normalizeBackend(spec: BackendSpec, field: string): NormalizedBa
   }
   checkOptions(field, init, BACKEND_KEYS);
   const rawUrl = checkString(`${field}.url`, init.url);
+  // Error messages end up in logs: never echo credentials given in the URL.
+  const shown = redactCredentials(rawUrl);
   let parsed: URL;
   try {
     parsed = new URL(rawUrl);
   } catch (cause) {
     throw new LoadBalancerConfigError(
       `${field}.url`,
-      rawUrl,
+      shown,
       'an absolute URL such as "http://10.0.1.10:8080"',
       { cause },
     );
   }
   if (parsed.host === '') {
-    throw new LoadBalancerConfigError(`${field}.url`, rawUrl, 'a URL with a host');
+    throw new LoadBalancerConfigError(`${field}.url`, shown, 'a URL with a host');
   }
   if (parsed.username !== '' || parsed.password !== '') {
     throw new LoadBalancerConfigError(
       `${field}.url`,
-      rawUrl,
+      shown,
       'a URL without credentials (pass them as request headers)',
     );
   }
   if (parsed.search !== '' || parsed.hash !== '') {
     throw new LoadBalancerConfigError(
       `${field}.url`,
-      rawUrl,
+      shown,
       'a base URL without query or fragment',
     );
   }
@@ -88,4 +90,9 @@ function defaultPort(protocol: string): string {
     default:
       return '0';
   }
+}
+
+/** `scheme://user:password@host` → `scheme://***@host`, for messages. */
+function redactCredentials(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1***@');
 }

@@ -7,29 +7,10 @@ import {
   LoadBalancerError,
   NoBackendAvailableError,
   PoolClosedError,
-  RoundRobin,
   UnknownBackendError,
 } from '../../src/index.js';
-import { ManualClock, seededRandom } from '../../src/testing/index.js';
-
-const url = (name: string) => `http://${name}.test:80`;
-const idOf = (name: string) => `${name}.test:80`;
-
-function makePool(
-  backends: readonly BackendSpec[],
-  options: BackendPoolOptions = {},
-): { pool: BackendPool; clock: ManualClock } {
-  const clock = new ManualClock();
-  const pool = new BackendPool({
-    backends,
-    algorithm: new RoundRobin({ startIndex: 0 }),
-    clock,
-    random: seededRandom(1),
-    skew: false,
-    ...options,
-  });
-  return { pool, clock };
-}
+import { ManualClock } from '../../src/testing/index.js';
+import { idOf, testPool, url } from '../support/pools.js';
 
 function configError(fn: () => unknown): LoadBalancerConfigError {
   try {
@@ -46,7 +27,7 @@ describe('BackendPool validation', () => {
     { spec: 'not a url', field: 'backends[0].url', value: 'not a url' },
     { spec: 'http://', field: 'backends[0].url', value: 'http://' },
     { spec: '', field: 'backends[0].url', value: '' },
-    { spec: 'http://u:p@a.test', field: 'backends[0].url', value: 'http://u:p@a.test' },
+    { spec: 'http://u:p@a.test', field: 'backends[0].url', value: 'http://***@a.test' },
     { spec: 'http://a.test/?x=1', field: 'backends[0].url', value: 'http://a.test/?x=1' },
     { spec: 'http://a.test/#top', field: 'backends[0].url', value: 'http://a.test/#top' },
     { spec: { weight: 1 }, field: 'backends[0].url', value: undefined },
@@ -70,7 +51,7 @@ describe('BackendPool validation', () => {
     { spec: 42, field: 'backends[0]', value: 42 },
     { spec: null, field: 'backends[0]', value: null },
   ])('rejects backend $spec naming $field', ({ spec, field, value }) => {
-    const e = configError(() => makePool([spec as BackendSpec]));
+    const e = configError(() => testPool([spec as BackendSpec]));
     expect(e.field).toBe(field);
     expect(Object.is(e.value, value) || JSON.stringify(e.value) === JSON.stringify(value)).toBe(
       true,
@@ -80,14 +61,14 @@ describe('BackendPool validation', () => {
   });
 
   it('names the duplicate id and its index', () => {
-    const e = configError(() => makePool([url('a'), url('b'), 'http://a.test']));
+    const e = configError(() => testPool([url('a'), url('b'), 'http://a.test']));
     expect(e.field).toBe('backends[2].id');
     expect(e.value).toBe(idOf('a'));
     expect(e.message).toContain('"a.test:80"');
   });
 
   it('accepts the same URL twice under explicit ids', () => {
-    const { pool } = makePool([
+    const { pool } = testPool([
       { url: url('a'), id: 'a1' },
       { url: url('a'), id: 'a2' },
     ]);
@@ -127,14 +108,14 @@ describe('BackendPool validation', () => {
   });
 
   it('validates add() the same way and leaves the pool unchanged', () => {
-    const { pool } = makePool([url('a')]);
+    const { pool } = testPool([url('a')]);
     expect(configError(() => pool.add({ url: url('b'), weight: 0 })).field).toBe('backend.weight');
     expect(configError(() => pool.add(url('a'))).field).toBe('backend.id');
     expect(pool.backends()).toHaveLength(1);
   });
 
   it('normalizes URLs and derives ids from host and port', () => {
-    const { pool } = makePool([
+    const { pool } = testPool([
       'http://a.test',
       'https://b.test/api/',
       { url: 'http://c.test:8080/v1', weight: 2, zone: 'z1', metadata: { rack: 3 } },
@@ -152,7 +133,7 @@ describe('BackendPool validation', () => {
 
 describe('leases', () => {
   it('counts calls in flight and totals', () => {
-    const { pool } = makePool([url('a'), url('b')]);
+    const { pool } = testPool([url('a'), url('b')]);
     const l1 = pool.acquire();
     const l2 = pool.acquire();
     const l3 = pool.acquire();
@@ -167,7 +148,7 @@ describe('leases', () => {
   });
 
   it('ignores a second release: it returns false and changes nothing', () => {
-    const { pool } = makePool([url('a')]);
+    const { pool } = testPool([url('a')]);
     const releases: unknown[] = [];
     pool.on('release', (e) => releases.push(e.outcome));
     const lease = pool.acquire();
@@ -182,7 +163,7 @@ describe('leases', () => {
   });
 
   it('measures latency on the pool clock unless the outcome gives it', () => {
-    const { pool, clock } = makePool([url('a')]);
+    const { pool, clock } = testPool([url('a')]);
     const seen: number[] = [];
     pool.on('release', (e) => seen.push(e.latencyMs));
     const lease = pool.acquire();
@@ -194,7 +175,7 @@ describe('leases', () => {
   });
 
   it('does not count an aborted call against the backend', () => {
-    const { pool, clock } = makePool([url('a')]);
+    const { pool, clock } = testPool([url('a')]);
     const lease = pool.acquire();
     clock.advance(900);
     lease.release({ ok: false, failure: 'aborted' });
@@ -214,7 +195,7 @@ describe('leases', () => {
     },
     { outcome: { ok: true, latencyMs: '5' }, field: 'lease.release(outcome).latencyMs' },
   ])('rejects release($outcome) and keeps the lease open', ({ outcome, field }) => {
-    const { pool } = makePool([url('a')]);
+    const { pool } = testPool([url('a')]);
     const lease = pool.acquire();
     expect(configError(() => lease.release(outcome as never)).field).toBe(field);
     expect(lease.released).toBe(false);
@@ -231,13 +212,13 @@ describe('leases', () => {
     { ctx: { exclude: null }, field: 'ctx.exclude' },
     { ctx: { exclude: { size: 1 } }, field: 'ctx.exclude' },
   ])('rejects acquire($ctx) without counting a call', ({ ctx, field }) => {
-    const { pool } = makePool([url('a'), url('b')]);
+    const { pool } = testPool([url('a'), url('b')]);
     expect(configError(() => pool.acquire(ctx as never)).field).toBe(field);
     expect(pool.stats().inFlight).toBe(0);
   });
 
   it('emits acquire with the context', () => {
-    const { pool } = makePool([url('a')]);
+    const { pool } = testPool([url('a')]);
     const seen: unknown[] = [];
     pool.on('acquire', (e) => seen.push([e.backend.id, e.ctx]));
     pool.acquire({ key: 'k' });
@@ -249,14 +230,14 @@ describe('NoBackendAvailableError', () => {
   it.each([
     {
       name: 'empty',
-      setup: () => makePool([]).pool,
+      setup: () => testPool([]).pool,
       reason: 'empty',
       counts: { healthy: 0, unhealthy: 0, draining: 0, ejected: 0 },
     },
     {
       name: 'all unhealthy (panic off)',
       setup: () => {
-        const { pool } = makePool([url('a'), url('b')], { minHealthy: 0, panicThreshold: 0 });
+        const { pool } = testPool([url('a'), url('b')], { minHealthy: 0, panicThreshold: 0 });
         pool.setHealthy(idOf('a'), false);
         pool.setHealthy(idOf('b'), false);
         return pool;
@@ -267,7 +248,7 @@ describe('NoBackendAvailableError', () => {
     {
       name: 'unhealthy and ejected (panic off)',
       setup: () => {
-        const { pool } = makePool([url('a'), url('b')], { minHealthy: 0, panicThreshold: 0 });
+        const { pool } = testPool([url('a'), url('b')], { minHealthy: 0, panicThreshold: 0 });
         pool.setHealthy(idOf('a'), false);
         pool.eject(idOf('b'), 1000);
         return pool;
@@ -278,7 +259,7 @@ describe('NoBackendAvailableError', () => {
     {
       name: 'all draining',
       setup: () => {
-        const { pool } = makePool([url('a'), url('b')]);
+        const { pool } = testPool([url('a'), url('b')]);
         void pool.drain(idOf('a'));
         void pool.drain(idOf('b'));
         return pool;
@@ -305,7 +286,7 @@ describe('NoBackendAvailableError', () => {
   });
 
   it('after close: PoolClosedError, a NoBackendAvailableError with code LB_POOL_CLOSED', async () => {
-    const { pool } = makePool([url('a')]);
+    const { pool } = testPool([url('a')]);
     await pool.close();
     let error: unknown;
     try {
@@ -322,7 +303,7 @@ describe('NoBackendAvailableError', () => {
   });
 
   it('UnknownBackendError names the id and the known ones', async () => {
-    const { pool } = makePool([url('a')]);
+    const { pool } = testPool([url('a')]);
     for (const call of [
       () => pool.setHealthy('nope', false),
       () => pool.eject('nope', 10),
@@ -347,7 +328,7 @@ describe('exclude', () => {
     { name: 'an array', exclude: [idOf('a'), idOf('b')] },
     { name: 'a Set', exclude: new Set([idOf('a'), idOf('b')]) },
   ])('avoids excluded backends given as $name', ({ exclude }) => {
-    const { pool } = makePool([url('a'), url('b'), url('c')]);
+    const { pool } = testPool([url('a'), url('b'), url('c')]);
     for (let i = 0; i < 6; i++) {
       const lease = pool.acquire({ exclude });
       expect(lease.backend.id).toBe(idOf('c'));
@@ -356,13 +337,13 @@ describe('exclude', () => {
   });
 
   it('still picks when every routable backend is excluded', () => {
-    const { pool } = makePool([url('a'), url('b')]);
+    const { pool } = testPool([url('a'), url('b')]);
     const lease = pool.acquire({ exclude: [idOf('a'), idOf('b')] });
     expect([idOf('a'), idOf('b')]).toContain(lease.backend.id);
   });
 
   it('ignores ids the pool does not hold, and restores eligibility after the pick', () => {
-    const { pool } = makePool([url('a'), url('b')]);
+    const { pool } = testPool([url('a'), url('b')]);
     pool.acquire({ exclude: ['zzz', idOf('a')] });
     expect(pool.backends().map((b) => b.eligible)).toEqual([true, true]);
     expect(pool.eligible()).toHaveLength(2);
@@ -371,7 +352,7 @@ describe('exclude', () => {
 
 describe('affinity', () => {
   it('routes to the pinned backend when it can take the call', () => {
-    const { pool } = makePool([url('a'), url('b'), url('c')]);
+    const { pool } = testPool([url('a'), url('b'), url('c')]);
     for (let i = 0; i < 5; i++) {
       expect(pool.acquire({ affinity: { id: idOf('c') } }).backend.id).toBe(idOf('c'));
     }
@@ -400,7 +381,7 @@ describe('affinity', () => {
       id: 'gone',
     },
   ])('falls back to the algorithm when the pinned backend is $name', (t) => {
-    const { pool } = makePool([url('a'), url('b'), url('c')]);
+    const { pool } = testPool([url('a'), url('b'), url('c')]);
     t.setup(pool);
     const affinity = { id: t.id ?? idOf('a'), allowDraining: t.allowDraining };
     for (let i = 0; i < 4; i++) expect(pool.acquire({ affinity }).backend.id).not.toBe(idOf('a'));
@@ -408,7 +389,7 @@ describe('affinity', () => {
   });
 
   it('lets a draining backend serve existing sessions with allowDraining', () => {
-    const { pool } = makePool([url('a'), url('b')]);
+    const { pool } = testPool([url('a'), url('b')]);
     void pool.drain(idOf('a'));
     void pool.drain(idOf('b'));
     // No candidate is left, yet the session keeps its backend.
@@ -420,7 +401,7 @@ describe('affinity', () => {
 
 describe('explain()', () => {
   it('lists eligible and excluded backends with reasons, and the next pick', () => {
-    const { pool } = makePool([url('a'), { url: url('b'), weight: 3 }, url('c'), url('d')]);
+    const { pool } = testPool([url('a'), { url: url('b'), weight: 3 }, url('c'), url('d')]);
     pool.setHealthy(idOf('c'), false);
     void pool.drain(idOf('d'));
     const lease = pool.acquire();
@@ -445,7 +426,7 @@ describe('explain()', () => {
   });
 
   it('names the ejection and its end', () => {
-    const { pool, clock } = makePool([url('a'), url('b'), url('c')]);
+    const { pool, clock } = testPool([url('a'), url('b'), url('c')]);
     clock.advance(100);
     pool.eject(idOf('a'), 5000, 'outlier: 5 consecutive 5xx');
     expect(pool.explain().excluded).toEqual([
@@ -454,7 +435,7 @@ describe('explain()', () => {
   });
 
   it('says when panic applies', () => {
-    const { pool } = makePool([url('a'), url('b')]);
+    const { pool } = testPool([url('a'), url('b')]);
     pool.setHealthy(idOf('a'), false);
     pool.setHealthy(idOf('b'), false);
     const e = pool.explain();
@@ -466,7 +447,7 @@ describe('explain()', () => {
 
 describe('weights and membership', () => {
   it('setWeight changes the weight, emits updated, and validates', () => {
-    const { pool } = makePool([url('a')]);
+    const { pool } = testPool([url('a')]);
     const updates: string[] = [];
     pool.on('updated', (e) => updates.push(`${e.backend.id}=${e.backend.weight}`));
     pool.setWeight(idOf('a'), 4);
@@ -477,7 +458,7 @@ describe('weights and membership', () => {
   });
 
   it('add emits added and the backend takes calls at once', () => {
-    const { pool } = makePool([url('a')]);
+    const { pool } = testPool([url('a')]);
     const added: string[] = [];
     pool.on('added', (e) => added.push(e.backend.id));
     const view = pool.add({ url: url('b'), zone: 'z' });
@@ -488,7 +469,7 @@ describe('weights and membership', () => {
   });
 
   it('stats() reports every backend', () => {
-    const { pool, clock } = makePool([url('a'), { url: url('b'), weight: 2, priority: 1 }]);
+    const { pool, clock } = testPool([url('a'), { url: url('b'), weight: 2, priority: 1 }]);
     const lease = pool.acquire();
     clock.advance(20);
     lease.release({ ok: false });
@@ -540,7 +521,7 @@ describe('close()', () => {
   });
 
   it('with graceMs waits for calls in flight', async () => {
-    const { pool, clock } = makePool([url('a')]);
+    const { pool, clock } = testPool([url('a')]);
     const lease = pool.acquire();
     let done = false;
     const closing = pool.close({ graceMs: 5000 }).then(() => {
@@ -566,7 +547,25 @@ describe('close()', () => {
   });
 
   it('validates its options', () => {
-    const { pool } = makePool([url('a')]);
+    const { pool } = testPool([url('a')]);
     expect(configError(() => pool.close({ graceMs: -1 })).field).toBe('graceMs');
+  });
+});
+
+describe('credentials in backend URLs', () => {
+  it('refuses them without echoing the password into the error message', async () => {
+    const { BackendPool, LoadBalancerConfigError } = await import('../../src/index.js');
+    for (const url of ['http://admin:s3cret@10.0.0.9:80', 'http://admin:s3cret@[bad']) {
+      let error: unknown;
+      try {
+        new BackendPool({ backends: [url] });
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(LoadBalancerConfigError);
+      expect((error as Error).message).toContain('backends[0].url');
+      expect((error as Error).message).not.toContain('s3cret');
+      expect(String((error as LoadBalancerConfigError).value)).not.toContain('s3cret');
+    }
   });
 });
