@@ -15,8 +15,8 @@
  *   counts from its scheduled time (no coordinated omission).
  * - The balanced fetch runs over undici 7's `fetch` with its own `Agent`, the same undici as the
  *   `BalancedPool`, so the transport is the same library and version for every candidate.
- * - ROUNDS rounds, each running every candidate once in a rotating order; percentiles are taken
- *   over the calls of all rounds, and the per-round p99s are shown as a range.
+ * - ROUNDS rounds, each running every candidate once in a rotating order; p50 and p99 are the
+ *   medians of the per-round figures, shown with the range of the per-round p99s.
  *
  * `--write-svg` writes the chart to docs/images/tail-latency.svg.
  */
@@ -35,7 +35,7 @@ import {
   RoundRobin,
 } from '../src/index.js';
 import { seededRandom } from '../src/testing/index.js';
-import { fmt, percentile, type Section, table } from './harness.js';
+import { fmt, median, percentile, type Section, table } from './harness.js';
 
 const BACKENDS = 3;
 const SERVICE_MS = 5;
@@ -274,7 +274,7 @@ const CANDIDATES: Candidate[] = [
 
 interface Figures {
   name: string;
-  /** Percentiles over every call of every round. */
+  /** Medians of the per-round percentiles. */
   p50: number;
   p99: number;
   /** Lowest and highest per-round p99. */
@@ -317,12 +317,11 @@ async function runScenario(capacity: number): Promise<Figures[]> {
   }
   return CANDIDATES.map((c) => {
     const rs = runs.get(c.name)!;
-    const all = rs.flatMap((r) => r.latencies);
     const perRound = rs.map((r) => percentile(r.latencies, 99));
     return {
       name: c.name,
-      p50: percentile(all, 50),
-      p99: percentile(all, 99),
+      p50: median(rs.map((r) => percentile(r.latencies, 50))),
+      p99: median(perRound),
       p99Low: Math.min(...perRound),
       p99High: Math.max(...perRound),
       success: rs.reduce((s, r) => s + r.inDeadline, 0) / (rs.length * CALLS),
@@ -343,7 +342,7 @@ export default async function tailLatency(): Promise<Section> {
   const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
   const slowCalls = `${Math.floor(CALLS * SLOW_FROM)}-${Math.floor(CALLS * SLOW_TO) - 1}`;
   const body: string[] = [
-    `${BACKENDS} loopback backends in a child process, ${SERVICE_MS} ms per request; backend 0 is ${SLOW_FACTOR}x slower (${SERVICE_MS * SLOW_FACTOR} ms) for calls ${slowCalls} of each run. Open loop: ${CALLS} calls per run, Poisson arrivals at ${RATE}/s (seeded, the same schedule for every client), latency from the scheduled send time. ${ROUNDS} rounds in rotating order; p50 and p99 over the ${ROUNDS * CALLS} calls of all rounds, with the range of the per-round p99s. Balanced fetch over undici 7's \`fetch\` (own \`Agent\`); \`BalancedPool\` with \`pool.request()\`.`,
+    `${BACKENDS} loopback backends in a child process, ${SERVICE_MS} ms per request; backend 0 is ${SLOW_FACTOR}x slower (${SERVICE_MS * SLOW_FACTOR} ms) for calls ${slowCalls} of each run. Open loop: ${CALLS} calls per run, Poisson arrivals at ${RATE}/s (seeded, the same schedule for every client), latency from the scheduled send time. ${ROUNDS} rounds in rotating order; p50 and p99 are medians of the per-round figures, next to the range of the per-round p99s; success and the slow share are pooled over the rounds. Balanced fetch over undici 7's \`fetch\` (own \`Agent\`); \`BalancedPool\` with \`pool.request()\`.`,
   ];
   for (const sc of scenarios) {
     const rr = sc.figures.find((f) => f.name === 'round robin')!;

@@ -87,7 +87,7 @@ describe('load', () => {
     delete env['NODE_OPTIONS'];
     const child = spawn(
       process.execPath,
-      ['--expose-gc', '--import', 'tsx', CYCLES_FIXTURE, String(CYCLES)],
+      ['--expose-gc', '--single-threaded-gc', '--import', 'tsx', CYCLES_FIXTURE, String(CYCLES)],
       { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let stdout = '';

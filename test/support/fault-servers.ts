@@ -36,7 +36,10 @@ export interface FaultOptions {
   status?: number;
 }
 
-/** The paths a fault server answers `ok` whatever its mode (health probes). */
+/**
+ * The health-probe path: answered 200 in every mode but `status` (see `setMode`'s `healthy`), so
+ * active checks see what a real health endpoint would while the application path misbehaves.
+ */
 export const HEALTH_PATH = '/health';
 
 export interface FaultServer {

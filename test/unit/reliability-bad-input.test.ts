@@ -30,6 +30,7 @@ import { getCookie, serializeSetCookie } from '../../src/session/cookie.js';
 import { MemorySessionStore } from '../../src/session/memory-store.js';
 import { SessionPersistenceManager } from '../../src/session/session-persistence-manager.js';
 import { ManualClock, seededRandom } from '../../src/testing/index.js';
+import type { PickContext } from '../../src/types.js';
 
 /** Lets a test pass a value the types forbid, as plain JavaScript callers can. */
 const bad = <T>(value: unknown): T => value as T;
@@ -263,6 +264,21 @@ const CASES: Case[] = [
     name: 'an object as hash key',
     names: 'ctx.key',
     run: (w) => w.hashed.acquire({ key: bad<string>({ user: 1 }) }),
+  },
+  {
+    name: 'a pick context that is a number',
+    names: 'ctx',
+    run: (w) => w.pool.acquire(bad<PickContext>(42)),
+  },
+  {
+    name: 'a sticky pin given as a bare id',
+    names: 'ctx.affinity',
+    run: (w) => w.pool.acquire({ affinity: bad<{ id: string }>(w.id) }),
+  },
+  {
+    name: 'exclude given as one id string (not a list)',
+    names: 'ctx.exclude',
+    run: (w) => w.pool.acquire({ exclude: bad<string[]>(w.id) }),
   },
   {
     name: 'a session key that is a number',
