@@ -2,6 +2,9 @@
  * A small benchmark harness. Every figure is reported next to a baseline measured in the same
  * run, because the machines are shared and noisy; each figure is the median of several runs.
  */
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 
 /** A benchmark section: a title and a markdown body. */
 export interface Section {
@@ -83,4 +86,78 @@ export function table(
 ): string {
   const line = (cells: readonly (string | number)[]) => `| ${cells.join(' | ')} |`;
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+/** A timed loop: runs its operation `iterations` times. */
+export type Loop = (iterations: number) => void;
+
+/** Nanoseconds of CPU time (user + system) that `loop(iterations)` takes. */
+export function cpuTime(loop: Loop, iterations: number): number {
+  const start = process.cpuUsage();
+  loop(iterations);
+  const d = process.cpuUsage(start);
+  return (d.user + d.system) * 1000;
+}
+
+/** Nanoseconds of wall-clock time that `loop(iterations)` takes. */
+export function wallTime(loop: Loop, iterations: number): number {
+  const start = process.hrtime.bigint();
+  loop(iterations);
+  return Number(process.hrtime.bigint() - start);
+}
+
+/**
+ * Iterations that make one run of `loop` last about `runMs` as `time` measures it: starting at
+ * 10 000 and growing ×4 until a run takes a quarter of that; at least 1000.
+ */
+export function calibrate(
+  loop: Loop,
+  runMs: number,
+  time: (loop: Loop, iterations: number) => number,
+): number {
+  loop(10_000);
+  let iterations = 10_000;
+  for (;;) {
+    const ms = time(loop, iterations) / 1e6;
+    if (ms >= runMs / 4 || iterations >= 1e8) {
+      return Math.max(1000, Math.round((iterations * runMs) / Math.max(ms, 0.01)));
+    }
+    iterations *= 4;
+  }
+}
+
+const execFileAsync = promisify(execFile);
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * Runs `job` in a child process (`node [...nodeArgs] --import tsx <file> worker <job as JSON>`,
+ * from the repository root) and returns the result the child printed last, as JSON (see
+ * {@link workerJob}). A child that fails gives `onError(first line of the error)`.
+ */
+export async function inChild<R>(
+  file: string,
+  job: unknown,
+  onError: (message: string) => R,
+  nodeArgs: readonly string[] = [],
+): Promise<R> {
+  try {
+    const { stdout } = await execFileAsync(
+      process.execPath,
+      [...nodeArgs, '--import', 'tsx', file, 'worker', JSON.stringify(job)],
+      { cwd: ROOT, maxBuffer: 1 << 20 },
+    );
+    return JSON.parse(stdout.trim().split('\n').pop() ?? '') as R;
+  } catch (error) {
+    const message = error instanceof Error ? error.message.split('\n')[0] : undefined;
+    return onError(message ?? 'failed');
+  }
+}
+
+/**
+ * In a child that {@link inChild} started on `file`: the job it was given (the child then prints
+ * its result as one line of JSON). `undefined` in the parent, and in any other module.
+ */
+export function workerJob<J>(file: string): J | undefined {
+  if (process.argv[2] !== 'worker' || process.argv[1] !== file) return undefined;
+  return JSON.parse(process.argv[3] ?? '{}') as J;
 }

@@ -11,10 +11,8 @@
  * children. Both on the system clock and on a ManualClock (no clock reads: the cheapest pick
  * path, so the largest ratios).
  */
-import { execFile } from 'node:child_process';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import * as otel from '@opentelemetry/api';
 import {
   AggregationTemporality,
@@ -25,7 +23,17 @@ import {
 import { BackendPool, instrumentPool, RoundRobin } from '../src/index.js';
 import { DIAGNOSTICS_CHANNELS, enableDiagnostics } from '../src/node/index.js';
 import { ManualClock } from '../src/testing/index.js';
-import { fmt, median, type Section, table } from './harness.js';
+import {
+  calibrate,
+  fmt,
+  type Loop,
+  median,
+  inChild as runInChild,
+  type Section,
+  table,
+  wallTime,
+  workerJob,
+} from './harness.js';
 
 const RUNS = 15;
 const RUN_MS = 8;
@@ -61,7 +69,6 @@ interface JobResult {
 }
 
 const SELF = fileURLToPath(import.meta.url);
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 function makePool(manualClock: boolean): BackendPool {
   return new BackendPool({
@@ -72,47 +79,25 @@ function makePool(manualClock: boolean): BackendPool {
   });
 }
 
-function pickLoop(pool: BackendPool): (iterations: number) => void {
+function pickLoop(pool: BackendPool): Loop {
   return (iterations) => {
     for (let i = 0; i < iterations; i++) pool.acquire().release();
   };
-}
-
-/** Iterations that make one run of `loop` last about RUN_MS. */
-function calibrate(loop: (iterations: number) => void): number {
-  loop(10_000);
-  let iterations = 10_000;
-  for (;;) {
-    const t = process.hrtime.bigint();
-    loop(iterations);
-    const ms = Number(process.hrtime.bigint() - t) / 1e6;
-    if (ms >= RUN_MS / 4 || iterations >= 1e8) {
-      return Math.max(1000, Math.round((iterations * RUN_MS) / Math.max(ms, 0.01)));
-    }
-    iterations *= 4;
-  }
 }
 
 /**
  * ns per iteration of `base` and `loop` in interleaved runs (alternating which goes first), and
  * the median of the per-pair ratios, which cancels load bursts that hit both halves of a pair.
  */
-function timeLoops(
-  base: (iterations: number) => void,
-  loop: (iterations: number) => void,
-): { base: number; ns: number; ratio: number } {
+function timeLoops(base: Loop, loop: Loop): { base: number; ns: number; ratio: number } {
   // The same count for both, so both see the same allocation and GC pattern per run; sized by
   // the slower of the two, so a slow variant does not stretch the section.
-  const nb = Math.min(calibrate(base), calibrate(loop));
+  const nb = Math.min(calibrate(base, RUN_MS, wallTime), calibrate(loop, RUN_MS, wallTime));
   const nl = nb;
   const b: number[] = [];
   const l: number[] = [];
   const ratios: number[] = [];
-  const time = (f: (iterations: number) => void, n: number): number => {
-    const t = process.hrtime.bigint();
-    f(n);
-    return Number(process.hrtime.bigint() - t) / n;
-  };
+  const time = (f: Loop, n: number): number => wallTime(f, n) / n;
   for (let r = 0; r < RUNS; r++) {
     let tb: number;
     let tl: number;
@@ -198,20 +183,13 @@ async function runJob(job: Job): Promise<JobResult> {
   return { ...timed, observed: seen };
 }
 
-const run = promisify(execFile);
-
-async function inChild(job: Job): Promise<JobResult> {
-  try {
-    const { stdout } = await run(
-      process.execPath,
-      ['--import', 'tsx', SELF, 'worker', JSON.stringify(job)],
-      { cwd: ROOT, maxBuffer: 1 << 20 },
-    );
-    return JSON.parse(stdout.trim().split('\n').pop() ?? '') as JobResult;
-  } catch (error) {
-    const message = error instanceof Error ? error.message.split('\n')[0] : undefined;
-    return { base: Number.NaN, ns: Number.NaN, ratio: Number.NaN, error: message ?? 'failed' };
-  }
+function inChild(job: Job): Promise<JobResult> {
+  return runInChild<JobResult>(SELF, job, (error) => ({
+    base: Number.NaN,
+    ns: Number.NaN,
+    ratio: Number.NaN,
+    error,
+  }));
 }
 
 /** The median of `repeats` children's figures: one child's JIT luck does not decide a row. */
@@ -275,7 +253,5 @@ export default async function observability(): Promise<Section> {
   return { title: 'Observability overhead', body: body.join('\n') };
 }
 
-if (process.argv[2] === 'worker') {
-  const job = JSON.parse(process.argv[3] ?? '{}') as Job;
-  console.log(JSON.stringify(await runJob(job)));
-}
+const job = workerJob<Job>(SELF);
+if (job !== undefined) console.log(JSON.stringify(await runJob(job)));

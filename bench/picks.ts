@@ -8,12 +8,10 @@
  * not slow another's. Every figure sits next to a plain array-index round robin timed in the same
  * child at the same size (the ratio column). Figures are medians of 7 runs.
  */
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { promisify } from 'node:util';
 import { P2cBalancer, RandomBalancer } from 'load-balancers';
 import {
   type Algorithm,
@@ -29,7 +27,17 @@ import {
   WeightedRoundRobin,
 } from '../src/index.js';
 import { ManualClock, seededRandom } from '../src/testing/index.js';
-import { fmt, median, type Section, table } from './harness.js';
+import {
+  calibrate,
+  cpuTime,
+  fmt,
+  type Loop,
+  median,
+  inChild as runInChild,
+  type Section,
+  table,
+  workerJob,
+} from './harness.js';
 
 const SIZES = [10, 100, 1000] as const;
 const RUNS = 11;
@@ -136,45 +144,17 @@ const CONTEXTS: PickContext[] = Array.from({ length: 1024 }, (_, i) => ({
 }));
 
 /**
- * Nanoseconds of CPU time this process spent (user + system). The machines we measure on are
+ * CPU ns per iteration of the baseline and of `loop`, runs interleaved (so both see the same
+ * machine state), each the median of RUNS runs. CPU time, because the machines we measure on are
  * shared: wall time includes the slices other processes take, CPU time does not.
  */
-function cpuNs(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) * 1000;
-}
-
-/** Iterations that make one run of `loop` last about RUN_MS. */
-function calibrate(loop: (iterations: number) => void): number {
-  loop(10_000);
-  let iterations = 10_000;
-  for (;;) {
-    const t = cpuNs();
-    loop(iterations);
-    const ms = (cpuNs() - t) / 1e6;
-    if (ms >= RUN_MS / 4 || iterations >= 1e8) {
-      return Math.max(1000, Math.round((iterations * RUN_MS) / Math.max(ms, 0.01)));
-    }
-    iterations *= 4;
-  }
-}
-
-/**
- * CPU ns per iteration of the baseline and of `loop`, runs interleaved (so both see the same
- * machine state), each the median of RUNS runs.
- */
-function timeLoops(
-  base: (iterations: number) => void,
-  loop: (iterations: number) => void,
-): { base: number; ns: number } {
-  const nb = calibrate(base);
-  const nl = calibrate(loop);
+function timeLoops(base: Loop, loop: Loop): { base: number; ns: number } {
+  const nb = calibrate(base, RUN_MS, cpuTime);
+  const nl = calibrate(loop, RUN_MS, cpuTime);
   const b: number[] = [];
   const l: number[] = [];
-  const once = (f: (iterations: number) => void, iterations: number, into: number[]): void => {
-    const t = cpuNs();
-    f(iterations);
-    into.push((cpuNs() - t) / iterations);
+  const once = (f: Loop, iterations: number, into: number[]): void => {
+    into.push(cpuTime(f, iterations) / iterations);
   };
   for (let r = 0; r < RUNS; r++) {
     once(base, nb, b);
@@ -283,32 +263,14 @@ async function runJob(job: Job): Promise<JobResult> {
 
 // ------------------------------------------------------------------------------ report (parent)
 
-const run = promisify(execFile);
-
-async function inChild(job: Job): Promise<JobResult> {
-  try {
-    const { stdout } = await run(
-      process.execPath,
-      [
-        '--expose-gc',
-        // A new space large enough that 1e6 picks allocating a few dozen bytes each run without a
-        // scavenge, so heap growth measures allocation (the gc column confirms it).
-        '--max-semi-space-size=512',
-        '--min-semi-space-size=512',
-        '--import',
-        'tsx',
-        SELF,
-        'worker',
-        JSON.stringify(job),
-      ],
-      { cwd: ROOT, maxBuffer: 1 << 20 },
-    );
-    const last = stdout.trim().split('\n').pop() ?? '';
-    return JSON.parse(last) as JobResult;
-  } catch (error) {
-    const message = error instanceof Error ? error.message.split('\n')[0] : undefined;
-    return { timings: [], error: message ?? 'failed' };
-  }
+function inChild(job: Job): Promise<JobResult> {
+  return runInChild<JobResult>(SELF, job, (error) => ({ timings: [], error }), [
+    '--expose-gc',
+    // A new space large enough that 1e6 picks allocating a few dozen bytes each run without a
+    // scavenge, so heap growth measures allocation (the gc column confirms it).
+    '--max-semi-space-size=512',
+    '--min-semi-space-size=512',
+  ]);
 }
 
 /** Max load minus mean after 100·n picks without release, for one balancer. */
@@ -483,8 +445,5 @@ export default async function picks(): Promise<Section[]> {
 
 // ------------------------------------------------------------------------------ child entry
 
-if (process.argv[2] === 'worker' && process.argv[1] === SELF) {
-  const job = JSON.parse(process.argv[3] ?? '{}') as Job;
-  const result = await runJob(job);
-  console.log(JSON.stringify(result));
-}
+const job = workerJob<Job>(SELF);
+if (job !== undefined) console.log(JSON.stringify(await runJob(job)));

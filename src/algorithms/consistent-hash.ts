@@ -11,11 +11,21 @@ import type {
   BackendView,
   PickContext,
 } from '../types.js';
-import { checkFunction, checkNumber, checkOneOf, checkOptions } from '../validate.js';
-import { requireEnv } from './shared.js';
+import { checkFunction, checkNumber, checkOptions } from '../validate.js';
+import {
+  checkKeyFunction,
+  checkMissingKey,
+  type KeyFunction,
+  keyFieldOf,
+  type MissingKeyPolicy,
+  missingKeyNote,
+  pickWithoutKey,
+  readKey,
+} from './shared.js';
 
-/** What a hash-based algorithm does with a pick that carries no key. */
-export type MissingKeyPolicy = 'random' | 'throw';
+export type { MissingKeyPolicy } from './shared.js';
+// IpHash imports it from here.
+export { badKeyError } from './shared.js';
 
 /** Options shared by {@link ConsistentHash} and {@link IpHash}. */
 export interface HashRingAlgorithmOptions {
@@ -85,34 +95,6 @@ const byId = (b: BackendView): string => b.id;
 const NO_CAP = 0x3fffffff;
 
 /**
- * A key that was not a string, or a missing key under `missingKey: 'throw'`.
- * @internal
- */
-export function badKeyError(name: string, field: string, value: unknown): LoadBalancerConfigError {
-  return new LoadBalancerConfigError(
-    `${name}: ${field}`,
-    value,
-    value === undefined
-      ? `a key in the pick context (${name} routes by key; or set missingKey: 'random')`
-      : 'a string (or undefined for no key)',
-  );
-}
-
-/**
- * A random eligible candidate, for picks without a key.
- * @internal
- */
-export function randomCandidate(
-  env: AlgorithmEnv | undefined,
-  name: string,
-  candidates: readonly BackendView[],
-): BackendView | undefined {
-  if (candidates.length === 1) return candidates[0];
-  const random = requireEnv(env, name).random;
-  return candidates[Math.floor(random() * candidates.length)];
-}
-
-/**
  * The ring machinery shared by {@link ConsistentHash} and {@link IpHash}: a ketama ring over every
  * member (eligible or not), rebuilt only when membership or weights change. A pick walks from the
  * key's owner to the first eligible backend (under the load cap, with a balance factor): the key
@@ -147,10 +129,7 @@ export abstract class HashRingAlgorithm implements Algorithm {
       o.ringKey === undefined
         ? byId
         : checkFunction<(b: BackendView) => string>('ringKey', o.ringKey);
-    this.#missingKey =
-      o.missingKey === undefined
-        ? 'random'
-        : checkOneOf('missingKey', o.missingKey, ['random', 'throw']);
+    this.#missingKey = checkMissingKey(o.missingKey);
   }
 
   /**
@@ -195,8 +174,7 @@ export abstract class HashRingAlgorithm implements Algorithm {
   pick(candidates: readonly BackendView[], ctx: PickContext): BackendView | undefined {
     const key = this.keyOf(ctx);
     if (key === undefined) {
-      if (this.#missingKey === 'throw') throw badKeyError(this.name, this.keyField, undefined);
-      return randomCandidate(this.#env, this.name, candidates);
+      return pickWithoutKey(this.#missingKey, this.#env, this.name, this.keyField, candidates);
     }
     // Only small integers cross calls here (the hash itself stays in the ring's typed array): a
     // 32-bit hash passed or returned across a call the optimizer did not inline would be boxed.
@@ -257,9 +235,7 @@ export abstract class HashRingAlgorithm implements Algorithm {
     if (key === undefined) {
       return {
         wouldPick: undefined,
-        note: `${ring}; no ${this.keyField} in the pick context: ${
-          this.#missingKey === 'throw' ? 'the pick throws' : 'a random eligible backend'
-        }`,
+        note: `${ring}; ${missingKeyNote(this.keyField, this.#missingKey)}`,
       };
     }
     const start = this.#ring._locate(key, this.keyStart(key), key.length);
@@ -307,20 +283,15 @@ export abstract class HashRingAlgorithm implements Algorithm {
 export class ConsistentHash extends HashRingAlgorithm {
   readonly name: string = 'consistent-hash';
   protected readonly keyField: string;
-  readonly #key: ((ctx: PickContext) => string | undefined) | undefined;
+  readonly #key: KeyFunction | undefined;
 
   constructor(options: ConsistentHashOptions = {}) {
     super('ConsistentHash', options, ['key']);
-    this.#key =
-      options.key === undefined
-        ? undefined
-        : checkFunction<(ctx: PickContext) => string | undefined>('key', options.key);
-    this.keyField = this.#key === undefined ? 'ctx.key' : 'key(ctx)';
+    this.#key = checkKeyFunction(options.key);
+    this.keyField = keyFieldOf(this.#key);
   }
 
   protected keyOf(ctx: PickContext): string | undefined {
-    const key = this.#key === undefined ? ctx.key : this.#key(ctx);
-    if (typeof key === 'string' || key === undefined) return key;
-    throw badKeyError(this.name, this.keyField, key);
+    return readKey(this.#key, ctx, this.name, this.keyField);
   }
 }

@@ -6,8 +6,17 @@ import type {
   BackendView,
   PickContext,
 } from '../types.js';
-import { checkFunction, checkOneOf, checkOptions } from '../validate.js';
-import { badKeyError, type MissingKeyPolicy, randomCandidate } from './consistent-hash.js';
+import { checkFunction, checkOptions } from '../validate.js';
+import {
+  checkKeyFunction,
+  checkMissingKey,
+  type KeyFunction,
+  keyFieldOf,
+  type MissingKeyPolicy,
+  missingKeyNote,
+  pickWithoutKey,
+  readKey,
+} from './shared.js';
 
 /** Options of {@link Maglev}. */
 export interface MaglevOptions {
@@ -61,7 +70,7 @@ const byId = (b: BackendView): string => b.id;
  */
 export class Maglev implements Algorithm {
   readonly name: string = 'maglev';
-  readonly #key: ((ctx: PickContext) => string | undefined) | undefined;
+  readonly #key: KeyFunction | undefined;
   readonly #keyField: string;
   readonly #tableSize: number | undefined;
   readonly #hostKey: (backend: BackendView) => string;
@@ -80,21 +89,15 @@ export class Maglev implements Algorithm {
       'hostKey',
       'missingKey',
     ]);
-    this.#key =
-      o.key === undefined
-        ? undefined
-        : checkFunction<(ctx: PickContext) => string | undefined>('key', o.key);
-    this.#keyField = this.#key === undefined ? 'ctx.key' : 'key(ctx)';
+    this.#key = checkKeyFunction(o.key);
+    this.#keyField = keyFieldOf(this.#key);
     this.#tableSize =
       o.tableSize === undefined ? undefined : checkTableSize('tableSize', o.tableSize);
     this.#hostKey =
       o.hostKey === undefined
         ? byId
         : checkFunction<(b: BackendView) => string>('hostKey', o.hostKey);
-    this.#missingKey =
-      o.missingKey === undefined
-        ? 'random'
-        : checkOneOf('missingKey', o.missingKey, ['random', 'throw']);
+    this.#missingKey = checkMissingKey(o.missingKey);
   }
 
   attach(env: AlgorithmEnv): void {
@@ -119,17 +122,10 @@ export class Maglev implements Algorithm {
     this.#views = this.#table === undefined ? [] : this.#table.ids.map((id) => present.get(id));
   }
 
-  #keyOf(ctx: PickContext): string | undefined {
-    const key = this.#key === undefined ? ctx.key : this.#key(ctx);
-    if (typeof key === 'string' || key === undefined) return key;
-    throw badKeyError(this.name, this.#keyField, key);
-  }
-
   pick(candidates: readonly BackendView[], ctx: PickContext): BackendView | undefined {
-    const key = this.#keyOf(ctx);
+    const key = readKey(this.#key, ctx, this.name, this.#keyField);
     if (key === undefined) {
-      if (this.#missingKey === 'throw') throw badKeyError(this.name, this.#keyField, undefined);
-      return randomCandidate(this.#env, this.name, candidates);
+      return pickWithoutKey(this.#missingKey, this.#env, this.name, this.#keyField, candidates);
     }
     const table = this.#table;
     if (table === undefined) return candidates[0];
@@ -154,13 +150,11 @@ export class Maglev implements Algorithm {
   explain(candidates: readonly BackendView[], ctx: PickContext): AlgorithmExplanation {
     const table = this.#table;
     const about = `Maglev table of ${table?.tableSize ?? 0} slots over ${table?.ids.length ?? 0} backends`;
-    const key = this.#keyOf(ctx);
+    const key = readKey(this.#key, ctx, this.name, this.#keyField);
     if (key === undefined || table === undefined) {
       return {
         wouldPick: undefined,
-        note: `${about}; no ${this.#keyField} in the pick context: ${
-          this.#missingKey === 'throw' ? 'the pick throws' : 'a random eligible backend'
-        }`,
+        note: `${about}; ${missingKeyNote(this.#keyField, this.#missingKey)}`,
       };
     }
     const slot = table._slotOf(key, 0, key.length);

@@ -1,5 +1,5 @@
 import type { Algorithm, AlgorithmEnv, AlgorithmExplanation, BackendView } from '../types.js';
-import { requireEnv, round } from './shared.js';
+import { isTransientSubset, requireEnv, round } from './shared.js';
 
 /**
  * A random backend, with probability proportional to its effective weight. O(1) per pick:
@@ -33,11 +33,7 @@ export class RandomPick implements Algorithm {
   pick(candidates: readonly BackendView[]): BackendView | undefined {
     const random = requireEnv(this.#env, this.name).random;
     if (candidates !== this.#cached) {
-      if (
-        candidates !== this.#pending &&
-        this.#cached !== undefined &&
-        candidates.length < this.#cached.length
-      ) {
+      if (isTransientSubset(candidates, this.#cached, this.#pending)) {
         this.#pending = candidates;
         return linearDraw(candidates, random());
       }

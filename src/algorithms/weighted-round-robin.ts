@@ -1,5 +1,5 @@
 import type { Algorithm, AlgorithmExplanation, BackendView } from '../types.js';
-import { round } from './shared.js';
+import { isTransientSubset, round } from './shared.js';
 
 /** Longest cycle worth precomputing; beyond it picks run the O(n) loop. */
 const MAX_CYCLE = 1 << 16;
@@ -44,11 +44,7 @@ export class WeightedRoundRobin implements Algorithm {
 
   pick(candidates: readonly BackendView[]): BackendView | undefined {
     if (candidates !== this.#cached) {
-      if (
-        candidates !== this.#pending &&
-        this.#cached !== undefined &&
-        candidates.length < this.#cached.length
-      ) {
+      if (isTransientSubset(candidates, this.#cached, this.#pending)) {
         this.#pending = candidates;
         return this.#among(candidates, true);
       }
@@ -150,12 +146,7 @@ export class WeightedRoundRobin implements Algorithm {
 
   explain(candidates: readonly BackendView[]): AlgorithmExplanation {
     let wouldPick: BackendView | undefined;
-    if (
-      candidates !== this.#cached &&
-      candidates !== this.#pending &&
-      this.#cached !== undefined &&
-      candidates.length < this.#cached.length
-    ) {
+    if (candidates !== this.#cached && isTransientSubset(candidates, this.#cached, this.#pending)) {
       wouldPick = this.#among(candidates, false);
     } else {
       const st = candidates === this.#cached ? this.#state : this.#plan(candidates);

@@ -76,8 +76,11 @@ export interface PollingDiscoveryOptions {
   clock?: Clock;
 }
 
-const POLLING_KEYS = [
-  'poll',
+/**
+ * The options of {@link PollingDiscoveryOptions} besides `poll`, which the DNS sources take too.
+ * @internal
+ */
+export const SCHEDULE_KEYS = [
   'name',
   'intervalMs',
   'minRefreshMs',
@@ -85,6 +88,8 @@ const POLLING_KEYS = [
   'timeoutMs',
   'clock',
 ] as const;
+
+const POLLING_KEYS = ['poll', ...SCHEDULE_KEYS] as const;
 
 /**
  * A source that asks a registry for the whole set of endpoints on a schedule: after each answer

@@ -5,7 +5,11 @@
 import type { ResolverOptions } from 'node:dns';
 import { Resolver } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { PollingDiscovery, type PollingDiscoveryOptions } from '../discovery/polling-discovery.js';
+import {
+  PollingDiscovery,
+  type PollingDiscoveryOptions,
+  SCHEDULE_KEYS,
+} from '../discovery/polling-discovery.js';
 import { LoadBalancerConfigError } from '../errors/config-error.js';
 import type { BackendInit } from '../types.js';
 import { checkNumber, checkOptions, checkString, isPlainObject, optNumber } from '../validate.js';
@@ -91,12 +95,7 @@ export interface DnsSrvDiscoveryOptions extends DnsCommonOptions {
 }
 
 const COMMON_KEYS = [
-  'name',
-  'intervalMs',
-  'minRefreshMs',
-  'maxRefreshMs',
-  'timeoutMs',
-  'clock',
+  ...SCHEDULE_KEYS,
   'family',
   'scheme',
   'basePath',

@@ -8,7 +8,6 @@ import {
   BackendPool,
   DiscoveryBinding,
   type DiscoveryEvents,
-  LoadBalancerConfigError,
   RoundRobin,
 } from '../../src/index.js';
 import {
@@ -18,6 +17,8 @@ import {
   type DnsSrvDiscoveryOptions,
 } from '../../src/node/index.js';
 import { ManualClock, seededRandom } from '../../src/testing/index.js';
+import { expectConfigErrors } from '../support/config-errors.js';
+import { onEveryEvent } from '../support/discovery.js';
 import { startDnsServer, type TestDnsServer, TYPE_A, TYPE_SRV } from '../support/dns-server.js';
 
 let dns: TestDnsServer;
@@ -66,21 +67,11 @@ function harness<S extends DnsDiscovery | DnsSrvDiscovery>(make: (clock: ManualC
   const source = make(clock);
   const binding = new DiscoveryBinding(pool, source);
   const events: Partial<Record<keyof DiscoveryEvents, Record<string, unknown>[]>> = {};
-  for (const name of [
-    'applied',
-    'removed',
-    'refresh-failed',
-    'empty-answer',
-    'held-back',
-    'invalid-endpoint',
-    'apply-failed',
-  ] as const) {
-    binding.on(name, (payload: unknown) => {
-      const list = events[name] ?? [];
-      list.push(payload as Record<string, unknown>);
-      events[name] = list;
-    });
-  }
+  onEveryEvent(binding, (name, payload) => {
+    const list = events[name] ?? [];
+    list.push(payload as Record<string, unknown>);
+    events[name] = list;
+  });
   cleanups.push(async () => {
     await pool.close();
     await binding.close();
@@ -324,16 +315,7 @@ describe('DnsDiscovery (A/AAAA)', () => {
       [() => new DnsSrvDiscovery({ service: SRV, zeroWeight: 0 }), 'zeroWeight'],
       [() => new DnsSrvDiscovery({ service: SRV, resolver: {} as never }), 'resolver'],
     ];
-    for (const [fn, field] of cases) {
-      let caught: unknown;
-      try {
-        fn();
-      } catch (error) {
-        caught = error;
-      }
-      expect(caught, field).toBeInstanceOf(LoadBalancerConfigError);
-      expect((caught as LoadBalancerConfigError).field).toBe(field);
-    }
+    expectConfigErrors(cases);
   });
 });
 

@@ -3,7 +3,7 @@
  * and undici's fetch injected.
  */
 import { Agent, Response as UndiciResponse, fetch as undiciFetch } from 'undici';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConsistentHash } from '../../src/algorithms/consistent-hash.js';
 import { LeastConnections } from '../../src/algorithms/least-connections.js';
 import { PeakEwma } from '../../src/algorithms/peak-ewma.js';
@@ -11,81 +11,16 @@ import { PowerOfTwoChoices } from '../../src/algorithms/power-of-two-choices.js'
 import { RandomPick } from '../../src/algorithms/random-pick.js';
 import { RoundRobin } from '../../src/algorithms/round-robin.js';
 import { WeightedRoundRobin } from '../../src/algorithms/weighted-round-robin.js';
-import { createBalancedFetch } from '../../src/fetch/balanced-fetch.js';
-import type { BalancedFetchOptions, FetchFunction } from '../../src/fetch/types.js';
-import { BackendPool } from '../../src/pool/backend-pool.js';
-import type { Algorithm, BackendSpec } from '../../src/types.js';
-import { closeAll, type Handler, startServers, type TestServer } from '../support/servers.js';
+import type { FetchFunction } from '../../src/fetch/types.js';
+import {
+  hang,
+  inFlightEverywhere,
+  load,
+  shares,
+  useFetchBackends,
+} from '../support/fetch-backends.js';
 
-let servers: TestServer[] = [];
-let pools: BackendPool[] = [];
-const timers = new Set<ReturnType<typeof setTimeout>>();
-
-afterEach(async () => {
-  for (const t of timers) clearTimeout(t);
-  timers.clear();
-  await Promise.all(pools.map((p) => p.close()));
-  pools = [];
-  await closeAll(servers);
-  servers = [];
-});
-
-function later(fn: () => void, ms: number): void {
-  const t = setTimeout(() => {
-    timers.delete(t);
-    fn();
-  }, ms);
-  timers.add(t);
-}
-
-/** A handler answering after `ms` (the timer is cleared in afterEach). */
-function slow(ms: number, body: string): Handler {
-  return (_req, res) => later(() => res.end(body), ms);
-}
-
-/** A handler that never answers. */
-const hang: Handler = () => undefined;
-
-async function setup(
-  n: number,
-  algorithm: Algorithm,
-  options: BalancedFetchOptions = {},
-  specs?: (urls: string[]) => BackendSpec[],
-) {
-  servers = await startServers(n);
-  const urls = servers.map((s) => s.url);
-  const pool = new BackendPool({ backends: specs ? specs(urls) : urls, algorithm, skew: false });
-  pools.push(pool);
-  return { pool, fetch: createBalancedFetch(pool, { backoffBaseMs: 2, ...options }) };
-}
-
-/** Runs `total` calls with `concurrency` in flight; returns the bodies. */
-async function load(
-  fetch: (path: string) => Promise<Response>,
-  total: number,
-  concurrency: number,
-): Promise<string[]> {
-  const bodies: string[] = [];
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < total) {
-        next++;
-        bodies.push(await (await fetch('/work')).text());
-      }
-    }),
-  );
-  return bodies;
-}
-
-function shares(bodies: readonly string[], n: number): number[] {
-  const counts = Array.from({ length: n }, () => 0);
-  for (const b of bodies) counts[Number(b)]!++;
-  return counts.map((c) => c / bodies.length);
-}
-
-const inFlightEverywhere = (pool: BackendPool): number[] =>
-  pool.stats().backends.map((b) => b.inFlight);
+const { servers, setup, slow } = useFetchBackends();
 
 describe('distribution per algorithm', () => {
   it('RoundRobin splits evenly', async () => {

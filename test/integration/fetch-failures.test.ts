@@ -3,92 +3,18 @@
  * timeouts: failover, hanging backends, POSTs, refused URLs, aborts, bodies, leaks.
  */
 import { Agent, fetch as undiciFetch } from 'undici';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LeastConnections } from '../../src/algorithms/least-connections.js';
 import { RoundRobin } from '../../src/algorithms/round-robin.js';
 import { AllAttemptsFailedError } from '../../src/errors/all-attempts-failed-error.js';
 import { RequestRefusedError } from '../../src/errors/request-refused-error.js';
 import { createBalancedFetch } from '../../src/fetch/balanced-fetch.js';
-import type { BalancedFetchOptions } from '../../src/fetch/types.js';
 import { BackendPool } from '../../src/pool/backend-pool.js';
 import { ManualClock } from '../../src/testing/index.js';
-import type { Algorithm, BackendSpec } from '../../src/types.js';
-import {
-  closeAll,
-  type Handler,
-  respond,
-  startServers,
-  type TestServer,
-  unusedPort,
-} from '../support/servers.js';
+import { hang, inFlightEverywhere, useFetchBackends } from '../support/fetch-backends.js';
+import { respond, unusedPort } from '../support/servers.js';
 
-let servers: TestServer[] = [];
-let pools: BackendPool[] = [];
-let agents: Agent[] = [];
-const timers = new Set<ReturnType<typeof setTimeout>>();
-
-afterEach(async () => {
-  for (const t of timers) clearTimeout(t);
-  timers.clear();
-  await Promise.all(pools.map((p) => p.close()));
-  pools = [];
-  await Promise.all(agents.map((a) => a.destroy()));
-  agents = [];
-  await closeAll(servers);
-  servers = [];
-});
-
-function later(fn: () => void, ms: number): void {
-  const t = setTimeout(() => {
-    timers.delete(t);
-    fn();
-  }, ms);
-  timers.add(t);
-}
-
-/** A handler that never answers. */
-const hang: Handler = () => undefined;
-
-async function setup(
-  n: number,
-  algorithm: Algorithm,
-  options: BalancedFetchOptions = {},
-  specs?: (urls: string[]) => BackendSpec[],
-) {
-  servers = await startServers(n);
-  const urls = servers.map((s) => s.url);
-  const pool = new BackendPool({ backends: specs ? specs(urls) : urls, algorithm, skew: false });
-  pools.push(pool);
-  return { pool, fetch: createBalancedFetch(pool, { backoffBaseMs: 2, ...options }) };
-}
-
-/** Runs `total` calls with `concurrency` in flight; returns the bodies. */
-async function _load(
-  fetch: (path: string) => Promise<Response>,
-  total: number,
-  concurrency: number,
-): Promise<string[]> {
-  const bodies: string[] = [];
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < total) {
-        next++;
-        bodies.push(await (await fetch('/work')).text());
-      }
-    }),
-  );
-  return bodies;
-}
-
-function _shares(bodies: readonly string[], n: number): number[] {
-  const counts = Array.from({ length: n }, () => 0);
-  for (const b of bodies) counts[Number(b)]!++;
-  return counts.map((c) => c / bodies.length);
-}
-
-const inFlightEverywhere = (pool: BackendPool): number[] =>
-  pool.stats().backends.map((b) => b.inFlight);
+const { servers, serve, setup, later, trackPool, trackAgent } = useFetchBackends();
 
 describe('failures', () => {
   it('fails over when a backend stops mid-run', async () => {
@@ -155,14 +81,14 @@ describe('failures', () => {
   });
 
   it('a POST whose connection was refused goes to another backend', async () => {
-    servers = await startServers(1);
+    await serve(1);
     const dead = await unusedPort();
     const pool = new BackendPool({
       backends: [`http://127.0.0.1:${dead}`, servers[0]!.url],
       algorithm: new RoundRobin({ startIndex: 0 }),
       skew: false,
     });
-    pools.push(pool);
+    trackPool(pool);
     const fetch = createBalancedFetch(pool, { backoffBaseMs: 2 });
     const res = await fetch('/orders', { method: 'POST', body: 'x' });
     expect(await res.text()).toBe('0');
@@ -251,7 +177,7 @@ describe('aborts and bodies', () => {
   it('1000 concurrent calls leave every in-flight count at 0', async () => {
     // All 1000 calls hold leases at once; undici queues them on 64 sockets per backend.
     const agent = new Agent({ connections: 64 });
-    agents.push(agent);
+    trackAgent(agent);
     const { pool, fetch } = await setup(3, new LeastConnections(), {
       fetch: (url, init) =>
         undiciFetch(url, {

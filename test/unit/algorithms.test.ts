@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   type Algorithm,
-  BackendPool,
+  type BackendPool,
   type BackendSpec,
   type BackendView,
   type Lease,
@@ -13,26 +13,16 @@ import {
   RoundRobin,
   WeightedRoundRobin,
 } from '../../src/index.js';
-import { ManualClock, seededRandom } from '../../src/testing/index.js';
+import { type ManualClock, seededRandom } from '../../src/testing/index.js';
+import { idOf, nameOf, testPool, url } from '../support/pools.js';
 
-const url = (name: string) => `http://${name}.test:80`;
-const idOf = (name: string) => `${name}.test:80`;
-const nameOf = (id: string) => id.split('.')[0]!;
-
+/** A {@link testPool} running `algorithm` with `seededRandom(seed)`. */
 function makePool(
   algorithm: Algorithm,
   backends: readonly BackendSpec[],
   seed = 42,
 ): { pool: BackendPool; clock: ManualClock } {
-  const clock = new ManualClock();
-  const pool = new BackendPool({
-    backends,
-    algorithm,
-    clock,
-    random: seededRandom(seed),
-    skew: false,
-  });
-  return { pool, clock };
+  return testPool(backends, { algorithm, random: seededRandom(seed) });
 }
 
 /** Names of `count` backends picked through acquire + immediate release. */

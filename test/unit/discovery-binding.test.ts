@@ -14,6 +14,8 @@ import {
   StaticDiscovery,
 } from '../../src/index.js';
 import { ManualClock, seededRandom } from '../../src/testing/index.js';
+import { expectConfigErrors } from '../support/config-errors.js';
+import { onEveryEvent } from '../support/discovery.js';
 
 const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -37,17 +39,7 @@ function setup(
   const source = new StaticDiscovery(initial);
   const binding = new DiscoveryBinding(pool, source, options);
   const events: { name: keyof DiscoveryEvents; payload: unknown }[] = [];
-  for (const name of [
-    'applied',
-    'removed',
-    'refresh-failed',
-    'empty-answer',
-    'held-back',
-    'invalid-endpoint',
-    'apply-failed',
-  ] as const) {
-    binding.on(name, (payload: unknown) => events.push({ name, payload }));
-  }
+  onEveryEvent(binding, (name, payload) => events.push({ name, payload }));
   binding.start();
   const ids = (): string[] => pool.backends().map((b) => b.id);
   const named = (name: keyof DiscoveryEvents) =>
@@ -391,16 +383,7 @@ describe('DiscoveryBinding with StaticDiscovery', () => {
       [() => new StaticDiscovery(['nope']), 'endpoints[0].url'],
       [() => new StaticDiscovery('x' as unknown as string[]), 'endpoints'],
     ];
-    for (const [fn, field] of cases) {
-      let caught: unknown;
-      try {
-        fn();
-      } catch (error) {
-        caught = error;
-      }
-      expect(caught, field).toBeInstanceOf(LoadBalancerConfigError);
-      expect((caught as LoadBalancerConfigError).field).toBe(field);
-    }
+    expectConfigErrors(cases);
   });
 
   it('routes to a worse priority tier only while the better one has no healthy backend', () => {

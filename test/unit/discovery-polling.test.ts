@@ -15,6 +15,7 @@ import {
   StaticDiscovery,
 } from '../../src/index.js';
 import { ManualClock } from '../../src/testing/index.js';
+import { expectConfigErrors } from '../support/config-errors.js';
 
 type Reply = readonly BackendSpec[] | PollResult | Error | 'hang';
 
@@ -203,16 +204,7 @@ describe('PollingDiscovery', () => {
         'PollingDiscoveryOptions.every',
       ],
     ];
-    for (const [fn, field] of cases) {
-      let caught: unknown;
-      try {
-        fn();
-      } catch (error) {
-        caught = error;
-      }
-      expect(caught, field).toBeInstanceOf(LoadBalancerConfigError);
-      expect((caught as LoadBalancerConfigError).field).toBe(field);
-    }
+    expectConfigErrors(cases);
   });
 
   it('drives a pool through a binding: the last good set survives failures', async () => {

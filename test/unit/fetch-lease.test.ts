@@ -1,6 +1,5 @@
 import { Response as UndiciResponse } from 'undici';
 import { describe, expect, it } from 'vitest';
-import { RoundRobin } from '../../src/algorithms/round-robin.js';
 import { AllAttemptsFailedError } from '../../src/errors/all-attempts-failed-error.js';
 import { LoadBalancerConfigError } from '../../src/errors/config-error.js';
 import { NoBackendAvailableError } from '../../src/errors/no-backend-error.js';
@@ -9,6 +8,7 @@ import type { BalancedFetchOptions, FetchFunction, FetchTarget } from '../../src
 import { BackendPool } from '../../src/pool/backend-pool.js';
 import { ManualClock, seededRandom } from '../../src/testing/index.js';
 import type { LeaseOutcome, PickContext } from '../../src/types.js';
+import { testPool } from '../support/pools.js';
 
 interface Released {
   backend: string;
@@ -21,14 +21,7 @@ function setup(
   options: BalancedFetchOptions = {},
   backends = ['http://b1/api', 'http://b2/api'],
 ) {
-  const clock = new ManualClock();
-  const pool = new BackendPool({
-    backends,
-    algorithm: new RoundRobin({ startIndex: 0 }),
-    clock,
-    random: seededRandom(1),
-    skew: false,
-  });
+  const { pool, clock } = testPool(backends);
   const released: Released[] = [];
   const contexts: (PickContext | undefined)[] = [];
   pool.on('release', (e) =>

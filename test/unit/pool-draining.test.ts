@@ -1,26 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import {
-  BackendPool,
   type BackendPoolOptions,
   type BackendSpec,
   LoadBalancerConfigError,
-  RoundRobin,
 } from '../../src/index.js';
-import { ManualClock, seededRandom } from '../../src/testing/index.js';
+import { idOf, testPool, url } from '../support/pools.js';
 
-const url = (name: string) => `http://${name}.test:80`;
-const idOf = (name: string) => `${name}.test:80`;
-
+/** A {@link testPool} that records its state, drained and removed events. */
 function makePool(backends: readonly BackendSpec[], options: BackendPoolOptions = {}) {
-  const clock = new ManualClock();
-  const pool = new BackendPool({
-    backends,
-    algorithm: new RoundRobin({ startIndex: 0 }),
-    clock,
-    random: seededRandom(1),
-    skew: false,
-    ...options,
-  });
+  const { pool, clock } = testPool(backends, options);
   const events: string[] = [];
   pool.on('state', (e) => events.push(`${e.backend.id}:${e.from}->${e.to}`));
   pool.on('drained', (e) =>

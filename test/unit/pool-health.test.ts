@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   type Algorithm,
-  BackendPool,
+  type BackendPool,
   type BackendPoolOptions,
   type BackendSpec,
   type BackendView,
@@ -12,22 +12,11 @@ import {
   type SkewOptions,
   WeightedRoundRobin,
 } from '../../src/index.js';
-import { ManualClock, seededRandom } from '../../src/testing/index.js';
+import { idOf, nameOf, testPool, url } from '../support/pools.js';
 
-const url = (name: string) => `http://${name}.test:80`;
-const idOf = (name: string) => `${name}.test:80`;
-const nameOf = (id: string) => id.split('.')[0]!;
-
+/** A {@link testPool} that records its state changes and panic events. */
 function makePool(backends: readonly BackendSpec[], options: BackendPoolOptions = {}) {
-  const clock = new ManualClock();
-  const pool = new BackendPool({
-    backends,
-    algorithm: new RoundRobin({ startIndex: 0 }),
-    clock,
-    random: seededRandom(1),
-    skew: false,
-    ...options,
-  });
+  const { pool, clock } = testPool(backends, options);
   const states: string[] = [];
   pool.on('state', (e) => states.push(`${nameOf(e.backend.id)}:${e.from}->${e.to} (${e.reason})`));
   const panics: unknown[] = [];

@@ -31,90 +31,49 @@ type Op =
   | { op: 'advance'; ms: number };
 
 const at = fc.nat(1000);
+
+/** The arbitraries for the fields (besides `op`) of the op named `K`. */
+type FieldArbitraries<K extends Op['op']> = {
+  [P in Exclude<keyof Extract<Op, { op: K }>, 'op'>]: fc.Arbitrary<Extract<Op, { op: K }>[P]>;
+};
+
+/** One weighted choice of {@link opArb}: records `{ op: name, ...fields }`. */
+function opOf<K extends Op['op']>(
+  name: K,
+  fields: FieldArbitraries<K>,
+  weight: number,
+): fc.WeightedArbitrary<Op> {
+  const record = fc.record({ op: fc.constant(name), ...fields });
+  // fc.record's value type over a mapped type does not narrow to the union member by itself.
+  return { arbitrary: record as unknown as fc.Arbitrary<Extract<Op, { op: K }>>, weight };
+}
+
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  {
-    arbitrary: fc.record({
-      op: fc.constant('add' as const),
-      weight: fc.integer({ min: 1, max: 4 }),
-      priority: fc.integer({ min: 0, max: 1 }),
-    }),
-    weight: 2,
-  },
-  {
-    arbitrary: fc.record({
-      op: fc.constant('acquire' as const),
-      exclude: fc.option(at, { nil: undefined }),
-    }),
-    weight: 8,
-  },
-  {
-    arbitrary: fc.record({ op: fc.constant('affinity' as const), at, allowDraining: fc.boolean() }),
-    weight: 2,
-  },
-  {
-    arbitrary: fc.record({
-      op: fc.constant('release' as const),
+  opOf(
+    'add',
+    { weight: fc.integer({ min: 1, max: 4 }), priority: fc.integer({ min: 0, max: 1 }) },
+    2,
+  ),
+  opOf('acquire', { exclude: fc.option(at, { nil: undefined }) }, 8),
+  opOf('affinity', { at, allowDraining: fc.boolean() }, 2),
+  opOf(
+    'release',
+    {
       at,
       ok: fc.boolean(),
       latencyMs: fc.option(fc.integer({ min: 0, max: 500 }), { nil: undefined }),
-    }),
-    weight: 6,
-  },
-  {
-    arbitrary: fc.record({
-      op: fc.constant('drain' as const),
-      at,
-      graceMs: fc.integer({ min: 0, max: 3000 }),
-    }),
-    weight: 1,
-  },
-  { arbitrary: fc.record({ op: fc.constant('undrain' as const), at }), weight: 1 },
-  {
-    arbitrary: fc.record({
-      op: fc.constant('remove' as const),
-      at,
-      drain: fc.boolean(),
-      graceMs: fc.integer({ min: 0, max: 3000 }),
-    }),
-    weight: 1,
-  },
-  {
-    arbitrary: fc.record({ op: fc.constant('setHealthy' as const), at, healthy: fc.boolean() }),
-    weight: 2,
-  },
-  {
-    arbitrary: fc.record({
-      op: fc.constant('probe' as const),
-      at,
-      ok: fc.boolean(),
-      threshold: fc.integer({ min: 1, max: 3 }),
-    }),
-    weight: 1,
-  },
-  {
-    arbitrary: fc.record({
-      op: fc.constant('eject' as const),
-      at,
-      ms: fc.integer({ min: 0, max: 3000 }),
-    }),
-    weight: 1,
-  },
-  { arbitrary: fc.record({ op: fc.constant('uneject' as const), at }), weight: 1 },
-  {
-    arbitrary: fc.record({
-      op: fc.constant('setWeight' as const),
-      at,
-      weight: fc.integer({ min: 1, max: 5 }),
-    }),
-    weight: 1,
-  },
-  {
-    arbitrary: fc.record({
-      op: fc.constant('advance' as const),
-      ms: fc.integer({ min: 0, max: 2000 }),
-    }),
-    weight: 2,
-  },
+    },
+    6,
+  ),
+  opOf('drain', { at, graceMs: fc.integer({ min: 0, max: 3000 }) }, 1),
+  opOf('undrain', { at }, 1),
+  opOf('remove', { at, drain: fc.boolean(), graceMs: fc.integer({ min: 0, max: 3000 }) }, 1),
+  opOf('setHealthy', { at, healthy: fc.boolean() }, 2),
+  opOf('probe', { at, ok: fc.boolean(), threshold: fc.integer({ min: 1, max: 3 }) }, 1),
+  opOf('eject', { at, ms: fc.integer({ min: 0, max: 3000 }) }, 1),
+  opOf('uneject', { at }, 1),
+  opOf('setWeight', { at, weight: fc.integer({ min: 1, max: 5 }) }, 1),
+  opOf('advance', { ms: fc.integer({ min: 0, max: 2000 }) }, 2),
 );
 
 const ALGORITHMS: { name: string; make: () => Algorithm }[] = [
@@ -282,6 +241,16 @@ function play(
   return run;
 }
 
+/** A smooth weighted round robin pool over `b0.test`, `b1.test`, … with these weights. */
+function weightedPool(weights: readonly number[]): BackendPool {
+  return new BackendPool({
+    backends: weights.map((weight, i) => ({ url: `http://b${i}.test`, weight })),
+    algorithm: new WeightedRoundRobin(),
+    clock: new ManualClock(),
+    skew: false,
+  });
+}
+
 const scenario = fc.record({
   initial: fc.integer({ min: 0, max: 6 }),
   ops: fc.array(opArb, { maxLength: 80 }),
@@ -365,12 +334,7 @@ describe('pool properties', () => {
       fc.property(
         fc.array(fc.integer({ min: 1, max: 12 }), { minLength: 1, maxLength: 8 }),
         (weights) => {
-          const pool = new BackendPool({
-            backends: weights.map((weight, i) => ({ url: `http://b${i}.test`, weight })),
-            algorithm: new WeightedRoundRobin(),
-            clock: new ManualClock(),
-            skew: false,
-          });
+          const pool = weightedPool(weights);
           const g = weights.reduce(gcd);
           const cycle = weights.reduce((s, w) => s + w, 0) / g;
           for (let round = 0; round < 3; round++) {
@@ -411,12 +375,7 @@ describe('pool properties', () => {
       fc.property(
         fc.array(fc.integer({ min: 1, max: 20 }), { minLength: 1, maxLength: 12 }),
         (weights) => {
-          const pool = new BackendPool({
-            backends: weights.map((weight, i) => ({ url: `http://b${i}.test`, weight })),
-            algorithm: new WeightedRoundRobin(),
-            clock: new ManualClock(),
-            skew: false,
-          });
+          const pool = weightedPool(weights);
           const picks = 2 * weights.reduce((s, w) => s + w, 0);
           const seen: number[] = [];
           for (let k = 0; k < picks; k++) {
@@ -437,12 +396,7 @@ describe('pool properties', () => {
       fc.property(
         fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 2, maxLength: 6 }),
         (weights) => {
-          const pool = new BackendPool({
-            backends: weights.map((weight, i) => ({ url: `http://b${i}.test`, weight })),
-            algorithm: new WeightedRoundRobin(),
-            clock: new ManualClock(),
-            skew: false,
-          });
+          const pool = weightedPool(weights);
           const total = weights.reduce((s, w) => s + w, 0);
           const counts = new Map<string, number>();
           for (let k = 1; k <= 2 * total; k++) {
