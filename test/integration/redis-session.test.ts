@@ -212,7 +212,9 @@ describe.runIf(hasRedis())('RedisSessionStore against a real redis-server', () =
       }
       await new Promise((r2) => setTimeout(r2, 50));
     }
-    expect(first?.status).toBe('new');
+    // The restarted server is empty, so the session is bound anew: either by this call ('new'),
+    // or by an earlier call whose read timed out while its write went through ('kept').
+    expect(['new', 'kept']).toContain(first?.status);
     expect(events).toContain('storeUp');
     for (let i = 0; i < 5; i++) {
       expect(await call(sessions, 'k')).toEqual({ id: first!.id, status: 'kept' });
