@@ -1,19 +1,13 @@
 import { LoadBalancerError, type LoadBalancerErrorCode } from './load-balancer-error.js';
 
 /** Why no backend could be picked. */
-export type NoBackendReason =
-  | 'empty'
-  | 'all-unhealthy'
-  | 'all-draining'
-  | 'all-excluded'
-  | 'pool-closed';
+export type NoBackendReason = 'empty' | 'all-unhealthy' | 'all-draining' | 'pool-closed';
 
 const ADVICE: Record<NoBackendReason, string> = {
   empty: 'the pool has no backends; add some with pool.add() or check service discovery',
   'all-unhealthy':
     'every backend is unhealthy or ejected; check the health check (does it depend on a shared dependency?) and the backends themselves',
   'all-draining': 'every backend is draining; undrain one or add new backends',
-  'all-excluded': 'every routable backend was excluded by the caller',
   'pool-closed': 'the pool was closed; create a new pool',
 };
 

@@ -69,7 +69,6 @@ describe('error classes', () => {
   it.each([
     ['empty', 'the pool has no backends'],
     ['all-unhealthy', 'every backend is unhealthy or ejected'],
-    ['all-excluded', 'every routable backend was excluded'],
     ['pool-closed', 'the pool was closed'],
   ] as const)('NoBackendAvailableError(%s) gives advice', (reason, advice) => {
     const e = new NoBackendAvailableError(reason);
