@@ -1,5 +1,5 @@
 import type { Algorithm, AlgorithmExplanation, BackendView } from '../types.js';
-import { describeLoads } from './shared.js';
+import { describeLoads, isRetrySubset } from './shared.js';
 
 /**
  * The backend with the fewest calls in flight per unit of weight. Ties are broken fairly:
@@ -16,9 +16,9 @@ import { describeLoads } from './shared.js';
  * (bench/picks.ts), against a 50 ns target.
  *
  * The structure is built for the candidate array the pool hands over (the pool makes a new
- * array on every membership, state or weight change). A shorter array seen once, like the
- * reduced list of a retry that excludes backends, is scanned in the same turn order instead;
- * it is adopted if the next pick brings it again. A longer array is adopted at once.
+ * array on every membership, state or weight change, and announces it through
+ * `onEligibleChange`). Any other array, the reduced list of a retry that excludes backends, is
+ * scanned in the same turn order instead, leaving the structure as it is.
  *
  * Right for calls of very different lengths and for long-lived connections.
  *
@@ -32,7 +32,8 @@ export class LeastConnections implements Algorithm {
   /** The candidate array the structure describes. */
   #cands: readonly BackendView[] | undefined;
   /** An array seen on the last pick but not adopted yet. */
-  #pending: readonly BackendView[] | undefined;
+  /** The pool's eligible snapshot, as announced by `onEligibleChange`. */
+  #snapshot: readonly BackendView[] | undefined;
   /** Candidate → its index in `#cands`. */
   #index = new Map<BackendView, number>();
   /** Per candidate: in-flight / effective weight as last seen. */
@@ -55,14 +56,13 @@ export class LeastConnections implements Algorithm {
   #heap = new Int32Array(0);
   #heapSize = 0;
 
+  onEligibleChange(candidates: readonly BackendView[]): void {
+    this.#snapshot = candidates;
+  }
+
   pick(candidates: readonly BackendView[]): BackendView | undefined {
     if (candidates !== this.#cands) {
-      if (
-        candidates !== this.#pending &&
-        this.#cands !== undefined &&
-        candidates.length < this.#cands.length
-      ) {
-        this.#pending = candidates;
+      if (this.#cands !== undefined && isRetrySubset(candidates, this.#snapshot)) {
         return this.#pickUnadopted(candidates);
       }
       this.#build(candidates);
@@ -157,7 +157,6 @@ export class LeastConnections implements Algorithm {
     const n = candidates.length;
     const order = this.#joinOrder(candidates);
     this.#cands = candidates;
-    this.#pending = undefined;
     this.#index = new Map();
     this.#load = new Float64Array(n);
     this.#ring = new Int32Array(n);

@@ -1,5 +1,5 @@
 import type { Algorithm, AlgorithmEnv, AlgorithmExplanation, BackendView } from '../types.js';
-import { isTransientSubset, requireEnv, round } from './shared.js';
+import { isRetrySubset, requireEnv, round } from './shared.js';
 
 /**
  * A random backend, with probability proportional to its effective weight. O(1) per pick:
@@ -7,9 +7,9 @@ import { isTransientSubset, requireEnv, round } from './shared.js';
  * construction), rebuilt only when the candidate array changes. A binary search over cumulative
  * weights measured 75 ns per pick at 100 backends (bench/picks.ts), mostly mispredicted branches.
  *
- * A shorter array seen once (the reduced list of a retry that excludes backends) is served by a
- * linear weighted draw instead of replacing the table; it is adopted if the next pick brings it
- * again. A longer array is adopted at once.
+ * An array other than the pool's eligible snapshot (announced through `onEligibleChange`), the
+ * reduced list of a retry that excludes backends, is served by a linear weighted draw instead
+ * of replacing the table.
  *
  * @example
  * ```ts
@@ -20,7 +20,8 @@ export class RandomPick implements Algorithm {
   readonly name = 'random';
   #env: AlgorithmEnv | undefined;
   #cached: readonly BackendView[] | undefined;
-  #pending: readonly BackendView[] | undefined;
+  /** The pool's eligible snapshot, as announced by `onEligibleChange`. */
+  #snapshot: readonly BackendView[] | undefined;
   #uniform = true;
   /** Alias table: column k keeps itself with probability `#prob[k]`, else gives `#alias[k]`. */
   #prob = new Float64Array(0);
@@ -30,13 +31,14 @@ export class RandomPick implements Algorithm {
     this.#env = env;
   }
 
+  onEligibleChange(candidates: readonly BackendView[]): void {
+    this.#snapshot = candidates;
+  }
+
   pick(candidates: readonly BackendView[]): BackendView | undefined {
     const random = requireEnv(this.#env, this.name).random;
     if (candidates !== this.#cached) {
-      if (isTransientSubset(candidates, this.#cached, this.#pending)) {
-        this.#pending = candidates;
-        return linearDraw(candidates, random());
-      }
+      if (isRetrySubset(candidates, this.#snapshot)) return linearDraw(candidates, random());
       this.#rebuild(candidates);
     }
     const n = candidates.length;
@@ -47,7 +49,6 @@ export class RandomPick implements Algorithm {
 
   #rebuild(candidates: readonly BackendView[]): void {
     this.#cached = candidates;
-    this.#pending = undefined;
     const n = candidates.length;
     const first = candidates[0]?.effectiveWeight;
     let sum = 0;

@@ -1,5 +1,6 @@
 import type { Algorithm, AlgorithmEnv, AlgorithmExplanation, BackendView } from '../types.js';
 import { checkNumber, checkOptions } from '../validate.js';
+import { isRetrySubset } from './shared.js';
 
 /** Options of {@link RoundRobin}. */
 export interface RoundRobinOptions {
@@ -46,7 +47,7 @@ export class RoundRobin implements Algorithm {
   }
 
   pick(candidates: readonly BackendView[]): BackendView | undefined {
-    if (this.#main !== undefined && candidates !== this.#main) {
+    if (isRetrySubset(candidates, this.#main)) {
       // A retry's subset (backends already tried left out): served from a rotation of its own,
       // so retries do not shift the main turn. Sharing one counter let a dead backend's retries
       // starve one of the healthy backends.

@@ -19,18 +19,18 @@ export function requireEnv(env: AlgorithmEnv | undefined, name: string): Algorit
 }
 
 /**
- * Whether a candidate array that differs from the `adopted` one is a shorter array seen for the
- * first time (typically the reduced list of a retry that excludes backends): the algorithm serves
- * it without replacing the state built for `adopted`, and remembers it as `pending`. Seen again
- * right after, or when it is not shorter, the algorithm adopts it.
+ * Whether `candidates` is a retry's subset rather than the pool's eligible snapshot. The pool
+ * announces every new snapshot through `onEligibleChange` before the next pick, so any other
+ * array is the shorter list of a retry that excludes backends already tried: an algorithm serves
+ * it without replacing the state it keeps for the snapshot. Without a pool (no snapshot
+ * announced) every array counts as a snapshot.
  * @internal
  */
-export function isTransientSubset(
+export function isRetrySubset(
   candidates: readonly BackendView[],
-  adopted: readonly BackendView[] | undefined,
-  pending: readonly BackendView[] | undefined,
+  snapshot: readonly BackendView[] | undefined,
 ): boolean {
-  return candidates !== pending && adopted !== undefined && candidates.length < adopted.length;
+  return snapshot !== undefined && candidates !== snapshot;
 }
 
 /** In-flight calls per unit of effective weight: the load figure of least-loaded algorithms. @internal */

@@ -1,5 +1,5 @@
 import type { Algorithm, AlgorithmExplanation, BackendView } from '../types.js';
-import { isTransientSubset, round } from './shared.js';
+import { isRetrySubset, round } from './shared.js';
 
 /** Longest cycle worth precomputing; beyond it picks run the O(n) loop. */
 const MAX_CYCLE = 1 << 16;
@@ -20,9 +20,9 @@ const MAX_PRECOMPUTE = 1 << 21;
  * O(n) loop. A new candidate array continues the cycle at the same position rather than
  * restarting it, so frequent changes do not favour the first backend.
  *
- * A shorter array seen once (the reduced list of a retry that excludes backends) gets the
- * backend the current order reaches first among its members, and the order goes on from there;
- * it is adopted if the next pick brings it again. A longer array is adopted at once.
+ * An array other than the pool's eligible snapshot (announced through `onEligibleChange`), the
+ * reduced list of a retry that excludes backends, gets the backend the current order reaches
+ * first among its members, and the order goes on from there.
  *
  * @example
  * ```ts
@@ -32,7 +32,8 @@ const MAX_PRECOMPUTE = 1 << 21;
 export class WeightedRoundRobin implements Algorithm {
   readonly name = 'weighted-round-robin';
   #cached: readonly BackendView[] | undefined;
-  #pending: readonly BackendView[] | undefined;
+  /** The pool's eligible snapshot, as announced by `onEligibleChange`. */
+  #snapshot: readonly BackendView[] | undefined;
   #state: State = {
     index: new Map(),
     weights: new Float64Array(0),
@@ -42,14 +43,16 @@ export class WeightedRoundRobin implements Algorithm {
     pos: 0,
   };
 
+  onEligibleChange(candidates: readonly BackendView[]): void {
+    this.#snapshot = candidates;
+  }
+
   pick(candidates: readonly BackendView[]): BackendView | undefined {
     if (candidates !== this.#cached) {
-      if (isTransientSubset(candidates, this.#cached, this.#pending)) {
-        this.#pending = candidates;
+      if (this.#cached !== undefined && isRetrySubset(candidates, this.#snapshot)) {
         return this.#among(candidates, true);
       }
       this.#cached = candidates;
-      this.#pending = undefined;
       this.#state = this.#plan(candidates);
     }
     const st = this.#state;
@@ -146,7 +149,11 @@ export class WeightedRoundRobin implements Algorithm {
 
   explain(candidates: readonly BackendView[]): AlgorithmExplanation {
     let wouldPick: BackendView | undefined;
-    if (candidates !== this.#cached && isTransientSubset(candidates, this.#cached, this.#pending)) {
+    if (
+      candidates !== this.#cached &&
+      this.#cached !== undefined &&
+      isRetrySubset(candidates, this.#snapshot)
+    ) {
       wouldPick = this.#among(candidates, false);
     } else {
       const st = candidates === this.#cached ? this.#state : this.#plan(candidates);
