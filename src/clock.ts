@@ -30,13 +30,85 @@ export interface Clock {
 const timeOrigin = performance.timeOrigin;
 
 /**
+ * The longest delay a platform timer honours: Node, browsers, Deno and Bun store it in a signed
+ * 32-bit integer and fire a longer one after 1 ms (Node's `TimeoutOverflowWarning`; HTML's timer
+ * initialisation steps). Longer delays are chained, see {@link systemClock}.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+type PlatformTimer = ReturnType<typeof setTimeout>;
+
+/**
+ * A timer longer than {@link MAX_TIMER_MS}: a chain of platform timers, each at most that long,
+ * aimed at the same due time, so the delay is honoured exactly.
+ */
+class ChainedTimer implements TimerHandle {
+  readonly #fn: () => void;
+  readonly #due: number;
+  #timer: PlatformTimer | undefined;
+  #refed = true;
+
+  constructor(fn: () => void, ms: number) {
+    this.#fn = fn;
+    this.#due = performance.now() + ms;
+    this.#arm();
+  }
+
+  #arm(): void {
+    const left = this.#due - performance.now();
+    this.#timer =
+      left > MAX_TIMER_MS
+        ? setTimeout(() => this.#arm(), MAX_TIMER_MS)
+        : setTimeout(this.#fn, Math.max(0, left));
+    if (!this.#refed) (this.#timer as { unref?: () => unknown }).unref?.();
+  }
+
+  unref(): this {
+    this.#refed = false;
+    (this.#timer as { unref?: () => unknown } | undefined)?.unref?.();
+    return this;
+  }
+
+  ref(): this {
+    this.#refed = true;
+    (this.#timer as { ref?: () => unknown } | undefined)?.ref?.();
+    return this;
+  }
+
+  cancel(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
+/** The handle of a timer that never fires (an infinite delay). */
+class NeverTimer implements TimerHandle {
+  unref(): this {
+    return this;
+  }
+  ref(): this {
+    return this;
+  }
+}
+
+/**
  * The real clock: `performance.now()` offset by `performance.timeOrigin` (monotonic, in
  * milliseconds since the epoch) and the platform timers.
+ *
+ * Every delay is honoured exactly: one longer than {@link MAX_TIMER_MS} (about 24.8 days), which
+ * a platform timer would fire after 1 ms, runs as a chain of shorter timers; an infinite delay
+ * never fires; a negative or NaN delay fires as soon as possible, as the platform's does.
  */
 export const systemClock: Clock = {
   now: () => timeOrigin + performance.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms) as unknown as TimerHandle,
-  clearTimeout: (handle) => clearTimeout(handle as Parameters<typeof clearTimeout>[0]),
+  setTimeout: (fn, ms) => {
+    if (ms <= MAX_TIMER_MS || Number.isNaN(ms)) return setTimeout(fn, ms) as unknown as TimerHandle;
+    return ms === Number.POSITIVE_INFINITY ? new NeverTimer() : new ChainedTimer(fn, ms);
+  },
+  clearTimeout: (handle) => {
+    if (handle instanceof ChainedTimer) handle.cancel();
+    else if (!(handle instanceof NeverTimer)) clearTimeout(handle as PlatformTimer);
+  },
 };
 
 /**

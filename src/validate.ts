@@ -61,6 +61,52 @@ export function checkNumber(
   return value;
 }
 
+/**
+ * The longest duration any option accepts, in ms: 2^50 ms, about 35,700 years. Clock readings
+ * (epoch milliseconds, about 2^41) plus such a duration stay exact in a double; the clocks honour
+ * every delay up to it exactly (`systemClock` chains platform timers beyond 2^31 - 1 ms).
+ */
+export const MAX_DURATION_MS = 2 ** 50;
+
+/**
+ * Checks a duration in milliseconds: a finite number within `[min, max]` (`min` 0 and `max`
+ * {@link MAX_DURATION_MS} unless given). Every duration option goes through here, so the rule
+ * for what a duration may be lives in one place.
+ */
+export function checkDuration(
+  field: string,
+  value: unknown,
+  {
+    min = 0,
+    max = MAX_DURATION_MS,
+    minExclusive = false,
+  }: { min?: number; max?: number; minExclusive?: boolean } = {},
+): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    throw new LoadBalancerConfigError(field, value, durationRange(min, max, minExclusive));
+  }
+  if ((minExclusive ? value <= min : value < min) || value > max) {
+    throw new LoadBalancerConfigError(field, value, durationRange(min, max, minExclusive));
+  }
+  return value;
+}
+
+/** Returns the duration `value` checked, or `fallback` when `value` is undefined. */
+export function optDuration(
+  field: string,
+  value: unknown,
+  fallback: number,
+  limits?: Parameters<typeof checkDuration>[2],
+): number {
+  return value === undefined ? fallback : checkDuration(field, value, limits);
+}
+
+function durationRange(min: number, max: number, minExclusive: boolean): string {
+  const upper =
+    max === MAX_DURATION_MS ? `${max} (2^50 ms, the longest duration the library takes)` : `${max}`;
+  return `a duration in ms, a finite number ${minExclusive ? '>' : '>='} ${min} and <= ${upper}`;
+}
+
 /** Returns `value` checked, or `fallback` when `value` is undefined. */
 export function optNumber(
   field: string,

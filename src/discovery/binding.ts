@@ -3,7 +3,7 @@ import { LoadBalancerConfigError } from '../errors/config-error.js';
 import type { BackendPool, DrainResult } from '../pool/backend-pool.js';
 import { type NormalizedBackend, normalizeBackend } from '../pool/normalize.js';
 import type { BackendInit, BackendSpec, BackendView } from '../types.js';
-import { checkBoolean, checkOptions, optNumber } from '../validate.js';
+import { checkBoolean, checkOptions, optDuration, optNumber } from '../validate.js';
 import type { Discovery, DiscoveryAnswer } from './types.js';
 
 /** Options of {@link attachDiscovery} and {@link DiscoveryBinding}. */
@@ -178,7 +178,7 @@ export class DiscoveryBinding extends EventEmitter<DiscoveryEvents> {
     this.#drainGraceMs =
       o.drainGraceMs === undefined
         ? undefined
-        : optNumber('drainGraceMs', o.drainGraceMs, 0, { min: 0 });
+        : optDuration('drainGraceMs', o.drainGraceMs, 0, { min: 0 });
     this.#awaitHealthCheck =
       o.awaitHealthCheck === undefined
         ? false

@@ -8,7 +8,7 @@ import {
   checkOptions,
   checkString,
   isPlainObject,
-  optNumber,
+  optDuration,
 } from '../validate.js';
 import { BaseDiscovery } from './base-discovery.js';
 
@@ -140,13 +140,16 @@ export class PollingDiscovery extends BaseDiscovery {
       );
     }
     this.clock = o.clock === undefined ? systemClock : checkClock('clock', o.clock);
-    this.#intervalMs = optNumber('intervalMs', o.intervalMs, 30_000, {
+    this.#intervalMs = optDuration('intervalMs', o.intervalMs, 30_000, {
       min: 0,
       minExclusive: true,
     });
-    this.#minMs = optNumber('minRefreshMs', o.minRefreshMs, 5_000, { min: 0, minExclusive: true });
-    this.#maxMs = optNumber('maxRefreshMs', o.maxRefreshMs, 300_000, { min: this.#minMs });
-    this.#timeoutMs = optNumber('timeoutMs', o.timeoutMs, 10_000, { min: 0, minExclusive: true });
+    this.#minMs = optDuration('minRefreshMs', o.minRefreshMs, 5_000, {
+      min: 0,
+      minExclusive: true,
+    });
+    this.#maxMs = optDuration('maxRefreshMs', o.maxRefreshMs, 300_000, { min: this.#minMs });
+    this.#timeoutMs = optDuration('timeoutMs', o.timeoutMs, 10_000, { min: 0, minExclusive: true });
   }
 
   /** Clock reading of the next scheduled poll, or undefined when none is scheduled. */

@@ -8,12 +8,14 @@ import type { Random } from '../random.js';
 import type { BackendView, FailureKind, Lease, LeaseOutcome, PickContext } from '../types.js';
 import {
   checkClock,
+  checkDuration,
   checkFunction,
   checkNumber,
   checkOptions,
   checkRandom,
   checkString,
   isPlainObject,
+  optDuration,
   optNumber,
 } from '../validate.js';
 import { type BodyEnd, type BodyListener, type TrackedBody, trackBody } from './body.js';
@@ -131,7 +133,7 @@ export function createBalancedFetch(
   const clock = o.clock === undefined ? target.clock : checkClock('clock', o.clock);
   const random = o.random === undefined ? target.random : checkRandom('random', o.random);
   const serviceOrigins = parseServiceOrigins(o.serviceOrigins);
-  const backoffBaseMs = optNumber('backoffBaseMs', o.backoffBaseMs, 25, { min: 0 });
+  const backoffBaseMs = optDuration('backoffBaseMs', o.backoffBaseMs, 25, { min: 0 });
   const events = new EventEmitter<BalancedFetchEvents>();
   const budget = toRetryBudget(o.retryBudget, clock);
   const cfg: Config = {
@@ -147,11 +149,11 @@ export function createBalancedFetch(
         ? undefined
         : checkString('idempotencyKeyHeader', o.idempotencyKeyHeader ?? 'idempotency-key'),
     backoffBaseMs,
-    backoffMaxMs: optNumber('backoffMaxMs', o.backoffMaxMs, 10 * 25, { min: 0 }),
+    backoffMaxMs: optDuration('backoffMaxMs', o.backoffMaxMs, 10 * 25, { min: 0 }),
     budget,
     timeoutMs: optionalMs('timeoutMs', o.timeoutMs),
     deadlineMs: optionalMs('deadlineMs', o.deadlineMs),
-    unreadMs: optNumber('unreadBodyTimeoutMs', o.unreadBodyTimeoutMs, 1000, { min: 0 }),
+    unreadMs: optDuration('unreadBodyTimeoutMs', o.unreadBodyTimeoutMs, 1000, { min: 0 }),
     bufferBody: bufferMode(o.bufferBody),
     maxBufferBytes: optNumber('maxBufferBytes', o.maxBufferBytes, 65_536, {
       min: 0,
@@ -216,7 +218,7 @@ function globalFetch(): FetchFunction {
 function optionalMs(field: string, value: unknown): number | undefined {
   return value === undefined
     ? undefined
-    : checkNumber(field, value, { min: 0, minExclusive: true });
+    : checkDuration(field, value, { min: 0, minExclusive: true });
 }
 
 function statusList(field: string, value: unknown): number[] {

@@ -1,5 +1,5 @@
 import { type Clock, systemClock } from '../clock.js';
-import { checkClock, checkOptions, optNumber } from '../validate.js';
+import { checkClock, checkOptions, optDuration, optNumber } from '../validate.js';
 
 /** Options of {@link RetryBudget}. Defaults are Finagle's `RetryBudget` defaults. */
 export interface RetryBudgetOptions {
@@ -64,7 +64,7 @@ export class RetryBudget {
 
   constructor(options: RetryBudgetOptions = {}) {
     const o = checkOptions('RetryBudgetOptions', options, KEYS);
-    this.ttlMs = optNumber('ttlMs', o.ttlMs, 10_000, { min: 1000, max: 60_000 });
+    this.ttlMs = optDuration('ttlMs', o.ttlMs, 10_000, { min: 1000, max: 60_000 });
     this.minRetriesPerSec = optNumber('minRetriesPerSec', o.minRetriesPerSec, 10, { min: 0 });
     this.percentCanRetry = optNumber('percentCanRetry', o.percentCanRetry, 0.2, {
       min: 0,

@@ -13,6 +13,7 @@ import {
   checkOptions,
   checkRandom,
   checkString,
+  optDuration,
   optNumber,
 } from '../validate.js';
 import {
@@ -311,8 +312,8 @@ export class HealthChecker extends EventEmitter<HealthCheckerEvents> {
     this.#clock = o.clock === undefined ? pool.clock : checkClock('clock', o.clock);
     this.#random = o.random === undefined ? pool.random : checkRandom('random', o.random);
     const positive = { min: 0, minExclusive: true };
-    this.#intervalMs = optNumber('intervalMs', o.intervalMs, 5000, positive);
-    this.#timeoutMs = optNumber('timeoutMs', o.timeoutMs, 2000, positive);
+    this.#intervalMs = optDuration('intervalMs', o.intervalMs, 5000, positive);
+    this.#timeoutMs = optDuration('timeoutMs', o.timeoutMs, 2000, positive);
     if (this.#timeoutMs >= this.#intervalMs) {
       throw new LoadBalancerConfigError(
         'timeoutMs',
@@ -320,13 +321,13 @@ export class HealthChecker extends EventEmitter<HealthCheckerEvents> {
         `less than intervalMs (${this.#intervalMs}), so every probe ends before the next is due; shorten the timeout or lengthen the interval`,
       );
     }
-    this.#fastIntervalMs = optNumber(
+    this.#fastIntervalMs = optDuration(
       'fastIntervalMs',
       o.fastIntervalMs,
       this.#intervalMs / 5,
       positive,
     );
-    this.#unhealthyIntervalMs = optNumber(
+    this.#unhealthyIntervalMs = optDuration(
       'unhealthyIntervalMs',
       o.unhealthyIntervalMs,
       this.#intervalMs / 2,

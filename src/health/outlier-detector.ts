@@ -12,6 +12,7 @@ import {
   checkOptions,
   checkRandom,
   isPlainObject,
+  optDuration,
   optNumber,
 } from '../validate.js';
 
@@ -267,14 +268,14 @@ export class OutlierDetector extends EventEmitter<OutlierDetectorEvents> {
         ? undefined
         : optNumber('consecutiveFailures', o.consecutiveFailures, 5, { min: 1, integer: true });
     const positive = { min: 0, minExclusive: true };
-    this.#intervalMs = optNumber('intervalMs', o.intervalMs, 10_000, positive);
-    this.#baseMs = optNumber('baseEjectionMs', o.baseEjectionMs, 30_000, positive);
+    this.#intervalMs = optDuration('intervalMs', o.intervalMs, 10_000, positive);
+    this.#baseMs = optDuration('baseEjectionMs', o.baseEjectionMs, 30_000, positive);
     // grpc-js and Envoy never let the cap fall below the base time.
     this.#maxMs = Math.max(
       this.#baseMs,
-      optNumber('maxEjectionMs', o.maxEjectionMs, 300_000, positive),
+      optDuration('maxEjectionMs', o.maxEjectionMs, 300_000, positive),
     );
-    this.#jitterMs = optNumber('ejectionJitterMs', o.ejectionJitterMs, 0, { min: 0 });
+    this.#jitterMs = optDuration('ejectionJitterMs', o.ejectionJitterMs, 0, { min: 0 });
     this.#maxPercent = optNumber('maxEjectionPercent', o.maxEjectionPercent, 10, {
       min: 0,
       max: 100,
@@ -539,7 +540,7 @@ function parseRetryAfterOptions(
     'maxMs',
     'statuses',
   ]);
-  const maxMs = optNumber('retryAfter.maxMs', o.maxMs, 60_000, { min: 0, minExclusive: true });
+  const maxMs = optDuration('retryAfter.maxMs', o.maxMs, 60_000, { min: 0, minExclusive: true });
   let statuses: readonly number[] = [429, 503];
   if (o.statuses !== undefined) {
     if (!Array.isArray(o.statuses)) {

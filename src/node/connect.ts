@@ -10,7 +10,7 @@ import { LoadBalancerConfigError } from '../errors/config-error.js';
 import { NoBackendAvailableError } from '../errors/no-backend-error.js';
 import { TimeoutError } from '../errors/timeout-error.js';
 import type { BackendView, FailureKind, Lease, PickContext } from '../types.js';
-import { checkOptions, isPlainObject, optNumber } from '../validate.js';
+import { checkOptions, isPlainObject, optDuration, optNumber } from '../validate.js';
 
 /** The pool API `connect()` needs (a `BackendPool` fits). */
 export interface ConnectTarget {
@@ -95,9 +95,9 @@ export async function connect(
     throw new LoadBalancerConfigError('connect(target)', target, 'a BackendPool');
   }
   const o = checkOptions('ConnectOptions', options, CONNECT_KEYS);
-  const connectTimeoutMs = optNumber('connectTimeoutMs', o.connectTimeoutMs, 5000, { min: 1 });
+  const connectTimeoutMs = optDuration('connectTimeoutMs', o.connectTimeoutMs, 5000, { min: 1 });
   const maxAttempts = optNumber('maxAttempts', o.maxAttempts, 3, { min: 1, integer: true });
-  const keepAliveMs = optNumber('keepAliveMs', o.keepAliveMs, 0, { min: 0 });
+  const keepAliveMs = optDuration('keepAliveMs', o.keepAliveMs, 0, { min: 0 });
   if (o.tls !== undefined && typeof o.tls !== 'boolean' && !isPlainObject(o.tls)) {
     throw new LoadBalancerConfigError('tls', o.tls, 'true, false or node:tls connection options');
   }

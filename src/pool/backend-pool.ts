@@ -22,11 +22,13 @@ import type {
 import {
   checkBoolean,
   checkClock,
+  checkDuration,
   checkNumber,
   checkOptions,
   checkRandom,
   checkString,
   isPlainObject,
+  optDuration,
   optNumber,
 } from '../validate.js';
 import { BackendRecord } from './backend-record.js';
@@ -251,7 +253,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     this.random = o.random === undefined ? defaultRandom : checkRandom('random', o.random);
     this.#minHealthy = optNumber('minHealthy', o.minHealthy, 1, { min: 0, integer: true });
     this.#panicThreshold = optNumber('panicThreshold', o.panicThreshold, 0.5, { min: 0, max: 1 });
-    this.#slowStartMs = optNumber('slowStartMs', o.slowStartMs, 0, { min: 0 });
+    this.#slowStartMs = optDuration('slowStartMs', o.slowStartMs, 0, { min: 0 });
     this.#slowStartMin = optNumber('slowStartMinWeight', o.slowStartMinWeight, 0.1, {
       min: 0,
       max: 1,
@@ -261,11 +263,11 @@ export class BackendPool extends EventEmitter<PoolEvents> {
       min: 0,
       minExclusive: true,
     });
-    this.#latencyDecayMs = optNumber('latencyDecayMs', o.latencyDecayMs, 10_000, {
+    this.#latencyDecayMs = optDuration('latencyDecayMs', o.latencyDecayMs, 10_000, {
       min: 0,
       minExclusive: true,
     });
-    this.#drainGraceMs = optNumber('drainGraceMs', o.drainGraceMs, 30_000, { min: 0 });
+    this.#drainGraceMs = optDuration('drainGraceMs', o.drainGraceMs, 30_000, { min: 0 });
     this.#skew = parseSkew(o.skew);
 
     const algorithm = o.algorithm ?? new PowerOfTwoChoices();
@@ -623,7 +625,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
   drain(id: string, options: DrainOptions = {}): Promise<DrainResult> {
     const o = checkOptions('drain options', options, ['graceMs']);
     const record = this.#get(id);
-    const graceMs = optNumber('graceMs', o.graceMs, this.#drainGraceMs, { min: 0 });
+    const graceMs = optDuration('graceMs', o.graceMs, this.#drainGraceMs, { min: 0 });
     if (!record.draining) {
       record.draining = true;
       this.#stateMaybeChanged(record, 'drain requested');
@@ -748,7 +750,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
   eject(id: string, durationMs: number, reason = 'ejected', options: EjectOptions = {}): void {
     this.#assertOpen();
     const record = this.#get(id);
-    const ms = checkNumber('durationMs', durationMs, { min: 0 });
+    const ms = checkDuration('durationMs', durationMs, { min: 0 });
     const o = checkOptions('eject options', options, ['endsOnProbe']);
     const endsOnProbe =
       o.endsOnProbe === undefined ? true : checkBoolean('endsOnProbe', o.endsOnProbe);
@@ -835,7 +837,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
   close(options: { graceMs?: number } = {}): Promise<void> {
     if (this.#closing) return this.#closing;
     const o = checkOptions('close options', options, ['graceMs']);
-    const graceMs = optNumber('graceMs', o.graceMs, 0, { min: 0 });
+    const graceMs = optDuration('graceMs', o.graceMs, 0, { min: 0 });
     this.#closed = true;
     this.#closing = (async () => {
       const busy = this.#members.filter((r) => r.inFlight > 0);
@@ -1067,7 +1069,7 @@ function parseSkew(value: unknown): Required<SkewOptions> | undefined {
   ]);
   return {
     factor: optNumber('skew.factor', o.factor, 2, { min: 1, minExclusive: true }),
-    windowMs: optNumber('skew.windowMs', o.windowMs, 10_000, { min: 0, minExclusive: true }),
+    windowMs: optDuration('skew.windowMs', o.windowMs, 10_000, { min: 0, minExclusive: true }),
     minRequests: optNumber('skew.minRequests', o.minRequests, 100, { min: 1, integer: true }),
   };
 }

@@ -8,7 +8,13 @@ import type { RedisOptions } from 'ioredis';
 import { LoadBalancerConfigError } from '../errors/config-error.js';
 import { PoolClosedError } from '../errors/pool-closed-error.js';
 import type { SessionRecord, SessionStore } from '../session/store.js';
-import { checkNumber, checkOptions, checkString, isPlainObject, optNumber } from '../validate.js';
+import {
+  checkDuration,
+  checkOptions,
+  checkString,
+  isPlainObject,
+  optDuration,
+} from '../validate.js';
 
 /**
  * The commands the store uses. An ioredis `Redis` (or `Cluster`) client fits; so does any client
@@ -147,7 +153,7 @@ export class RedisSessionStore
     if (!/^rediss?:\/\//.test(url)) {
       throw new LoadBalancerConfigError('url', url, 'a redis:// or rediss:// URL');
     }
-    const connectTimeout = optNumber('connectTimeoutMs', o.connectTimeoutMs, 2000, {
+    const connectTimeout = optDuration('connectTimeoutMs', o.connectTimeoutMs, 2000, {
       min: 0,
       minExclusive: true,
     });
@@ -205,7 +211,7 @@ export class RedisSessionStore
     ) {
       throw new LoadBalancerConfigError('record', record, '{ backend: string, createdAt: number }');
     }
-    checkNumber('ttlMs', ttlMs, { min: 0, minExclusive: true });
+    checkDuration('ttlMs', ttlMs, { min: 0, minExclusive: true });
     // PX takes whole milliseconds >= 1.
     await this.#client.set(
       this.prefix + key,

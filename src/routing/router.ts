@@ -4,7 +4,13 @@ import { NoRouteError } from '../errors/no-route-error.js';
 import type { FetchResolution, FetchTarget } from '../fetch/types.js';
 import type { Random } from '../random.js';
 import type { BackendView, Lease, PickContext } from '../types.js';
-import { checkNumber, checkOptions, checkString, isPlainObject } from '../validate.js';
+import {
+  checkDuration,
+  checkNumber,
+  checkOptions,
+  checkString,
+  isPlainObject,
+} from '../validate.js';
 import {
   type CompiledMatch,
   compileMatch,
@@ -250,7 +256,7 @@ function compileRoute(
     );
   }
   if (action.timeoutMs !== undefined)
-    checkNumber(`${where}.timeoutMs`, action.timeoutMs, { min: 0, minExclusive: true });
+    checkDuration(`${where}.timeoutMs`, action.timeoutMs, { min: 0, minExclusive: true });
   if (action.retries !== undefined)
     checkNumber(`${where}.retries`, action.retries, { min: 0, integer: true });
   let strip: string | undefined;

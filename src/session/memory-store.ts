@@ -2,7 +2,7 @@ import { LRUCache } from 'lru-cache';
 import { backgroundTimer, type Clock, systemClock, type TimerHandle } from '../clock.js';
 import { LoadBalancerConfigError } from '../errors/config-error.js';
 import { PoolClosedError } from '../errors/pool-closed-error.js';
-import { checkClock, checkNumber, checkOptions, optNumber } from '../validate.js';
+import { checkClock, checkDuration, checkOptions, optDuration, optNumber } from '../validate.js';
 import type { SessionRecord, SessionStore } from './store.js';
 
 /** Options of {@link MemorySessionStore}. */
@@ -52,7 +52,7 @@ export class MemorySessionStore implements SessionStore {
   constructor(options: MemorySessionStoreOptions = {}) {
     const o = checkOptions('MemorySessionStoreOptions', options, STORE_KEYS);
     this.maxEntries = optNumber('maxEntries', o.maxEntries, 100_000, { min: 1, integer: true });
-    this.#cleanupMs = optNumber('cleanupIntervalMs', o.cleanupIntervalMs, 60_000, { min: 0 });
+    this.#cleanupMs = optDuration('cleanupIntervalMs', o.cleanupIntervalMs, 60_000, { min: 0 });
     const clock = o.clock === undefined ? systemClock : checkClock('clock', o.clock);
     this.#clock = clock;
     // lru-cache takes the time source as `perf`, so expiry follows the injected clock. Two of its
@@ -93,7 +93,7 @@ export class MemorySessionStore implements SessionStore {
     ) {
       throw new LoadBalancerConfigError('record', record, '{ backend: string, createdAt: number }');
     }
-    checkNumber('ttlMs', ttlMs, { min: 0, minExclusive: true });
+    checkDuration('ttlMs', ttlMs, { min: 0, minExclusive: true });
     this.#cache.set(key, record, { ttl: ttlMs });
   }
 

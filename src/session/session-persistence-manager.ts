@@ -11,7 +11,7 @@ import {
   checkOptions,
   checkString,
   isPlainObject,
-  optNumber,
+  optDuration,
 } from '../validate.js';
 import {
   base64url,
@@ -344,16 +344,16 @@ export class SessionPersistenceManager extends EventEmitter<SessionEvents> {
     const o = checkOptions('SessionPersistenceOptions', options, MANAGER_KEYS);
     this.pool = pool;
     this.#clock = o.clock === undefined ? pool.clock : checkClock('clock', o.clock);
-    this.ttlMs = optNumber('ttlMs', o.ttlMs, 1_800_000, { min: 0, minExclusive: true });
-    this.maxLifeMs = optNumber('maxLifeMs', o.maxLifeMs, 86_400_000, {
+    this.ttlMs = optDuration('ttlMs', o.ttlMs, 1_800_000, { min: 0, minExclusive: true });
+    this.maxLifeMs = optDuration('maxLifeMs', o.maxLifeMs, 86_400_000, {
       min: 0,
       minExclusive: true,
     });
-    this.#storeTimeoutMs = optNumber('storeTimeoutMs', o.storeTimeoutMs, 50, {
+    this.#storeTimeoutMs = optDuration('storeTimeoutMs', o.storeTimeoutMs, 50, {
       min: 0,
       minExclusive: true,
     });
-    this.#storeRetryMs = optNumber('storeRetryMs', o.storeRetryMs, 1000, { min: 0 });
+    this.#storeRetryMs = optDuration('storeRetryMs', o.storeRetryMs, 1000, { min: 0 });
     this.#cookieRefreshMs = this.ttlMs / 4;
 
     const cookie = o.cookie ?? false;

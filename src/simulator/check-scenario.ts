@@ -1,12 +1,14 @@
 import { LoadBalancerConfigError } from '../errors/config-error.js';
 import {
   checkBoolean,
+  checkDuration,
   checkFunction,
   checkNumber,
   checkOneOf,
   checkOptions,
   checkString,
   isPlainObject,
+  optDuration,
   optNumber,
 } from '../validate.js';
 import type {
@@ -146,7 +148,7 @@ export function checkScenario(scenario: Scenario): CheckedScenario {
       'a duration in ms, or a number of `requests` (at least one of the two)',
     );
   }
-  const durationMs = optNumber('scenario.durationMs', s.durationMs, Number.POSITIVE_INFINITY, {
+  const durationMs = optDuration('scenario.durationMs', s.durationMs, Number.POSITIVE_INFINITY, {
     min: 0,
     minExclusive: true,
   });
@@ -154,7 +156,7 @@ export function checkScenario(scenario: Scenario): CheckedScenario {
     min: 1,
     integer: true,
   });
-  const deadlineMs = optNumber('scenario.deadlineMs', s.deadlineMs, 1000, {
+  const deadlineMs = optDuration('scenario.deadlineMs', s.deadlineMs, 1000, {
     min: 0,
     minExclusive: true,
   });
@@ -200,8 +202,8 @@ function checkBackend(value: unknown, field: string): CheckedBackend {
   if (!Array.isArray(phasesIn)) {
     throw new LoadBalancerConfigError(`${field}.phases`, phasesIn, 'an array of phases');
   }
-  const joinAt = optNumber(`${field}.joinAt`, b.joinAt, 0, TIME);
-  const leaveAt = optNumber(`${field}.leaveAt`, b.leaveAt, Number.POSITIVE_INFINITY, TIME);
+  const joinAt = optDuration(`${field}.joinAt`, b.joinAt, 0, TIME);
+  const leaveAt = optDuration(`${field}.leaveAt`, b.leaveAt, Number.POSITIVE_INFINITY, TIME);
   if (leaveAt <= joinAt) {
     throw new LoadBalancerConfigError(
       `${field}.leaveAt`,
@@ -235,8 +237,8 @@ function checkBackend(value: unknown, field: string): CheckedBackend {
 function checkPhase(value: unknown, field: string): CheckedPhase {
   if (!isPlainObject(value)) throw new LoadBalancerConfigError(field, value, 'a BackendPhase');
   const p = checkOptions(field, value as unknown as BackendPhase, PHASE_KEYS);
-  const from = checkNumber(`${field}.from`, p.from, TIME);
-  const to = optNumber(`${field}.to`, p.to, Number.POSITIVE_INFINITY, TIME);
+  const from = checkDuration(`${field}.from`, p.from, TIME);
+  const to = optDuration(`${field}.to`, p.to, Number.POSITIVE_INFINITY, TIME);
   if (to <= from)
     throw new LoadBalancerConfigError(`${field}.to`, to, `a time after from (${from})`);
   return {
@@ -333,7 +335,7 @@ function checkHealth(value: unknown): Required<SimulatedHealthCheck> {
   ]);
   const count = { min: 1, integer: true };
   return {
-    intervalMs: checkNumber('scenario.healthCheck.intervalMs', h.intervalMs, {
+    intervalMs: checkDuration('scenario.healthCheck.intervalMs', h.intervalMs, {
       min: 0,
       minExclusive: true,
     }),

@@ -1,5 +1,5 @@
 import { LoadBalancerConfigError } from '../errors/config-error.js';
-import { checkNumber, checkOptions, optNumber } from '../validate.js';
+import { checkDuration, checkNumber, checkOptions, optDuration, optNumber } from '../validate.js';
 import { STANDARD_ALGORITHMS } from './candidates.js';
 import type { BackendPhase, Scenario, SimulatedBackend } from './types.js';
 
@@ -48,12 +48,12 @@ export function flapping(options: FlappingOptions): BackendPhase[] {
     'until',
     'label',
   ]);
-  const periodMs = checkNumber('periodMs', o.periodMs, { min: 0, minExclusive: true });
-  const downMs = checkNumber('downMs', o.downMs, { min: 0, minExclusive: true });
+  const periodMs = checkDuration('periodMs', o.periodMs, { min: 0, minExclusive: true });
+  const downMs = checkDuration('downMs', o.downMs, { min: 0, minExclusive: true });
   if (downMs >= periodMs) {
     throw new LoadBalancerConfigError('downMs', downMs, `less than periodMs (${periodMs})`);
   }
-  const from = optNumber('from', o.from, periodMs - downMs, { min: 0 });
+  const from = optDuration('from', o.from, periodMs - downMs, { min: 0 });
   const until = checkNumber('until', o.until, { min: 0 });
   const phases: BackendPhase[] = [];
   for (let t = from; t < until; t += periodMs) {
@@ -71,7 +71,7 @@ function sizing(options: ScenarioOptions | undefined, rate: number, durationMs: 
   const o = checkOptions('scenario options', options, ['rate', 'durationMs', 'seed']);
   return {
     rate: optNumber('rate', o.rate, rate, { min: 0, minExclusive: true }),
-    durationMs: optNumber('durationMs', o.durationMs, durationMs, { min: 0, minExclusive: true }),
+    durationMs: optDuration('durationMs', o.durationMs, durationMs, { min: 0, minExclusive: true }),
     seed: optNumber('seed', o.seed, 1, { integer: true }),
   };
 }

@@ -4,7 +4,7 @@ import { BackendPool } from '../pool/backend-pool.js';
 import { ManualClock } from '../testing/manual-clock.js';
 import { seededRandom } from '../testing/seeded-random.js';
 import type { BackendInit, BackendView, FailureKind, Lease, LeaseOutcome } from '../types.js';
-import { checkNumber, checkOptions, optNumber } from '../validate.js';
+import { checkDuration, checkOptions, optNumber } from '../validate.js';
 import { simulationCandidates } from './candidates.js';
 import {
   type CheckedBackend,
@@ -72,7 +72,7 @@ export async function simulate(
   const bucketOption =
     o.timelineBucketMs === undefined
       ? undefined
-      : checkNumber('timelineBucketMs', o.timelineBucketMs, { min: 0, minExclusive: true });
+      : checkDuration('timelineBucketMs', o.timelineBucketMs, { min: 0, minExclusive: true });
 
   const runs: RawRun[] = [];
   for (const candidate of candidates) runs.push(await runCandidate(sc, candidate, seed));

@@ -41,7 +41,9 @@ export class ManualClock implements Clock {
   setTimeout(fn: () => void, ms: number): TimerHandle {
     if (typeof fn !== 'function')
       throw new LoadBalancerConfigError('ManualClock.setTimeout fn', fn, 'a function');
-    const delay = Number.isFinite(ms) && ms > 0 ? ms : 0;
+    // Like systemClock: every delay is honoured exactly, however long (an infinite one never
+    // fires); a negative or NaN delay fires at the next advance.
+    const delay = Number.isNaN(ms) ? 0 : Math.max(ms, 0);
     const timer: ManualTimer = {
       id: ++this.#seq,
       due: this.#now + delay,
@@ -128,11 +130,15 @@ export class ManualClock implements Clock {
     await flush();
   }
 
-  /** Fires timers until none is pending (at most `limit`, to stop runaway intervals). */
+  /**
+   * Fires timers until none is pending (at most `limit`, to stop runaway intervals). Timers with
+   * an infinite delay never fire and stay pending.
+   */
   runAll(limit = 10_000): void {
     for (let n = 0; n < limit; n++) {
-      const timer = this.#timers.shift();
-      if (timer === undefined) return;
+      const timer = this.#timers[0];
+      if (timer === undefined || timer.due === Number.POSITIVE_INFINITY) return;
+      this.#timers.shift();
       this.#now = Math.max(this.#now, timer.due);
       timer.fn();
     }
