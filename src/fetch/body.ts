@@ -6,7 +6,8 @@
  * prototype is swapped for a subclass-like object whose body methods (`text()`, `json()`, ...)
  * and `body` getter report to the tracker. That costs about a microsecond, where wrapping every
  * body in a new `ReadableStream` and `Response` costs tens of microseconds per call in Node 20.
- * A stream wrapper is only built when the caller asks for `response.body`.
+ * A stream wrapper is only built when the caller asks for `response.body`, and reading counts
+ * as started only when that wrapper is asked for data (a pull), never when the getter is touched.
  * @internal
  */
 import { backgroundTimer, type Clock, type TimerHandle } from '../clock.js';
@@ -126,9 +127,10 @@ function trackedProto(proto: object): object {
       get(this: Tracked) {
         const source = bodyGetter.call(this) as ReadableStream<Uint8Array> | null;
         if (source === null) return null;
-        const tracker = this[kTracker];
-        tracker.started();
-        return tracker.stream(source);
+        // Touching the getter is not reading: code that rebuilds the response around the body
+        // (`new Response(res.body, res)`) and then drops it must still be released by the
+        // unread timer. Reading starts when the wrapper is first asked for data.
+        return this[kTracker].stream(source);
       },
     });
   }
@@ -188,7 +190,10 @@ function wrapStream(
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
-        reader ??= source.getReader();
+        if (reader === undefined) {
+          tracker.started();
+          reader = source.getReader();
+        }
         let chunk: ReadableStreamReadResult<Uint8Array>;
         try {
           chunk = await reader.read();

@@ -7,6 +7,7 @@ import {
   SessionPersistenceManager,
   type SessionPersistenceOptions,
 } from '../../src/index.js';
+import { ManualClock } from '../../src/testing/index.js';
 import { closeAll, startServers, type TestServer } from '../support/servers.js';
 
 const SECRET = 'integration-secret-of-32-bytes!!';
@@ -63,6 +64,34 @@ describe('SessionPersistenceManager through the balanced fetch (real loopback se
     for (let i = 0; i < 3; i++) anonymous.add(await (await fetch('/hello')).text());
     expect(anonymous.size).toBe(3);
     expect(pool.stats().inFlight).toBe(0);
+  });
+
+  it('cookie mode: a response checked and dropped releases its lease after unreadBodyTimeoutMs', async () => {
+    servers = await startServers(2);
+    const pool = new BackendPool({ backends: servers.map((s) => s.url), skew: false });
+    const sessions = new SessionPersistenceManager(pool, { cookie: true, secret: SECRET });
+    closers.push(() => pool.close());
+    closers.push(() => sessions.close());
+    // The unread timer runs on the fetch's own clock; the sockets are real.
+    const clock = new ManualClock();
+    const fetch = createBalancedFetch(pool, {
+      ...sessions.forFetch(),
+      clock,
+      unreadBodyTimeoutMs: 1000,
+    });
+    for (let i = 0; i < 4; i++) {
+      // A real fetch response has immutable headers: the hook rebuilds it around the body.
+      const res = await fetch('/');
+      expect(res.status).toBe(200);
+      expect(res.headers.get('set-cookie')).toMatch(/^SERVERID=/);
+    }
+    expect(pool.stats().inFlight).toBe(4);
+    await clock.advanceAsync(1000);
+    expect(pool.stats().inFlight).toBe(0);
+    expect(clock.pendingTimers()).toBe(0);
+    // Nothing in flight: draining completes without waiting out the grace period.
+    const drained = await pool.drain(pool.backends()[0]!.id, { graceMs: 60_000 });
+    expect(drained).toMatchObject({ completed: true, remaining: 0 });
   });
 
   it('cookie mode: issues a signed cookie once, honours it, and moves it when the server dies', async () => {

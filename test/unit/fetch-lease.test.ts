@@ -189,6 +189,51 @@ describe('the lease is held for the body and released exactly once', () => {
     expect(released.length).toBe(1);
   });
 
+  it('touching response.body is not reading: a rebuilt, dropped response is still released', async () => {
+    const { clock, pool, released, fetch } = setup(() => new Response('dropped'), {
+      unreadBodyTimeoutMs: 500,
+    });
+    const res = await fetch('/x');
+    const rebuilt = new Response(res.body, res);
+    expect(rebuilt.status).toBe(200);
+    await clock.advanceAsync(500);
+    expect(pool.stats().inFlight).toBe(0);
+    expect(released.length).toBe(1);
+    expect(clock.pendingTimers()).toBe(0);
+    // Still readable after the release, through the rebuilt response.
+    expect(await rebuilt.text()).toBe('dropped');
+    expect(released.length).toBe(1);
+  });
+
+  it('an afterResponse hook that rebuilds the response keeps the unread guarantee', async () => {
+    const { clock, pool, released, fetch } = setup(() => new Response('hooked'), {
+      unreadBodyTimeoutMs: 200,
+      afterResponse: ({ response }) =>
+        new Response(response.body, { status: response.status, headers: { 'x-added': '1' } }),
+    });
+    const res = await fetch('/x');
+    expect(res.headers.get('x-added')).toBe('1');
+    await clock.advanceAsync(200);
+    expect(pool.stats().inFlight).toBe(0);
+    expect(released[0]!.outcome).toMatchObject({ ok: true, status: 200 });
+  });
+
+  it('a rebuilt response that is read is released at the end of the body, not before', async () => {
+    const body = controlled();
+    const { clock, pool, released, fetch } = setup(() => new Response(body.stream), {
+      unreadBodyTimeoutMs: 100,
+    });
+    const rebuilt = new Response((await fetch('/x')).body);
+    const text = rebuilt.text();
+    await clock.advanceAsync(1000);
+    expect(pool.stats().inFlight).toBe(1);
+    body.push('read');
+    body.close();
+    expect(await text).toBe('read');
+    expect(pool.stats().inFlight).toBe(0);
+    expect(released[0]!.outcome).toMatchObject({ ok: true, status: 200 });
+  });
+
   it('a body being read is not cut off by the unread timeout', async () => {
     const body = controlled();
     const { clock, pool, fetch } = setup(() => new Response(body.stream), {
