@@ -139,7 +139,12 @@ export interface Algorithm {
   onRelease?(backend: BackendView): void;
 }
 
-/** How a failed call failed. `aborted` (by the caller) does not count against the backend. */
+/**
+ * How a failed call failed. Two kinds say nothing about the backend and never count against it
+ * (statistics, latency, outlier detection): `aborted` (the caller gave up) and `local` (the call
+ * failed in this process before anything reached the backend: a local resource such as file
+ * descriptors or ports ran out, or the request was refused by the fetch implementation).
+ */
 export type FailureKind =
   | 'connect'
   | 'timeout'
@@ -147,6 +152,7 @@ export type FailureKind =
   | 'http'
   | 'protocol'
   | 'aborted'
+  | 'local'
   | 'other';
 
 /** What happened to a call, reported through `lease.release()`. */

@@ -2,7 +2,9 @@ export { AllAttemptsFailedError, type AttemptRecord } from './all-attempts-faile
 export { LoadBalancerConfigError } from './config-error.js';
 export { DiscoveryError, type DiscoveryErrorReason } from './discovery-error.js';
 export { HealthCheckTimeoutError } from './health-check-timeout-error.js';
+export { InvalidRequestError, type InvalidRequestReason } from './invalid-request-error.js';
 export { LoadBalancerError, type LoadBalancerErrorCode } from './load-balancer-error.js';
+export { LocalFailureError } from './local-failure-error.js';
 export { NoBackendAvailableError, type NoBackendReason } from './no-backend-error.js';
 export { NoRouteError } from './no-route-error.js';
 export { PoolClosedError } from './pool-closed-error.js';

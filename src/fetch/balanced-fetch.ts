@@ -2,6 +2,7 @@ import { EventEmitter } from 'eventemitter3';
 import { backgroundTimer, type Clock, sleep, type TimerHandle } from '../clock.js';
 import { AllAttemptsFailedError, type AttemptRecord } from '../errors/all-attempts-failed-error.js';
 import { LoadBalancerConfigError } from '../errors/config-error.js';
+import { LocalFailureError } from '../errors/local-failure-error.js';
 import { NoBackendAvailableError } from '../errors/no-backend-error.js';
 import { TimeoutError } from '../errors/timeout-error.js';
 import type { Random } from '../random.js';
@@ -19,7 +20,8 @@ import {
   optNumber,
 } from '../validate.js';
 import { type BodyEnd, type BodyListener, type TrackedBody, trackBody } from './body.js';
-import { classifyError, retryAfterMs, statusOk } from './outcome.js';
+import { classifyError, localCode, retryAfterMs, statusOk } from './outcome.js';
+import { checkHeaders, checkMethod } from './request-check.js';
 import { backoffDelay, FinalFailure, type RetryLoop, runWithRetries } from './retry.js';
 import { type RetryBudget, toRetryBudget } from './retry-budget.js';
 import type {
@@ -388,6 +390,10 @@ class BalancedCall implements RetryLoop<Held>, BodyListener {
       const { signal: _signal, ...rest } = init;
       this.#init = rest;
     }
+    // A request no HTTP implementation would send is the caller's mistake: refuse it before
+    // any backend is picked, so no backend is blamed for it.
+    if (init?.method !== undefined) checkMethod(String(init.method));
+    checkHeaders(headers);
     if (body === undefined || body === null) {
       this.#bodyKind = 'none';
       return undefined;
@@ -662,6 +668,8 @@ class BalancedCall implements RetryLoop<Held>, BodyListener {
       error = controller.signal.reason;
     } else {
       kind = classifyError(thrown);
+      // Failed in this process: another backend would fail the same way.
+      if (kind === 'local') final = true;
     }
     lease.release({ ok: false, failure: kind, error, latencyMs: cfg.clock.now() - start });
     const backend = lease.backend;
@@ -777,6 +785,18 @@ class BalancedCall implements RetryLoop<Held>, BodyListener {
         cause: this.#lastError(error),
       });
     }
+    if (error instanceof AttemptFailure && error.kind === 'local') {
+      const code = localCode(error.error);
+      return new LocalFailureError(
+        error.backend.id,
+        code ?? errorMessage(error.error),
+        this.#attempts,
+        {
+          cause: error.error,
+          localCode: code,
+        },
+      );
+    }
     if (error instanceof AttemptFailure) {
       const stopped =
         this.#stoppedBecause ||
@@ -874,9 +894,13 @@ function merge(ctx: PickContext, extra: PickContext | undefined): PickContext {
   return Object.assign(ctx, extra);
 }
 
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
 function errorKindInBody(error: unknown): FailureKind {
   const kind = classifyError(error);
-  return kind === 'other' ? 'reset' : kind;
+  return kind === 'other' || kind === 'local' ? 'reset' : kind;
 }
 
 /**

@@ -14,8 +14,27 @@ const CONNECT_CODES = new Set([
   'ENETUNREACH',
   'ENOTFOUND',
   'EAI_AGAIN',
-  'EADDRNOTAVAIL',
   'UND_ERR_CONNECT_TIMEOUT',
+]);
+/**
+ * Errors of this process, not of the backend: local resources ran out (errno(3): too many open
+ * files in the process or the system, no free local port or address, no buffer space, no
+ * memory), or the HTTP implementation refused the request's own arguments before sending.
+ */
+export const LOCAL_CODES = new Set([
+  'EMFILE',
+  'ENFILE',
+  'EADDRNOTAVAIL',
+  'ENOBUFS',
+  'ENOMEM',
+  'UND_ERR_INVALID_ARG',
+  'UND_ERR_NOT_SUPPORTED',
+  'ERR_INVALID_ARG_TYPE',
+  'ERR_INVALID_ARG_VALUE',
+  'ERR_INVALID_HTTP_TOKEN',
+  'ERR_INVALID_CHAR',
+  'ERR_HTTP_INVALID_HEADER_VALUE',
+  'ERR_UNESCAPED_CHARACTERS',
 ]);
 /** Errors on a connection that may have carried (part of) the request. */
 const RESET_CODES = new Set([
@@ -43,6 +62,7 @@ const NETWORK_MESSAGES = new Set([
 export function classifyError(error: unknown): FailureKind {
   const code = errorCode(error);
   if (code !== undefined) {
+    if (LOCAL_CODES.has(code)) return 'local';
     if (CONNECT_CODES.has(code)) return 'connect';
     if (RESET_CODES.has(code)) return 'reset';
     if (TIMEOUT_CODES.has(code)) return 'timeout';
@@ -52,14 +72,20 @@ export function classifyError(error: unknown): FailureKind {
   if (error instanceof TypeError) {
     if (NETWORK_MESSAGES.has(error.message)) return 'reset';
     const cause = (error as { cause?: unknown }).cause;
-    if (
-      error.message === 'fetch failed' &&
-      cause instanceof Error &&
-      cause.message === 'terminated'
-    )
-      return 'reset';
+    if (error.message === 'fetch failed') {
+      return cause instanceof Error && cause.message === 'terminated' ? 'reset' : 'other';
+    }
+    // Any other TypeError comes from the fetch implementation refusing its arguments (a header
+    // or method it will not send, a body it cannot read) before any network activity.
+    if (code === undefined) return 'local';
   }
   return 'other';
+}
+
+/** The error code of a local failure (`EMFILE`, ...), for messages; undefined when none. */
+export function localCode(error: unknown): string | undefined {
+  const code = errorCode(error);
+  return code !== undefined && LOCAL_CODES.has(code) ? code : undefined;
 }
 
 /** The first `code` string on an error, its cause chain or an AggregateError's first error. */

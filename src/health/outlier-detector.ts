@@ -2,6 +2,7 @@ import { EventEmitter } from 'eventemitter3';
 import { backgroundTimer, type Clock, type TimerHandle } from '../clock.js';
 import { LoadBalancerConfigError } from '../errors/config-error.js';
 import { PoolClosedError } from '../errors/pool-closed-error.js';
+import { blamesBackend } from '../failure.js';
 import { BackendPool } from '../pool/backend-pool.js';
 import type { Random } from '../random.js';
 import type { BackendView, LeaseOutcome } from '../types.js';
@@ -336,8 +337,9 @@ export class OutlierDetector extends EventEmitter<OutlierDetectorEvents> {
 
   readonly #onRelease = (e: { backend: BackendView; outcome: LeaseOutcome }): void => {
     const { backend, outcome } = e;
-    // A call the caller gave up on says nothing about the backend.
-    if (outcome.failure === 'aborted') return;
+    // A call the caller gave up on, or that failed in this process, says nothing about the
+    // backend.
+    if (!blamesBackend(outcome.failure)) return;
     if (this.#pool.get(backend.id) !== backend) return;
     if (this.#honourRetryAfter(backend, outcome)) return;
     // Calls that reach an ejected backend (in flight before, or under panic) do not extend it.

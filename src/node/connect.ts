@@ -7,8 +7,10 @@ import {
 import type { Clock } from '../clock.js';
 import { AllAttemptsFailedError, type AttemptRecord } from '../errors/all-attempts-failed-error.js';
 import { LoadBalancerConfigError } from '../errors/config-error.js';
+import { LocalFailureError } from '../errors/local-failure-error.js';
 import { NoBackendAvailableError } from '../errors/no-backend-error.js';
 import { TimeoutError } from '../errors/timeout-error.js';
+import { localCode } from '../fetch/outcome.js';
 import type { BackendView, FailureKind, Lease, PickContext } from '../types.js';
 import { checkOptions, isPlainObject, optDuration, optNumber } from '../validate.js';
 
@@ -135,14 +137,26 @@ export async function connect(
       holdLease(socket, lease, target.clock.now() - lease.acquiredAt);
       return Object.assign(socket, { backend: lease.backend }) as BalancedSocket;
     } catch (error) {
+      const code = localCode(error);
       const failure: FailureKind = o.signal?.aborted
         ? 'aborted'
         : error instanceof TimeoutError
           ? 'timeout'
-          : 'connect';
+          : error instanceof LoadBalancerConfigError || code !== undefined
+            ? 'local'
+            : 'connect';
       lease.release({ ok: false, failure, error });
       if (failure === 'aborted') throw o.signal?.reason ?? error;
       attempts.push({ backend: lease.backend.id, outcome: failure, error });
+      // A failure of this process (no port to connect to, no file descriptor left) is the
+      // caller's: the backend is not blamed and no other backend is tried.
+      if (error instanceof LoadBalancerConfigError) throw error;
+      if (failure === 'local') {
+        throw new LocalFailureError(lease.backend.id, code ?? 'local failure', attempts, {
+          cause: error,
+          localCode: code,
+        });
+      }
       lastError = error;
     }
   }
@@ -174,6 +188,14 @@ function holdLease(socket: Socket, lease: Lease, connectMs: number): void {
   });
 }
 
+/** Ports implied by a scheme (WHATWG URL "special schemes"). */
+const DEFAULT_PORTS: Readonly<Record<string, number>> = {
+  'http:': 80,
+  'https:': 443,
+  'ws:': 80,
+  'wss:': 443,
+};
+
 function openSocket(
   clock: Clock,
   lease: Lease,
@@ -182,13 +204,14 @@ function openSocket(
   signal: AbortSignal | undefined,
 ): Promise<Socket> {
   const url = new URL(lease.backend.url);
-  const port = Number(url.port);
-  if (!Number.isInteger(port) || port <= 0) {
+  // A URL parser leaves the port empty when it is the scheme's default.
+  const port = url.port === '' ? DEFAULT_PORTS[url.protocol] : Number(url.port);
+  if (port === undefined || !Number.isInteger(port) || port <= 0) {
     return Promise.reject(
       new LoadBalancerConfigError(
         `backend ${lease.backend.id} url`,
         lease.backend.url,
-        'a URL with an explicit port for connect()',
+        'a URL with a port for connect() (an explicit one, or http:/https: for 80/443)',
       ),
     );
   }

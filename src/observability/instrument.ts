@@ -1,4 +1,5 @@
 import { LoadBalancerConfigError } from '../errors/config-error.js';
+import { blamesBackend } from '../failure.js';
 import type { BackendPool } from '../pool/backend-pool.js';
 import type { BackendView, PoolEvents } from '../types.js';
 import { checkBoolean, checkOptions, checkString } from '../validate.js';
@@ -404,8 +405,9 @@ class OpenTelemetryInstrumentation implements Instrumentation {
     const ins = this.#instruments!;
     const name = pool.name;
     const onRelease: PoolEvents['release'] = (e) => {
-      // The pool leaves caller-aborted calls out of its statistics; so does the histogram.
-      if (e.outcome.failure === 'aborted') return;
+      // The pool leaves caller-aborted and local failures out of its statistics; so does the
+      // histogram.
+      if (!blamesBackend(e.outcome.failure)) return;
       const a = this.#attrs(e.backend, name);
       ins.duration.record(e.latencyMs / 1000, e.outcome.ok ? a.success : a.failure);
     };

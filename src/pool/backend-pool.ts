@@ -5,6 +5,7 @@ import { LoadBalancerConfigError } from '../errors/config-error.js';
 import { NoBackendAvailableError, type NoBackendReason } from '../errors/no-backend-error.js';
 import { PoolClosedError } from '../errors/pool-closed-error.js';
 import { UnknownBackendError } from '../errors/unknown-backend-error.js';
+import { blamesBackend } from '../failure.js';
 import { defaultRandom, type Random } from '../random.js';
 import type {
   Algorithm,
@@ -422,7 +423,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     record.inFlight--;
     const now = this.clock.now();
     const latency = o.latencyMs ?? now - acquiredAt;
-    if (o.failure !== 'aborted') {
+    if (blamesBackend(o.failure)) {
       if (!o.ok) record.failures++;
       this.#observeLatency(record, latency, now);
     }

@@ -8,6 +8,7 @@ import {
   AllAttemptsFailedError,
   BackendPool,
   LeastConnections,
+  LoadBalancerConfigError,
   RoundRobin,
 } from '../../src/index.js';
 import { type BalancedSocket, connect } from '../../src/node/index.js';
@@ -130,6 +131,36 @@ describe('connect()', () => {
     expect(attempts.every((x) => x.outcome === 'connect')).toBe(true);
     expect((error as Error).message).toContain('ECONNREFUSED');
     expect(counts(allDead)).toEqual([0, 0]);
+  });
+
+  it('a backend URL without a port is the caller’s mistake: not blamed, no other backend tried', async () => {
+    const [a] = await echoServers(1);
+    const p = pool(['tcp://127.0.0.1', a!.url], new RoundRobin({ startIndex: 0 }));
+    const error = await connect(p).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LoadBalancerConfigError);
+    expect((error as Error).message).toContain('a URL with a port');
+    expect(p.backends().map((b) => [b.requests, b.failures, b.inFlight])).toEqual([
+      [1, 0, 0],
+      [0, 0, 0],
+    ]);
+  });
+
+  it('an http: backend without an explicit port connects to port 80 of its host', async () => {
+    // Whether something listens on port 80 or not, the URL is accepted: the attempt either
+    // connects or is refused by the host (a backend's failure), never refused as a bad URL.
+    const p = pool(['http://127.0.0.1']);
+    const result = await connect(p, { connectTimeoutMs: 1000 }).then(
+      (s) => {
+        s.destroy();
+        return 'connected';
+      },
+      (e: unknown) => e,
+    );
+    if (result !== 'connected') {
+      expect(result).toBeInstanceOf(AllAttemptsFailedError);
+      expect((result as AllAttemptsFailedError).attempts[0]).toMatchObject({ outcome: 'connect' });
+      expect((result as Error).message).toContain('ECONNREFUSED');
+    }
   });
 
   it('spreads long-lived connections evenly with least connections, where round robin does not', async () => {

@@ -1,0 +1,66 @@
+/**
+ * Checks a request's method and headers before any backend is picked, so a request that can never
+ * be sent fails as the caller's mistake instead of as a backend's failure.
+ * @internal
+ */
+import { InvalidRequestError } from '../errors/invalid-request-error.js';
+
+/** RFC 9110 §5.6.2 `token`. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Characters no field value may carry (RFC 9110 §5.5; fetch's "header value"). */
+const FORBIDDEN_IN_VALUE = /[\r\n\0]/;
+/** Methods the Fetch standard refuses to send ("forbidden method"). */
+const FORBIDDEN_METHODS = new Set(['CONNECT', 'TRACE', 'TRACK']);
+
+/** Throws an {@link InvalidRequestError} for a method no fetch would send. */
+export function checkMethod(method: string): void {
+  if (!TOKEN.test(method)) {
+    throw new InvalidRequestError('method', method, describeBadChars(method, 'is not a token'));
+  }
+  if (FORBIDDEN_METHODS.has(method.toUpperCase())) {
+    throw new InvalidRequestError('method', method, 'is forbidden');
+  }
+}
+
+/**
+ * Throws an {@link InvalidRequestError} for a header that could never be sent. A `Headers` object
+ * was checked by the platform when it was filled, so only plain objects and arrays are read.
+ */
+export function checkHeaders(headers: HeadersInit | undefined): void {
+  if (headers === undefined || headers === null || typeof headers !== 'object') return;
+  if (typeof (headers as Headers).get === 'function') return;
+  if (Array.isArray(headers)) {
+    for (const pair of headers) {
+      if (Array.isArray(pair) && pair.length === 2) checkHeader(String(pair[0]), String(pair[1]));
+    }
+    return;
+  }
+  for (const name of Object.keys(headers)) {
+    const value = (headers as Record<string, unknown>)[name];
+    if (value !== undefined) checkHeader(name, String(value));
+  }
+}
+
+function checkHeader(name: string, value: string): void {
+  if (!TOKEN.test(name)) {
+    throw new InvalidRequestError('header-name', name, describeBadChars(name, 'is not a token'));
+  }
+  const bad = FORBIDDEN_IN_VALUE.exec(value);
+  if (bad !== null) {
+    const what = bad[0] === '\0' ? 'a NUL character' : 'a line break (CR or LF)';
+    throw new InvalidRequestError(
+      'header-value',
+      name,
+      `contains ${what} at character ${bad.index}`,
+    );
+  }
+}
+
+function describeBadChars(text: string, fallback: string): string {
+  if (text.length === 0) return 'is empty';
+  const bad = /[\r\n]/.exec(text) ?? /[^!#$%&'*+\-.^_`|~0-9A-Za-z]/.exec(text);
+  if (bad === null) return fallback;
+  const c = bad[0];
+  const shown = c === '\r' ? 'CR' : c === '\n' ? 'LF' : c === ' ' ? 'a space' : JSON.stringify(c);
+  return `contains ${shown} at character ${bad.index}`;
+}
