@@ -1,3 +1,4 @@
+import { redactUrl } from '../redact.js';
 import { LoadBalancerError } from './load-balancer-error.js';
 
 /**
@@ -11,16 +12,20 @@ export class LoadBalancerConfigError extends LoadBalancerError {
   readonly value: unknown;
 
   constructor(field: string, value: unknown, expected: string, options?: { cause?: unknown }) {
-    super('LB_CONFIG', `Invalid ${field}: expected ${expected}, got ${describe(value)}`, options);
+    // Errors end up in logs: a string holding a URL with credentials is kept without them.
+    const kept = typeof value === 'string' ? redactUrl(value) : value;
+    super('LB_CONFIG', `Invalid ${field}: expected ${expected}, got ${describe(kept)}`, options);
     this.field = field;
-    this.value = value;
+    this.value = kept;
   }
 }
 
-/** A short, safe rendering of a value for error messages. */
+/** A short, safe rendering of a value for error messages (URL credentials hidden). */
 export function describe(value: unknown): string {
-  if (typeof value === 'string')
-    return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
+  if (typeof value === 'string') {
+    const shown = redactUrl(value);
+    return JSON.stringify(shown.length > 80 ? `${shown.slice(0, 77)}...` : shown);
+  }
   if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
     return String(value);
   if (value === null) return 'null';

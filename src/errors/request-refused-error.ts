@@ -1,3 +1,4 @@
+import { redactUrl } from '../redact.js';
 import { describe } from './config-error.js';
 import { LoadBalancerError } from './load-balancer-error.js';
 
@@ -43,7 +44,7 @@ const ADVICE: Record<RequestRefusedReason, string> = {
  * ```
  */
 export class RequestRefusedError extends LoadBalancerError {
-  /** The URL as given. */
+  /** The URL as given, without any credentials it carried (shown as `***`). */
   readonly url: string;
   /** Why it was refused. */
   readonly reason: RequestRefusedReason;
@@ -57,7 +58,7 @@ export class RequestRefusedError extends LoadBalancerError {
       'LB_REQUEST_REFUSED',
       `Refused to balance ${describe(url)} (${reason}): ${ADVICE[reason]}.${allowed}`,
     );
-    this.url = url;
+    this.url = redactUrl(url);
     this.reason = reason;
   }
 }

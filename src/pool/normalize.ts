@@ -1,4 +1,5 @@
 import { LoadBalancerConfigError } from '../errors/config-error.js';
+import { redactUrl } from '../redact.js';
 import type { BackendSpec } from '../types.js';
 import { checkNumber, checkOptions, checkString, isPlainObject } from '../validate.js';
 
@@ -30,7 +31,7 @@ export function normalizeBackend(spec: BackendSpec, field: string): NormalizedBa
   checkOptions(field, init, BACKEND_KEYS);
   const rawUrl = checkString(`${field}.url`, init.url);
   // Error messages end up in logs: never echo credentials given in the URL.
-  const shown = redactCredentials(rawUrl);
+  const shown = redactUrl(rawUrl);
   let parsed: URL;
   try {
     parsed = new URL(rawUrl);
@@ -90,9 +91,4 @@ function defaultPort(protocol: string): string {
     default:
       return '0';
   }
-}
-
-/** `scheme://user:password@host` → `scheme://***@host`, for messages. */
-function redactCredentials(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1***@');
 }
