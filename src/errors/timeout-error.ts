@@ -41,10 +41,10 @@ export class TimeoutError extends LoadBalancerError {
       'LB_TIMEOUT',
       scope === 'attempt'
         ? `No response from backend ${details.backend ?? '(unknown)'} within ${timeoutMs} ms (timeoutMs); ` +
-            'the backend may hang or be overloaded. Raise timeoutMs if it is just slow.'
+            'the backend may hang or be overloaded. Raise timeoutMs if it is just slow (timeoutMs: false turns the per-attempt limit off).'
         : `The call did not finish within its deadline of ${timeoutMs} ms (deadlineMs)` +
             `${details.attempts && details.attempts.length > 0 ? ` after ${details.attempts.length} attempt(s)` : ''}; ` +
-            'raise deadlineMs, or lower timeoutMs/retries so attempts fit in it.',
+            'raise deadlineMs (or turn it off with deadlineMs: false), or lower timeoutMs/retries so attempts fit in it.',
       details.cause === undefined ? undefined : { cause: details.cause },
     );
     this.scope = scope;

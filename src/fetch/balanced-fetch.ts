@@ -68,6 +68,12 @@ const OPTION_KEYS = [
 /** RFC 9110 §9.2.2 idempotent methods, as the issue lists them (TRACE is never balanced). */
 const DEFAULT_RETRY_METHODS = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'];
 const DEFAULT_RETRY_ON = [502, 503, 504];
+/**
+ * The default time a call has to get response headers, attempts and backoff included: Envoy's
+ * default route timeout (`RouteAction.timeout`, 15 s). Without one, a backend that accepts and
+ * never answers holds a call until the runtime's own limit (undici: 300 s headers timeout).
+ */
+const DEFAULT_DEADLINE_MS = 15_000;
 const EMPTY_INIT: RequestInit = Object.freeze({}) as RequestInit;
 
 /** Everything a call needs from the fetch's configuration. */
@@ -83,8 +89,11 @@ interface Config {
   readonly backoffBaseMs: number;
   readonly backoffMaxMs: number;
   readonly budget: RetryBudget | undefined;
-  readonly timeoutMs: number | undefined;
+  /** The per-attempt limit; `'auto'` derives it per call from the deadline (see below). */
+  readonly timeoutMs: number | 'auto' | undefined;
   readonly deadlineMs: number | undefined;
+  /** Whether the deadline also covers the response body (only when set explicitly). */
+  readonly deadlineCoversBody: boolean;
   readonly unreadMs: number;
   readonly bufferBody: boolean | 'auto';
   readonly maxBufferBytes: number;
@@ -153,8 +162,9 @@ export function createBalancedFetch(
     backoffBaseMs,
     backoffMaxMs: optDuration('backoffMaxMs', o.backoffMaxMs, 10 * 25, { min: 0 }),
     budget,
-    timeoutMs: optionalMs('timeoutMs', o.timeoutMs),
-    deadlineMs: optionalMs('deadlineMs', o.deadlineMs),
+    timeoutMs: o.timeoutMs === undefined ? 'auto' : optionalMs('timeoutMs', o.timeoutMs),
+    deadlineMs: o.deadlineMs === undefined ? DEFAULT_DEADLINE_MS : optionalMs('deadlineMs', o.deadlineMs),
+    deadlineCoversBody: o.deadlineMs !== undefined,
     unreadMs: optDuration('unreadBodyTimeoutMs', o.unreadBodyTimeoutMs, 1000, { min: 0 }),
     bufferBody: bufferMode(o.bufferBody),
     maxBufferBytes: optNumber('maxBufferBytes', o.maxBufferBytes, 65_536, {
@@ -217,8 +227,9 @@ function globalFetch(): FetchFunction {
   return f as FetchFunction;
 }
 
+/** A duration option that `false` turns off. */
 function optionalMs(field: string, value: unknown): number | undefined {
-  return value === undefined
+  return value === undefined || value === false
     ? undefined
     : checkDuration(field, value, { min: 0, minExclusive: true });
 }
@@ -287,7 +298,7 @@ class BalancedCall implements RetryLoop<Held>, BodyListener {
   readonly #cfg: Config;
   #target: FetchTarget;
   #retries: number;
-  #timeoutMs: number | undefined;
+  #timeoutMs: number | 'auto' | undefined;
 
   // What to send.
   #path = '/';
@@ -449,8 +460,9 @@ class BalancedCall implements RetryLoop<Held>, BodyListener {
       random: this.#cfg.random,
     });
     this.#target = res.target;
-    if (res.timeoutMs !== undefined)
+    if (res.timeoutMs !== undefined) {
       this.#timeoutMs = optionalMs('resolve().timeoutMs', res.timeoutMs);
+    }
     if (res.retries !== undefined) {
       this.#retries = checkNumber('resolve().retries', res.retries, {
         min: 0,
@@ -502,13 +514,17 @@ class BalancedCall implements RetryLoop<Held>, BodyListener {
 
   /** Clears the deadline and unhooks the caller's signal. Safe to call more than once. */
   #endCall(): void {
-    if (this.#deadlineTimer !== undefined) {
-      this.#cfg.clock.clearTimeout(this.#deadlineTimer);
-      this.#deadlineTimer = undefined;
-    }
+    this.#clearDeadline();
     if (this.#onCallerAbort !== undefined) {
       this.#callerSignal?.removeEventListener('abort', this.#onCallerAbort);
       this.#onCallerAbort = undefined;
+    }
+  }
+
+  #clearDeadline(): void {
+    if (this.#deadlineTimer !== undefined) {
+      this.#cfg.clock.clearTimeout(this.#deadlineTimer);
+      this.#deadlineTimer = undefined;
     }
   }
 
@@ -574,7 +590,7 @@ class BalancedCall implements RetryLoop<Held>, BodyListener {
     let controller: AbortController | undefined;
     let timer: TimerHandle | undefined;
     let unlink: (() => void) | undefined;
-    const timeoutMs = this.#timeoutMs;
+    const timeoutMs = this.#attemptTimeoutMs();
     if (timeoutMs !== undefined) {
       const c = new AbortController();
       controller = c;
@@ -641,6 +657,21 @@ class BalancedCall implements RetryLoop<Held>, BodyListener {
       throw new AttemptFailure('http', undefined, backend, held);
     }
     return held;
+  }
+
+  /**
+   * This call's per-attempt limit. Unless set, a request that may be retried after a timeout
+   * gives each attempt an equal share of the deadline (`deadlineMs / (retries + 1)`, 5 s with the
+   * defaults), so a hanging backend leaves time to try others; a request that may not be
+   * retried after a timeout has only the deadline, so a slow but working backend can finish.
+   */
+  #attemptTimeoutMs(): number | undefined {
+    const t = this.#timeoutMs;
+    if (t !== 'auto') return t;
+    const deadline = this.#cfg.deadlineMs;
+    if (deadline === undefined || this.#retries === 0) return undefined;
+    if (this.#whyNotRetry('timeout') !== undefined) return undefined;
+    return deadline / (this.#retries + 1);
   }
 
   /** Releases the lease of an attempt that got no response, and says what happens next. */
@@ -719,7 +750,7 @@ class BalancedCall implements RetryLoop<Held>, BodyListener {
   async #beforeRetry(error: unknown, n: number): Promise<boolean> {
     if (!(error instanceof AttemptFailure)) return false;
     const cfg = this.#cfg;
-    const why = this.#whyNotRetry(error);
+    const why = this.#whyNotRetry(error.kind);
     if (why !== undefined) {
       this.#stoppedBecause = why;
       return false;
@@ -745,8 +776,7 @@ class BalancedCall implements RetryLoop<Held>, BodyListener {
   }
 
   /** Why a failure must not be retried, or undefined when it may be. */
-  #whyNotRetry(failure: AttemptFailure): string | undefined {
-    const kind = failure.kind;
+  #whyNotRetry(kind: FailureKind): string | undefined {
     if (kind !== 'connect' && kind !== 'reset' && kind !== 'timeout' && kind !== 'http') {
       return `a ${kind} failure is not retried`;
     }
@@ -800,7 +830,7 @@ class BalancedCall implements RetryLoop<Held>, BodyListener {
     if (error instanceof AttemptFailure) {
       const stopped =
         this.#stoppedBecause ||
-        this.#whyNotRetry(error) ||
+        this.#whyNotRetry(error.kind) ||
         (this.#retries === 0
           ? 'retries are off (retries: 0)'
           : `all ${this.#retries} retries were used`);
@@ -852,6 +882,9 @@ class BalancedCall implements RetryLoop<Held>, BodyListener {
   #deliver(held: Held): Response | Promise<Response> {
     const cfg = this.#cfg;
     this.#delivered = held;
+    // The default deadline bounds the time to a response; only an explicit `deadlineMs` also
+    // bounds the body, so a long download or stream is not cut by a limit nobody asked for.
+    if (!cfg.deadlineCoversBody) this.#clearDeadline();
     const tracked = trackBody(held.response, this, cfg.clock, cfg.unreadMs);
     if (cfg.afterResponse === undefined) return tracked.response;
     return this.#afterResponse(tracked);

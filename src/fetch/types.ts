@@ -176,17 +176,27 @@ export interface BalancedFetchOptions {
   retryBudget?: RetryBudget | RetryBudgetOptions | false;
   /**
    * Per-attempt limit, in ms, on the time to response headers; an attempt that runs out is
-   * aborted and (for a retryable request) retried on another backend. `undefined`: no limit.
-   * @default undefined
+   * aborted and (for a retryable request) retried on another backend. `false`: no per-attempt
+   * limit (the deadline still applies).
+   *
+   * Unless set, a request that may be retried after a timeout (an idempotent method or an
+   * `Idempotency-Key`, with a replayable body) gives each attempt an equal share of the deadline,
+   * `deadlineMs / (retries + 1)` (5 s with the defaults), so a hanging backend leaves time to try
+   * others; any other request has only the deadline, so a slow but working backend can finish.
+   * @default deadlineMs / (retries + 1) for requests retried after a timeout, else none
    */
-  timeoutMs?: number;
+  timeoutMs?: number | false;
   /**
-   * Limit, in ms, on the whole call: every attempt and backoff, and the response body while its
-   * lease is held. The call then rejects with a `TimeoutError` (scope `deadline`).
-   * `undefined`: no limit.
-   * @default undefined
+   * Limit, in ms, on the whole call: every attempt and backoff, and (when set explicitly) the
+   * response body while its lease is held. The call then rejects with a `TimeoutError` (scope
+   * `deadline`).
+   *
+   * Unless set, a call has 15 s to get response headers (Envoy's default route timeout), and
+   * reading the body is left to the fetch implementation's own idle limit (undici: 300 s between
+   * chunks), so long downloads and streams are not cut. `false`: no limit at all.
+   * @default 15000 (to the response headers)
    */
-  deadlineMs?: number;
+  deadlineMs?: number | false;
   /**
    * The lease of a call is held until its response body is consumed, cancelled or errors, so
    * in-flight counts and latencies include the body. A body nobody starts reading within this

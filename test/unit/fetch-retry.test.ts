@@ -432,6 +432,89 @@ describe('timeouts and aborts', () => {
     expect(late.bodyUsed).toBe(true);
   });
 
+  describe('default time limits (nothing configured)', () => {
+    it('a hanging backend: each retryable attempt gets 5 s, the call ends at the 15 s deadline', async () => {
+      const { clock, calls, pool, fetch } = setup(() => 'hang', { backoffBaseMs: 0 });
+      const error = (await rejection(drive(clock, fetch('/x'), 100))) as TimeoutError;
+      expect(error).toBeInstanceOf(TimeoutError);
+      expect(error.scope).toBe('deadline');
+      expect(error.timeoutMs).toBe(15_000);
+      expect(calls.map((c) => c.at)).toEqual([0, 5000, 10_000]);
+      expect(error.attempts.map((a) => a.outcome)).toEqual(['timeout', 'timeout', 'timeout']);
+      expect(clock.now()).toBe(15_000);
+      expect(inFlight(pool)).toBe(0);
+      expect(clock.pendingTimers()).toBe(0);
+    });
+
+    it('a request that may not be retried after a timeout gets the whole deadline', async () => {
+      const { clock, calls, pool, fetch } = setup(() => 'hang');
+      const error = (await rejection(
+        drive(clock, fetch('/x', { method: 'POST', body: 'x' }), 100),
+      )) as TimeoutError;
+      expect(error.scope).toBe('deadline');
+      expect(calls.map((c) => c.at)).toEqual([0]);
+      expect(clock.now()).toBe(15_000);
+      expect(inFlight(pool)).toBe(0);
+    });
+
+    it('the default deadline bounds the time to the response, not the body', async () => {
+      let push!: (text: string | null) => void;
+      const { clock, pool, fetch } = setup(() => () => {
+        const body = new ReadableStream<Uint8Array>({
+          start(c) {
+            push = (t) => (t === null ? c.close() : c.enqueue(new TextEncoder().encode(t)));
+          },
+        });
+        return new Response(body);
+      });
+      const res = await fetch('/stream');
+      const text = res.text();
+      for (let i = 0; i < 6; i++) {
+        await clock.advanceAsync(10_000);
+        push(`${i}`);
+      }
+      push(null);
+      expect(await text).toBe('012345');
+      expect(inFlight(pool)).toBe(0);
+      expect(clock.pendingTimers()).toBe(0);
+    });
+
+    it('false turns both limits off', async () => {
+      const { clock, calls, pool, fetch } = setup(() => 'hang', {
+        timeoutMs: false,
+        deadlineMs: false,
+      });
+      const controller = new AbortController();
+      const pending = fetch('/x', { signal: controller.signal });
+      await clock.advanceAsync(600_000);
+      expect(calls.length).toBe(1);
+      expect(inFlight(pool)).toBe(1);
+      expect(clock.pendingTimers()).toBe(0);
+      controller.abort();
+      await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
+      expect(inFlight(pool)).toBe(0);
+    });
+
+    it('an explicit deadline still covers the body', async () => {
+      // Like a real fetch, the body errors when the request's signal aborts.
+      const { clock, fetch } = setup(
+        () => (init) =>
+          new Response(
+            new ReadableStream({
+              start(c) {
+                init.signal?.addEventListener('abort', () => c.error(init.signal?.reason));
+              },
+            }),
+          ),
+        { deadlineMs: 1000 },
+      );
+      const res = await fetch('/stream');
+      const text = res.text().catch((e: unknown) => e);
+      await clock.advanceAsync(1000);
+      expect(await text).toMatchObject({ scope: 'deadline' });
+    });
+  });
+
   it('the deadline covers every attempt and backoff', async () => {
     const { clock, calls, pool, fetch } = setup(() => 'hang', {
       timeoutMs: 100,

@@ -27,7 +27,7 @@ describe('BackendPool validation', () => {
     { spec: 'not a url', field: 'backends[0].url', value: 'not a url' },
     { spec: 'http://', field: 'backends[0].url', value: 'http://' },
     { spec: '', field: 'backends[0].url', value: '' },
-    { spec: 'http://u:p@a.test', field: 'backends[0].url', value: 'http://***@a.test' },
+    { spec: 'http://u:p@a.test', field: 'backends[0].url', value: 'http://***@a.test/' },
     { spec: 'http://a.test/?x=1', field: 'backends[0].url', value: 'http://a.test/?x=1' },
     { spec: 'http://a.test/#top', field: 'backends[0].url', value: 'http://a.test/#top' },
     { spec: { weight: 1 }, field: 'backends[0].url', value: undefined },
