@@ -10,6 +10,9 @@ import { LoadBalancerError } from './load-balancer-error.js';
  *   `http:` pool, or the reverse);
  * - `origin`: an absolute URL whose origin is neither a backend's nor a configured service origin;
  * - `path-escape`: dot segments (`..`) climbing above the path's root;
+ * - `ambiguous-path`: an encoding servers decode differently (`..%2f`, `%5c..`, `%00`, `..;`,
+ *   double encoding), refused when a backend has a base path the decoded path could climb
+ *   above (the `ambiguousPaths` option of the balanced fetch);
  * - `invalid-url`: not a URL at all.
  */
 export type RequestRefusedReason =
@@ -18,6 +21,7 @@ export type RequestRefusedReason =
   | 'scheme-change'
   | 'origin'
   | 'path-escape'
+  | 'ambiguous-path'
   | 'invalid-url';
 
 const ADVICE: Record<RequestRefusedReason, string> = {
@@ -28,6 +32,8 @@ const ADVICE: Record<RequestRefusedReason, string> = {
   origin:
     'pass a path such as "/users/42", or add the logical origin to the `serviceOrigins` option',
   'path-escape': 'remove the ".." segments that climb above the root of the path',
+  'ambiguous-path':
+    'the path holds an encoding servers decode differently (an encoded "/", "\\" or NUL, a double encoding, or "..;"), which could climb above a backend\'s base path once decoded; pass such values in the query, or set ambiguousPaths: \'allow\' if no backend decodes them',
   'invalid-url': 'pass a path such as "/users/42" or an absolute http(s) URL',
 };
 

@@ -12,6 +12,7 @@ import {
   checkDuration,
   checkFunction,
   checkNumber,
+  checkOneOf,
   checkOptions,
   checkRandom,
   checkString,
@@ -35,7 +36,9 @@ import type {
   FetchTarget,
 } from './types.js';
 import {
+  type AmbiguousPathMode,
   backendUrl,
+  checkAmbiguousPath,
   hasScheme,
   PLACEHOLDER_ORIGIN,
   parseServiceOrigins,
@@ -58,6 +61,7 @@ const OPTION_KEYS = [
   'bufferBody',
   'maxBufferBytes',
   'serviceOrigins',
+  'ambiguousPaths',
   'key',
   'context',
   'afterResponse',
@@ -98,6 +102,7 @@ interface Config {
   readonly bufferBody: boolean | 'auto';
   readonly maxBufferBytes: number;
   readonly policy: UrlPolicy;
+  readonly ambiguousPaths: AmbiguousPathMode;
   readonly logicalOrigin: string;
   readonly key: BalancedFetchOptions['key'];
   readonly context: BalancedFetchOptions['context'];
@@ -163,7 +168,8 @@ export function createBalancedFetch(
     backoffMaxMs: optDuration('backoffMaxMs', o.backoffMaxMs, 10 * 25, { min: 0 }),
     budget,
     timeoutMs: o.timeoutMs === undefined ? 'auto' : optionalMs('timeoutMs', o.timeoutMs),
-    deadlineMs: o.deadlineMs === undefined ? DEFAULT_DEADLINE_MS : optionalMs('deadlineMs', o.deadlineMs),
+    deadlineMs:
+      o.deadlineMs === undefined ? DEFAULT_DEADLINE_MS : optionalMs('deadlineMs', o.deadlineMs),
     deadlineCoversBody: o.deadlineMs !== undefined,
     unreadMs: optDuration('unreadBodyTimeoutMs', o.unreadBodyTimeoutMs, 1000, { min: 0 }),
     bufferBody: bufferMode(o.bufferBody),
@@ -171,6 +177,10 @@ export function createBalancedFetch(
       min: 0,
       integer: true,
     }),
+    ambiguousPaths:
+      o.ambiguousPaths === undefined
+        ? 'auto'
+        : checkOneOf('ambiguousPaths', o.ambiguousPaths, ['refuse', 'allow', 'auto'] as const),
     policy: {
       serviceOrigins: new Set(serviceOrigins),
       logicalOrigin: serviceOrigins[0] ?? PLACEHOLDER_ORIGIN,
@@ -374,6 +384,7 @@ class BalancedCall implements RetryLoop<Held>, BodyListener {
     }
     const cfg = this.#cfg;
     this.#path = resolvePath(raw, this.#target, cfg.policy);
+    checkAmbiguousPath(raw, this.#path, cfg.ambiguousPaths, this.#target, cfg.policy);
     this.#hookUrl = hasScheme(raw) ? raw : cfg.logicalOrigin + this.#path;
 
     if (isRequest(input)) {
@@ -476,6 +487,13 @@ class BalancedCall implements RetryLoop<Held>, BodyListener {
     if (res.request !== request) {
       const r = res.request;
       this.#path = resolvePath(r.url, this.#target, this.#cfg.policy);
+      checkAmbiguousPath(
+        r.url,
+        this.#path,
+        this.#cfg.ambiguousPaths,
+        this.#target,
+        this.#cfg.policy,
+      );
       this.#method = r.method.toUpperCase();
       const next: RequestInit = { ...this.#init, method: this.#method, headers: r.headers };
       // Hooks see the request without a one-shot body, so a rewritten request without a body

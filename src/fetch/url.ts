@@ -130,6 +130,42 @@ function absolutePath(raw: string, backends: BackendSource, policy: UrlPolicy): 
   throw new RequestRefusedError(raw, sameHost ? 'scheme-change' : 'origin', allowed);
 }
 
+/**
+ * Encodings that servers decode differently, so a path that looks confined to the backend's
+ * base path may climb above it once decoded: an encoded slash or backslash (`..%2f`, `%5c..`,
+ * also double-encoded as `%252f`), an encoded NUL, a double-encoded dot (`%252e`), and path
+ * parameters on dot segments (`..;/`, which Tomcat and Spring treat as `../`). Plain dot segments
+ * and singly encoded dots are resolved by the URL parser before this check.
+ */
+const AMBIGUOUS = /%(?:25)*(?:2f|5c|00)|%(?:25)+2e|(?:^|\/)\.\.?;/i;
+
+/** How a balanced fetch treats {@link AMBIGUOUS} paths. */
+export type AmbiguousPathMode = 'refuse' | 'allow' | 'auto';
+
+/**
+ * Refuses a path whose encoding is ambiguous (see {@link AMBIGUOUS}): always under `'refuse'`,
+ * under `'auto'` only when a backend of the target has a base path (only then is there anything
+ * above the path to reach), never under `'allow'`.
+ * @throws {RequestRefusedError} with reason `ambiguous-path`.
+ */
+export function checkAmbiguousPath(
+  raw: string,
+  path: string,
+  mode: AmbiguousPathMode,
+  backends: BackendSource,
+  policy: UrlPolicy,
+): void {
+  if (mode === 'allow') return;
+  const q = path.indexOf('?');
+  if (!AMBIGUOUS.test(q < 0 ? path : path.slice(0, q))) return;
+  if (mode === 'auto' && !backends.backends().some(hasBasePath)) return;
+  throw new RequestRefusedError(raw, 'ambiguous-path', allowedOrigins(backends, policy));
+}
+
+function hasBasePath(backend: BackendView): boolean {
+  return backend.url.length > originOf(backend.url).length;
+}
+
 /** The full URL of `path` on `backend`, keeping the backend's base path. */
 export function backendUrl(backend: BackendView, path: string): string {
   return backend.url + path;

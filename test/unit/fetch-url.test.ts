@@ -205,3 +205,84 @@ describe('balanced fetch: refused URLs send nothing', () => {
     ]);
   });
 });
+
+describe('ambiguous path encodings (servers that decode them climb above the base path)', () => {
+  const AMBIGUOUS = [
+    '/files/..%2fadmin',
+    '/files/..%2Fadmin',
+    '/files/%2e%2e%2fadmin',
+    '/files/..;/admin',
+    '/files/.;/x',
+    '/files/%5c..%5cadmin',
+    '/files/x%00.png',
+    '/files/%252e%252e%252fadmin',
+    '/files/..%252fadmin',
+  ];
+  const setup = (backend: string, ambiguousPaths?: 'refuse' | 'allow' | 'auto') => {
+    const pool = new BackendPool({
+      backends: [backend],
+      clock: new ManualClock(),
+      random: seededRandom(1),
+      skew: false,
+    });
+    const calls: string[] = [];
+    const fetch: FetchFunction = async (url) => {
+      calls.push(url);
+      return new Response('ok');
+    };
+    return {
+      pool,
+      calls,
+      fetch: createBalancedFetch(pool, {
+        fetch,
+        ...(ambiguousPaths === undefined ? {} : { ambiguousPaths }),
+      }),
+    };
+  };
+
+  it.each(AMBIGUOUS)('%s is refused by default under a base path', async (path) => {
+    const { pool, calls, fetch } = setup('http://10.0.0.1:8080/api');
+    const error = await fetch(path).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RequestRefusedError);
+    expect((error as RequestRefusedError).reason).toBe('ambiguous-path');
+    expect((error as Error).message).toContain('ambiguousPaths');
+    expect(calls).toEqual([]);
+    expect(pool.stats().backends[0]!.requests).toBe(0);
+  });
+
+  it('is refused in an absolute URL of the service too', async () => {
+    const { fetch } = setup('http://10.0.0.1:8080/api');
+    await expect(fetch('http://10.0.0.1:8080/api/files/..%2fadmin')).rejects.toMatchObject({
+      reason: 'ambiguous-path',
+    });
+  });
+
+  it("is forwarded under 'auto' when no backend has a base path, and always under 'allow'", async () => {
+    const root = setup('http://10.0.0.1:8080');
+    await (await root.fetch('/files/..%2fadmin')).text();
+    expect(root.calls).toEqual(['http://10.0.0.1:8080/files/..%2fadmin']);
+    const allowed = setup('http://10.0.0.1:8080/api', 'allow');
+    await (await allowed.fetch('/files/..%2fadmin')).text();
+    expect(allowed.calls).toEqual(['http://10.0.0.1:8080/api/files/..%2fadmin']);
+  });
+
+  it("'refuse' refuses even without a base path", async () => {
+    const { fetch } = setup('http://10.0.0.1:8080', 'refuse');
+    await expect(fetch('/a%2fb')).rejects.toMatchObject({ reason: 'ambiguous-path' });
+  });
+
+  it('leaves the query alone, and ordinary encodings pass', async () => {
+    const { calls, fetch } = setup('http://10.0.0.1:8080/api');
+    for (const path of ['/search?q=..%2f%00', '/files/a%20b', '/files/caf%C3%A9', '/x;v=1']) {
+      await (await fetch(path)).text();
+    }
+    expect(calls).toHaveLength(4);
+  });
+
+  it('rejects an unknown mode', () => {
+    const { pool } = setup('http://10.0.0.1:8080');
+    expect(() => createBalancedFetch(pool, { ambiguousPaths: 'yes' as never })).toThrow(
+      /ambiguousPaths/,
+    );
+  });
+});
