@@ -20,11 +20,11 @@ export { PowerOfTwoChoices } from './algorithms/power-of-two-choices.js';
 export { RandomPick } from './algorithms/random-pick.js';
 export { RoundRobin, type RoundRobinOptions } from './algorithms/round-robin.js';
 export { WeightedRoundRobin } from './algorithms/weighted-round-robin.js';
+export { RetryBudget, type RetryBudgetOptions } from './call/retry-budget.js';
 export { type Clock, systemClock, type TimerHandle } from './clock.js';
 export * from './discovery/index.js';
 export * from './errors/index.js';
 export { createBalancedFetch } from './fetch/balanced-fetch.js';
-export { RetryBudget, type RetryBudgetOptions } from './fetch/retry-budget.js';
 export type {
   AfterResponseInfo,
   BalancedFetch,

@@ -140,10 +140,12 @@ export interface Algorithm {
 }
 
 /**
- * How a failed call failed. Two kinds say nothing about the backend and never count against it
- * (statistics, latency, outlier detection): `aborted` (the caller gave up) and `local` (the call
+ * How a failed call failed. Three kinds say nothing against the backend and never count as its
+ * failure (statistics, outlier detection): `aborted` (the caller gave up), `local` (the call
  * failed in this process before anything reached the backend: a local resource such as file
- * descriptors or ports ran out, or the request was refused by the fetch implementation).
+ * descriptors or ports ran out, or the request was refused by the HTTP implementation), and
+ * `cancelled` (another attempt of the same call answered first, e.g. a hedge; its time so far
+ * still counts as a latency sample, a lower bound of the backend's latency).
  */
 export type FailureKind =
   | 'connect'
@@ -153,6 +155,7 @@ export type FailureKind =
   | 'protocol'
   | 'aborted'
   | 'local'
+  | 'cancelled'
   | 'other';
 
 /** What happened to a call, reported through `lease.release()`. */

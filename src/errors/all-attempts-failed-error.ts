@@ -10,6 +10,7 @@ export interface AttemptRecord {
   /**
    * How the attempt ended: `'http'` (a response with a failing status, see `status`),
    * `'connect'` (nothing was sent), `'reset'`, `'timeout'`, `'protocol'`, `'aborted'`,
+   * `'cancelled'` (another attempt answered first), `'local'`,
    * `'no-backend'` or `'other'`.
    */
   readonly outcome: string;
@@ -17,6 +18,8 @@ export interface AttemptRecord {
   readonly status?: number;
   /** The error the attempt failed with, when it failed without a response. */
   readonly error?: unknown;
+  /** Set on a hedge: an extra attempt sent because an earlier one was slow to answer. */
+  readonly hedge?: boolean;
 }
 
 /**
@@ -66,9 +69,10 @@ export class AllAttemptsFailedError extends LoadBalancerError {
 
 /** A short rendering of one attempt for messages, e.g. `10.0.0.1:80 connect (ECONNREFUSED)`. */
 export function describeAttempt(a: AttemptRecord): string {
-  if (a.status !== undefined) return `${a.backend} status ${a.status}`;
+  const who = a.hedge === true ? `${a.backend} (hedge)` : a.backend;
+  if (a.status !== undefined) return `${who} status ${a.status}`;
   const detail = errorDetail(a.error);
-  return `${a.backend} ${a.outcome}${detail ? ` (${detail})` : ''}`;
+  return `${who} ${a.outcome}${detail ? ` (${detail})` : ''}`;
 }
 
 function errorDetail(error: unknown): string {

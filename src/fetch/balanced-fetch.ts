@@ -1,15 +1,21 @@
 import { EventEmitter } from 'eventemitter3';
-import { backgroundTimer, type Clock, sleep, type TimerHandle } from '../clock.js';
-import { AllAttemptsFailedError, type AttemptRecord } from '../errors/all-attempts-failed-error.js';
+import {
+  BalancedCall,
+  type BodyEnd,
+  type CallTransport,
+  type Held,
+  isThenable,
+} from '../call/call.js';
+import {
+  CALL_OPTION_KEYS,
+  optionalMs,
+  type ParsedCallOptions,
+  parseCallOptions,
+} from '../call/options.js';
 import { LoadBalancerConfigError } from '../errors/config-error.js';
-import { LocalFailureError } from '../errors/local-failure-error.js';
-import { NoBackendAvailableError } from '../errors/no-backend-error.js';
-import { TimeoutError } from '../errors/timeout-error.js';
-import type { Random } from '../random.js';
-import type { BackendView, FailureKind, Lease, LeaseOutcome, PickContext } from '../types.js';
+import type { BackendView, FailureKind, PickContext } from '../types.js';
 import {
   checkClock,
-  checkDuration,
   checkFunction,
   checkNumber,
   checkOneOf,
@@ -20,11 +26,9 @@ import {
   optDuration,
   optNumber,
 } from '../validate.js';
-import { type BodyEnd, type BodyListener, type TrackedBody, trackBody } from './body.js';
-import { classifyError, localCode, retryAfterMs, statusOk } from './outcome.js';
+import { type BodyListener, type TrackedBody, trackBody } from './body.js';
+import { classifyError, retryAfterMs } from './outcome.js';
 import { checkHeaders, checkMethod } from './request-check.js';
-import { backoffDelay, FinalFailure, type RetryLoop, runWithRetries } from './retry.js';
-import { type RetryBudget, toRetryBudget } from './retry-budget.js';
 import type {
   AfterResponseInfo,
   BalancedFetch,
@@ -48,15 +52,7 @@ import {
 
 const OPTION_KEYS = [
   'fetch',
-  'retries',
-  'retryOn',
-  'retryMethods',
-  'idempotencyKeyHeader',
-  'backoffBaseMs',
-  'backoffMaxMs',
-  'retryBudget',
-  'timeoutMs',
-  'deadlineMs',
+  ...CALL_OPTION_KEYS,
   'unreadBodyTimeoutMs',
   'bufferBody',
   'maxBufferBytes',
@@ -69,35 +65,12 @@ const OPTION_KEYS = [
   'random',
 ] as const;
 
-/** RFC 9110 §9.2.2 idempotent methods, as the issue lists them (TRACE is never balanced). */
-const DEFAULT_RETRY_METHODS = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'];
-const DEFAULT_RETRY_ON = [502, 503, 504];
-/**
- * The default time a call has to get response headers, attempts and backoff included: Envoy's
- * default route timeout (`RouteAction.timeout`, 15 s). Without one, a backend that accepts and
- * never answers holds a call until the runtime's own limit (undici: 300 s headers timeout).
- */
-const DEFAULT_DEADLINE_MS = 15_000;
 const EMPTY_INIT: RequestInit = Object.freeze({}) as RequestInit;
 
 /** Everything a call needs from the fetch's configuration. */
-interface Config {
+interface Config extends ParsedCallOptions {
   readonly target: FetchTarget;
   readonly fetch: FetchFunction;
-  readonly clock: Clock;
-  readonly random: Random;
-  readonly retries: number;
-  readonly retryOn: ReadonlySet<number>;
-  readonly retryMethods: ReadonlySet<string>;
-  readonly idempotencyKeyHeader: string | undefined;
-  readonly backoffBaseMs: number;
-  readonly backoffMaxMs: number;
-  readonly budget: RetryBudget | undefined;
-  /** The per-attempt limit; `'auto'` derives it per call from the deadline (see below). */
-  readonly timeoutMs: number | 'auto' | undefined;
-  readonly deadlineMs: number | undefined;
-  /** Whether the deadline also covers the response body (only when set explicitly). */
-  readonly deadlineCoversBody: boolean;
   readonly unreadMs: number;
   readonly bufferBody: boolean | 'auto';
   readonly maxBufferBytes: number;
@@ -149,28 +122,11 @@ export function createBalancedFetch(
   const clock = o.clock === undefined ? target.clock : checkClock('clock', o.clock);
   const random = o.random === undefined ? target.random : checkRandom('random', o.random);
   const serviceOrigins = parseServiceOrigins(o.serviceOrigins);
-  const backoffBaseMs = optDuration('backoffBaseMs', o.backoffBaseMs, 25, { min: 0 });
   const events = new EventEmitter<BalancedFetchEvents>();
-  const budget = toRetryBudget(o.retryBudget, clock);
   const cfg: Config = {
+    ...parseCallOptions(o, clock, random),
     target,
     fetch: o.fetch === undefined ? globalFetch() : checkFunction<FetchFunction>('fetch', o.fetch),
-    clock,
-    random,
-    retries: optNumber('retries', o.retries, 2, { min: 0, max: 100, integer: true }),
-    retryOn: new Set(statusList('retryOn', o.retryOn ?? DEFAULT_RETRY_ON)),
-    retryMethods: new Set(methodList('retryMethods', o.retryMethods ?? DEFAULT_RETRY_METHODS)),
-    idempotencyKeyHeader:
-      o.idempotencyKeyHeader === false
-        ? undefined
-        : checkString('idempotencyKeyHeader', o.idempotencyKeyHeader ?? 'idempotency-key'),
-    backoffBaseMs,
-    backoffMaxMs: optDuration('backoffMaxMs', o.backoffMaxMs, 10 * 25, { min: 0 }),
-    budget,
-    timeoutMs: o.timeoutMs === undefined ? 'auto' : optionalMs('timeoutMs', o.timeoutMs),
-    deadlineMs:
-      o.deadlineMs === undefined ? DEFAULT_DEADLINE_MS : optionalMs('deadlineMs', o.deadlineMs),
-    deadlineCoversBody: o.deadlineMs !== undefined,
     unreadMs: optDuration('unreadBodyTimeoutMs', o.unreadBodyTimeoutMs, 1000, { min: 0 }),
     bufferBody: bufferMode(o.bufferBody),
     maxBufferBytes: optNumber('maxBufferBytes', o.maxBufferBytes, 65_536, {
@@ -193,10 +149,12 @@ export function createBalancedFetch(
     events,
   };
   const balancedFetch = (input: string | URL | Request, init?: RequestInit): Promise<Response> =>
-    new BalancedCall(cfg).run(input, init);
+    new FetchCall(cfg).run(input, init);
+  const hedging = cfg.hedging;
   Object.defineProperties(balancedFetch, {
     events: { value: events, enumerable: true },
-    retryBudget: { value: budget, enumerable: true },
+    retryBudget: { value: cfg.budget, enumerable: true },
+    explainHedging: { value: () => hedging?.explain(), enumerable: true },
   });
   return balancedFetch as BalancedFetch;
 }
@@ -238,26 +196,6 @@ function globalFetch(): FetchFunction {
 }
 
 /** A duration option that `false` turns off. */
-function optionalMs(field: string, value: unknown): number | undefined {
-  return value === undefined || value === false
-    ? undefined
-    : checkDuration(field, value, { min: 0, minExclusive: true });
-}
-
-function statusList(field: string, value: unknown): number[] {
-  if (!Array.isArray(value))
-    throw new LoadBalancerConfigError(field, value, 'an array of HTTP statuses');
-  return value.map((s, i) =>
-    checkNumber(`${field}[${i}]`, s, { min: 100, max: 599, integer: true }),
-  );
-}
-
-function methodList(field: string, value: unknown): string[] {
-  if (!Array.isArray(value))
-    throw new LoadBalancerConfigError(field, value, 'an array of HTTP methods');
-  return value.map((m, i) => checkString(`${field}[${i}]`, m).toUpperCase());
-}
-
 function bufferMode(value: unknown): boolean | 'auto' {
   if (value === undefined) return 'auto';
   if (value === true || value === false || value === 'auto') return value;
@@ -266,45 +204,13 @@ function bufferMode(value: unknown): boolean | 'auto' {
 
 // ------------------------------------------------------------------ one call
 
-/** A response whose lease is still held, and everything needed to release it. */
-interface Held {
-  readonly response: Response;
-  readonly lease: Lease;
-  readonly attempt: number;
-  /** Reading of the fetch's clock when the lease was taken. */
-  readonly start: number;
-  readonly status: number;
-  readonly ok: boolean;
-  readonly headersMs: number;
-  readonly retryAfterMs: number | undefined;
-  /** Removes the link from the call's signal to this attempt's signal. */
-  readonly unlink: (() => void) | undefined;
-}
-
-/** A failed attempt, as thrown into the retry loop. */
-class AttemptFailure extends Error {
-  readonly kind: FailureKind;
-  readonly error: unknown;
-  readonly backend: BackendView;
-  /** Set for a retryable status: the response, whose lease is still held. */
-  readonly held: Held | undefined;
-  constructor(kind: FailureKind, error: unknown, backend: BackendView, held?: Held) {
-    super(`attempt failed: ${kind}`);
-    this.kind = kind;
-    this.error = error;
-    this.backend = backend;
-    this.held = held;
-  }
-}
-
-/** The reason an abort rejects with when the signal carries none. */
-function abortReason(signal: AbortSignal): unknown {
-  return signal.reason ?? new DOMException('This operation was aborted', 'AbortError');
-}
-
 type BodyKind = 'none' | 'replayable' | 'stream';
 
-class BalancedCall implements RetryLoop<Held>, BodyListener {
+/**
+ * One call of the balanced fetch: reads the caller's arguments, hands the call loop a transport
+ * made of the fetch implementation, and tracks the delivered body until it ends.
+ */
+class FetchCall implements CallTransport<Response>, BodyListener {
   readonly #cfg: Config;
   #target: FetchTarget;
   #retries: number;
@@ -317,19 +223,10 @@ class BalancedCall implements RetryLoop<Held>, BodyListener {
   #init: RequestInit = EMPTY_INIT;
   #bodyKind: BodyKind = 'none';
   #request: Request | undefined;
-
-  // Signals and timers.
   #callerSignal: AbortSignal | undefined;
-  #callSignal: AbortSignal | undefined;
-  #onCallerAbort: (() => void) | undefined;
-  #deadlineTimer: TimerHandle | undefined;
-  #deadlineFired = false;
 
-  // Progress.
-  readonly #tried: string[] = [];
-  readonly #attempts: AttemptRecord[] = [];
-  #stoppedBecause = '';
-  #delivered: Held | undefined;
+  #call: BalancedCall<Response> | undefined;
+  #delivered: Held<Response> | undefined;
 
   constructor(cfg: Config) {
     this.#cfg = cfg;
@@ -339,25 +236,113 @@ class BalancedCall implements RetryLoop<Held>, BodyListener {
   }
 
   async run(input: string | URL | Request, init: RequestInit | undefined): Promise<Response> {
-    const cfg = this.#cfg;
     const buffering = this.#prepare(input, init);
     if (buffering !== undefined) await buffering;
     if (this.#target.resolve !== undefined) this.#applyResolution();
-    if (this.#callerSignal?.aborted) throw abortReason(this.#callerSignal);
-    this.#armDeadline();
-    cfg.budget?.deposit();
-    let held: Held;
-    try {
-      held = await runWithRetries<Held>(this);
-    } catch (error) {
-      if (error instanceof AttemptFailure && error.held !== undefined) {
-        held = error.held;
-      } else {
-        this.#endCall();
-        throw this.#finalError(error);
-      }
-    }
+    const call = new BalancedCall<Response>(this.#cfg, this.#target, this, {
+      retries: this.#retries,
+      timeoutMs: this.#timeoutMs,
+    });
+    this.#call = call;
+    const held = await call.run();
     return this.#deliver(held);
+  }
+
+  // ---------------------------------------------------------------- the transport
+
+  get method(): string {
+    return this.#method;
+  }
+
+  get idempotencyKey(): boolean {
+    const header = this.#cfg.idempotencyKeyHeader;
+    return header !== undefined && headerValue(this.#init.headers, header) !== undefined;
+  }
+
+  get replayable(): boolean {
+    return this.#bodyKind !== 'stream';
+  }
+
+  get signal(): AbortSignal | undefined {
+    return this.#callerSignal;
+  }
+
+  send(backend: BackendView, signal: AbortSignal | undefined): Promise<Response> {
+    const init = signal === undefined ? this.#init : { ...this.#init, signal };
+    return this.#cfg.fetch(backendUrl(backend, this.#path), init);
+  }
+
+  status(response: Response): number {
+    return response.status;
+  }
+
+  retryAfterMs(response: Response): number | undefined {
+    return retryAfterMs(response.status, response.headers, this.#cfg.clock);
+  }
+
+  discard(response: Response): void {
+    response.body?.cancel().catch(noop);
+  }
+
+  classify(error: unknown): FailureKind {
+    return classifyError(error);
+  }
+
+  onAttempt(backend: BackendView, attempt: number, hedge: boolean): void {
+    const events = this.#cfg.events;
+    if (events.listenerCount('attempt') > 0) {
+      events.emit('attempt', { request: this.#req(), backend, attempt, hedge });
+    }
+  }
+
+  onResponse(backend: BackendView, attempt: number, status: number, latencyMs: number): void {
+    const events = this.#cfg.events;
+    if (events.listenerCount('response') > 0) {
+      events.emit('response', { request: this.#req(), backend, attempt, status, latencyMs });
+    }
+  }
+
+  onFailure(backend: BackendView | undefined, attempt: number, error: unknown): void {
+    const events = this.#cfg.events;
+    if (events.listenerCount('failure') > 0) {
+      events.emit('failure', { request: this.#req(), backend, attempt, error });
+    }
+  }
+
+  onRetry(attempt: number, backend: BackendView, reason: string, delayMs: number): void {
+    const events = this.#cfg.events;
+    if (events.listenerCount('retry') > 0) {
+      events.emit('retry', { request: this.#req(), attempt, backend, reason, delayMs });
+    }
+  }
+
+  onHedge(backend: BackendView, slow: BackendView, attempt: number, delayMs: number): void {
+    const events = this.#cfg.events;
+    if (events.listenerCount('hedge') > 0) {
+      events.emit('hedge', { request: this.#req(), backend, slow, attempt, delayMs });
+    }
+  }
+
+  /** The pick context of attempt `n`; a promise only when the `context` hook returns one. */
+  pickContext(
+    n: number,
+    tried: readonly string[],
+  ): PickContext | undefined | Promise<PickContext | undefined> {
+    const cfg = this.#cfg;
+    if (cfg.key === undefined && cfg.context === undefined) {
+      return tried.length === 0 ? undefined : { exclude: tried };
+    }
+    const request = this.#req();
+    const ctx: PickContext = {};
+    if (cfg.key !== undefined) {
+      const key = cfg.key(request);
+      if (key !== undefined) ctx.key = checkString('key(request)', key, { nonEmpty: false });
+    }
+    if (cfg.context === undefined) return withTried(ctx, tried);
+    const value = cfg.context(request, { attempt: n, tried: tried.slice() } satisfies ContextInfo);
+    return isThenable(value)
+      ? value.then((extra) => withTried(merge(ctx, extra), tried))
+      : withTried(merge(ctx, value), tried);
   }
 
   // ---------------------------------------------------------------- preparing
@@ -504,405 +489,18 @@ class BalancedCall implements RetryLoop<Held>, BodyListener {
     }
   }
 
-  // ---------------------------------------------------------------- signals
-
-  #armDeadline(): void {
-    const caller = this.#callerSignal;
-    const deadlineMs = this.#cfg.deadlineMs;
-    if (deadlineMs === undefined) {
-      this.#callSignal = caller;
-      return;
-    }
-    const controller = new AbortController();
-    this.#callSignal = controller.signal;
-    this.#deadlineTimer = backgroundTimer(
-      this.#cfg.clock,
-      () => {
-        this.#deadlineTimer = undefined;
-        this.#deadlineFired = true;
-        controller.abort(new TimeoutError('deadline', deadlineMs));
-      },
-      deadlineMs,
-    );
-    if (caller !== undefined) {
-      this.#onCallerAbort = () => controller.abort(abortReason(caller));
-      caller.addEventListener('abort', this.#onCallerAbort, { once: true });
-    }
-  }
-
-  /** Clears the deadline and unhooks the caller's signal. Safe to call more than once. */
-  #endCall(): void {
-    this.#clearDeadline();
-    if (this.#onCallerAbort !== undefined) {
-      this.#callerSignal?.removeEventListener('abort', this.#onCallerAbort);
-      this.#onCallerAbort = undefined;
-    }
-  }
-
-  #clearDeadline(): void {
-    if (this.#deadlineTimer !== undefined) {
-      this.#cfg.clock.clearTimeout(this.#deadlineTimer);
-      this.#deadlineTimer = undefined;
-    }
-  }
-
-  #callerAborted(): boolean {
-    return this.#callerSignal?.aborted === true;
-  }
-
-  // ---------------------------------------------------------------- attempts
-
-  /** Retries after the first attempt (for the retry loop). */
-  get retries(): number {
-    return this.#retries;
-  }
-
-  /** Runs attempt `n` (for the retry loop). */
-  attempt(n: number): Promise<Held> {
-    return this.#attempt(n);
-  }
-
-  /** Decides on a retry and waits its backoff (for the retry loop). */
-  beforeRetry(error: unknown, n: number): Promise<boolean> {
-    return this.#beforeRetry(error, n);
-  }
-
-  async #attempt(n: number): Promise<Held> {
-    const cfg = this.#cfg;
-    const callSignal = this.#callSignal;
-    if (callSignal?.aborted) throw new FinalFailure(callSignal.reason);
-    let ctx: PickContext | undefined;
-    try {
-      const pending = this.#pickContext(n);
-      ctx = isThenable(pending) ? await pending : pending;
-    } catch (error) {
-      throw new FinalFailure(error);
-    }
-    if (callSignal?.aborted) throw new FinalFailure(callSignal.reason);
-    let lease: Lease;
-    try {
-      lease = this.#target.acquire(ctx);
-    } catch (error) {
-      this.#attempts.push({ backend: '(none)', outcome: 'no-backend', error });
-      if (cfg.events.listenerCount('failure') > 0) {
-        cfg.events.emit('failure', { request: this.#req(), backend: undefined, attempt: n, error });
-      }
-      throw new FinalFailure(error);
-    }
-    // Latencies are measured on the fetch's own clock, which may differ from the target's.
-    const start = cfg.clock.now();
-    const backend = lease.backend;
-    this.#tried.push(backend.id);
-    if (cfg.events.listenerCount('attempt') > 0) {
-      try {
-        cfg.events.emit('attempt', { request: this.#req(), backend, attempt: n });
-      } catch (error) {
-        // Nothing was sent: release without blaming the backend, and fail the call.
-        lease.release({ ok: false, failure: 'aborted', error, latencyMs: 0 });
-        throw new FinalFailure(error);
-      }
-    }
-
-    // This attempt's signal: the call's, plus the attempt timeout when there is one.
-    let signal = callSignal;
-    let controller: AbortController | undefined;
-    let timer: TimerHandle | undefined;
-    let unlink: (() => void) | undefined;
-    const timeoutMs = this.#attemptTimeoutMs();
-    if (timeoutMs !== undefined) {
-      const c = new AbortController();
-      controller = c;
-      signal = c.signal;
-      timer = backgroundTimer(
-        cfg.clock,
-        () => {
-          timer = undefined;
-          c.abort(new TimeoutError('attempt', timeoutMs, { backend: backend.id }));
-        },
-        timeoutMs,
-      );
-      if (callSignal !== undefined) {
-        const forward = (): void => c.abort(callSignal.reason);
-        callSignal.addEventListener('abort', forward, { once: true });
-        unlink = () => callSignal.removeEventListener('abort', forward);
-      }
-    }
-    const init = signal === undefined ? this.#init : { ...this.#init, signal };
-
-    let response: Response;
-    try {
-      const pending = cfg.fetch(backendUrl(backend, this.#path), init);
-      response = signal === undefined ? await pending : await raceAbort(pending, signal);
-    } catch (thrown) {
-      if (timer !== undefined) cfg.clock.clearTimeout(timer);
-      unlink?.();
-      return this.#attemptFailed(n, lease, thrown, controller, start);
-    }
-    if (timer !== undefined) {
-      cfg.clock.clearTimeout(timer);
-      timer = undefined;
-    }
-
-    const headersMs = cfg.clock.now() - start;
-    const status = response.status;
-    const held: Held = {
-      response,
-      lease,
-      attempt: n,
-      start,
-      status,
-      ok: statusOk(status),
-      headersMs,
-      retryAfterMs: retryAfterMs(status, response.headers, cfg.clock),
-      unlink,
-    };
-    if (cfg.events.listenerCount('response') > 0) {
-      try {
-        cfg.events.emit('response', {
-          request: this.#req(),
-          backend,
-          attempt: n,
-          status,
-          latencyMs: headersMs,
-        });
-      } catch (error) {
-        this.#discard(held);
-        throw new FinalFailure(error);
-      }
-    }
-    if (cfg.retryOn.has(status)) {
-      this.#attempts.push({ backend: backend.id, outcome: 'http', status });
-      throw new AttemptFailure('http', undefined, backend, held);
-    }
-    return held;
-  }
-
-  /**
-   * This call's per-attempt limit. Unless set, a request that may be retried after a timeout
-   * gives each attempt an equal share of the deadline (`deadlineMs / (retries + 1)`, 5 s with the
-   * defaults), so a hanging backend leaves time to try others; a request that may not be
-   * retried after a timeout has only the deadline, so a slow but working backend can finish.
-   */
-  #attemptTimeoutMs(): number | undefined {
-    const t = this.#timeoutMs;
-    if (t !== 'auto') return t;
-    const deadline = this.#cfg.deadlineMs;
-    if (deadline === undefined || this.#retries === 0) return undefined;
-    if (this.#whyNotRetry('timeout') !== undefined) return undefined;
-    return deadline / (this.#retries + 1);
-  }
-
-  /** Releases the lease of an attempt that got no response, and says what happens next. */
-  #attemptFailed(
-    n: number,
-    lease: Lease,
-    thrown: unknown,
-    controller: AbortController | undefined,
-    start: number,
-  ): never {
-    const cfg = this.#cfg;
-    let kind: FailureKind;
-    let error = thrown;
-    let final = false;
-    if (this.#callerAborted()) {
-      kind = 'aborted';
-      error = abortReason(this.#callerSignal!);
-      final = true;
-    } else if (this.#deadlineFired) {
-      kind = 'timeout';
-      error = this.#callSignal?.reason;
-      final = true;
-    } else if (controller?.signal.aborted) {
-      kind = 'timeout';
-      error = controller.signal.reason;
-    } else {
-      kind = classifyError(thrown);
-      // Failed in this process: another backend would fail the same way.
-      if (kind === 'local') final = true;
-    }
-    lease.release({ ok: false, failure: kind, error, latencyMs: cfg.clock.now() - start });
-    const backend = lease.backend;
-    this.#attempts.push({ backend: backend.id, outcome: kind, error });
-    if (cfg.events.listenerCount('failure') > 0) {
-      cfg.events.emit('failure', { request: this.#req(), backend, attempt: n, error });
-    }
-    const failure = new AttemptFailure(kind, error, backend);
-    throw final ? new FinalFailure(failure) : failure;
-  }
-
-  /** The pick context of attempt `n`; a promise only when the `context` hook returns one. */
-  #pickContext(n: number): PickContext | undefined | Promise<PickContext | undefined> {
-    const cfg = this.#cfg;
-    const tried = this.#tried;
-    if (cfg.key === undefined && cfg.context === undefined) {
-      return tried.length === 0 ? undefined : { exclude: tried };
-    }
-    const request = this.#req();
-    const ctx: PickContext = {};
-    if (cfg.key !== undefined) {
-      const key = cfg.key(request);
-      if (key !== undefined) ctx.key = checkString('key(request)', key, { nonEmpty: false });
-    }
-    if (cfg.context === undefined) return this.#withTried(ctx);
-    const value = cfg.context(request, { attempt: n, tried: tried.slice() } satisfies ContextInfo);
-    return isThenable(value)
-      ? value.then((extra) => this.#withTried(merge(ctx, extra)))
-      : this.#withTried(merge(ctx, value));
-  }
-
-  /** Adds the backends tried in this call to `ctx.exclude`. */
-  #withTried(ctx: PickContext): PickContext {
-    const tried = this.#tried;
-    if (tried.length > 0) {
-      const own = ctx.exclude;
-      ctx.exclude = own === undefined ? tried : [...new Set([...own, ...tried])];
-      // A sticky pin to a backend that already failed in this call would send the retry back to
-      // it; retries go elsewhere.
-      if (ctx.affinity !== undefined && tried.includes(ctx.affinity.id)) delete ctx.affinity;
-    }
-    return ctx;
-  }
-
-  // ---------------------------------------------------------------- retrying
-
-  async #beforeRetry(error: unknown, n: number): Promise<boolean> {
-    if (!(error instanceof AttemptFailure)) return false;
-    const cfg = this.#cfg;
-    const why = this.#whyNotRetry(error.kind);
-    if (why !== undefined) {
-      this.#stoppedBecause = why;
-      return false;
-    }
-    if (cfg.budget !== undefined && !cfg.budget.tryWithdraw()) {
-      this.#stoppedBecause =
-        'the retry budget is spent (retries may add only a share of the call rate)';
-      return false;
-    }
-    if (error.held !== undefined) this.#discard(error.held);
-    const delayMs = backoffDelay(n, cfg.backoffBaseMs, cfg.backoffMaxMs, cfg.random);
-    if (cfg.events.listenerCount('retry') > 0) {
-      cfg.events.emit('retry', {
-        request: this.#req(),
-        attempt: n,
-        backend: error.backend,
-        reason: error.held === undefined ? error.kind : `status ${error.held.status}`,
-        delayMs,
-      });
-    }
-    if (delayMs > 0) await sleep(cfg.clock, delayMs, this.#callSignal);
-    return true;
-  }
-
-  /** Why a failure must not be retried, or undefined when it may be. */
-  #whyNotRetry(kind: FailureKind): string | undefined {
-    if (kind !== 'connect' && kind !== 'reset' && kind !== 'timeout' && kind !== 'http') {
-      return `a ${kind} failure is not retried`;
-    }
-    if (this.#bodyKind === 'stream') {
-      return 'the request body is a stream that cannot be replayed (set bufferBody: true to retry it)';
-    }
-    // A refused connection sent nothing: any method may go to another backend.
-    if (kind === 'connect') return undefined;
-    if (this.#cfg.retryMethods.has(this.#method)) return undefined;
-    const header = this.#cfg.idempotencyKeyHeader;
-    if (header !== undefined && headerValue(this.#init.headers, header) !== undefined) {
-      return undefined;
-    }
-    return `${this.#method} is not idempotent and the request may have reached the server (send an Idempotency-Key header to allow retries)`;
-  }
-
-  /** Drops a response that is being retried: cancels its body and releases its lease. */
-  #discard(held: Held): void {
-    held.response.body?.cancel().catch(() => undefined);
-    held.unlink?.();
-    held.lease.release(this.#outcome(held, held.headersMs));
-  }
-
-  #outcome(held: Held, latencyMs: number): LeaseOutcome {
-    const outcome: LeaseOutcome = { ok: held.ok, status: held.status, latencyMs };
-    if (!held.ok) outcome.failure = 'http';
-    if (held.retryAfterMs !== undefined) outcome.retryAfterMs = held.retryAfterMs;
-    return outcome;
-  }
-
-  #finalError(error: unknown): unknown {
-    if (this.#callerAborted()) return abortReason(this.#callerSignal!);
-    if (this.#deadlineFired) {
-      return new TimeoutError('deadline', this.#cfg.deadlineMs!, {
-        attempts: this.#attempts,
-        cause: this.#lastError(error),
-      });
-    }
-    if (error instanceof AttemptFailure && error.kind === 'local') {
-      const code = localCode(error.error);
-      return new LocalFailureError(
-        error.backend.id,
-        code ?? errorMessage(error.error),
-        this.#attempts,
-        {
-          cause: error.error,
-          localCode: code,
-        },
-      );
-    }
-    if (error instanceof AttemptFailure) {
-      const stopped =
-        this.#stoppedBecause ||
-        this.#whyNotRetry(error.kind) ||
-        (this.#retries === 0
-          ? 'retries are off (retries: 0)'
-          : `all ${this.#retries} retries were used`);
-      return new AllAttemptsFailedError(this.#attempts, stopped, { cause: error.error });
-    }
-    if (error instanceof NoBackendAvailableError && this.#attempts.length > 1) {
-      return new AllAttemptsFailedError(this.#attempts, 'no backend was available for a retry', {
-        cause: error,
-      });
-    }
-    // Hook errors, and a pool with nothing to pick on the first attempt, reach the caller as is.
-    return error;
-  }
-
-  #lastError(error: unknown): unknown {
-    return error instanceof AttemptFailure ? error.error : error;
-  }
-
   // ---------------------------------------------------------------- delivering
 
   /** Hears how the delivered response's body ended, once, and releases its lease. */
   bodyEnded(end: BodyEnd, error?: unknown): void {
-    const held = this.#delivered!;
-    const clock = this.#cfg.clock;
-    held.unlink?.();
-    this.#endCall();
-    if (end === 'end') {
-      held.lease.release(this.#outcome(held, clock.now() - held.start));
-    } else if (end === 'error') {
-      const failure: FailureKind = this.#callerAborted()
-        ? 'aborted'
-        : this.#deadlineFired
-          ? 'timeout'
-          : errorKindInBody(error);
-      held.lease.release({
-        ok: false,
-        status: held.status,
-        failure,
-        error,
-        latencyMs: clock.now() - held.start,
-      });
-    } else {
-      // Cancelled by the caller, or never read: the backend did its part; report the headers.
-      held.lease.release(this.#outcome(held, held.headersMs));
-    }
+    this.#call!.finish(this.#delivered!, end, error);
   }
 
   /** Tracks the body of the response to return, and runs `afterResponse` when there is one. */
-  #deliver(held: Held): Response | Promise<Response> {
+  #deliver(held: Held<Response>): Response | Promise<Response> {
     const cfg = this.#cfg;
     this.#delivered = held;
-    // The default deadline bounds the time to a response; only an explicit `deadlineMs` also
-    // bounds the body, so a long download or stream is not cut by a limit nobody asked for.
-    if (!cfg.deadlineCoversBody) this.#clearDeadline();
+    this.#call!.delivering();
     const tracked = trackBody(held.response, this, cfg.clock, cfg.unreadMs);
     if (cfg.afterResponse === undefined) return tracked.response;
     return this.#afterResponse(tracked);
@@ -936,6 +534,18 @@ class BalancedCall implements RetryLoop<Held>, BodyListener {
 
 // ------------------------------------------------------------------ helpers
 
+/** Adds the backends tried in this call to `ctx.exclude`. */
+function withTried(ctx: PickContext, tried: readonly string[]): PickContext {
+  if (tried.length > 0) {
+    const own = ctx.exclude;
+    ctx.exclude = own === undefined ? tried : [...new Set([...own, ...tried])];
+    // A sticky pin to a backend that already failed in this call would send the retry back to
+    // it; retries go elsewhere.
+    if (ctx.affinity !== undefined && tried.includes(ctx.affinity.id)) delete ctx.affinity;
+  }
+  return ctx;
+}
+
 /** `ctx` with what the `context` hook returned merged in. */
 function merge(ctx: PickContext, extra: PickContext | undefined): PickContext {
   if (extra === undefined) return ctx;
@@ -945,59 +555,7 @@ function merge(ctx: PickContext, extra: PickContext | undefined): PickContext {
   return Object.assign(ctx, extra);
 }
 
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-function errorKindInBody(error: unknown): FailureKind {
-  const kind = classifyError(error);
-  return kind === 'other' || kind === 'local' ? 'reset' : kind;
-}
-
-/**
- * Rejects as soon as `signal` aborts, even when the fetch implementation ignores the signal; a
- * response that arrives later has its body cancelled so its connection is freed.
- */
-function raceAbort(pending: Promise<Response>, signal: AbortSignal): Promise<Response> {
-  if (signal.aborted) {
-    pending.then((late) => late.body?.cancel().catch(() => undefined), noop);
-    return Promise.reject(signal.reason);
-  }
-  return new Promise<Response>((resolve, reject) => {
-    let settled = false;
-    const onAbort = (): void => {
-      if (settled) return;
-      settled = true;
-      reject(signal.reason);
-      pending.then((late) => late.body?.cancel().catch(() => undefined), noop);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    pending.then(
-      (response) => {
-        signal.removeEventListener('abort', onAbort);
-        if (settled) return;
-        settled = true;
-        resolve(response);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        if (settled) return;
-        settled = true;
-        reject(error);
-      },
-    );
-  });
-}
-
 function noop(): void {}
-
-function isThenable<T>(value: T | Promise<T>): value is Promise<T> {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as { then?: unknown }).then === 'function'
-  );
-}
 
 /** A Request of any implementation (the platform's or undici's). */
 function isRequest(value: unknown): value is Request {

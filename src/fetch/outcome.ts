@@ -3,6 +3,7 @@
  * retried, and what a `Retry-After` asks for.
  * @internal
  */
+import { errorCode, LOCAL_CODES } from '../call/error-codes.js';
 import type { Clock } from '../clock.js';
 import { parseRetryAfter } from '../health/retry-after.js';
 import type { FailureKind } from '../types.js';
@@ -15,26 +16,6 @@ const CONNECT_CODES = new Set([
   'ENOTFOUND',
   'EAI_AGAIN',
   'UND_ERR_CONNECT_TIMEOUT',
-]);
-/**
- * Errors of this process, not of the backend: local resources ran out (errno(3): too many open
- * files in the process or the system, no free local port or address, no buffer space, no
- * memory), or the HTTP implementation refused the request's own arguments before sending.
- */
-export const LOCAL_CODES = new Set([
-  'EMFILE',
-  'ENFILE',
-  'EADDRNOTAVAIL',
-  'ENOBUFS',
-  'ENOMEM',
-  'UND_ERR_INVALID_ARG',
-  'UND_ERR_NOT_SUPPORTED',
-  'ERR_INVALID_ARG_TYPE',
-  'ERR_INVALID_ARG_VALUE',
-  'ERR_INVALID_HTTP_TOKEN',
-  'ERR_INVALID_CHAR',
-  'ERR_HTTP_INVALID_HEADER_VALUE',
-  'ERR_UNESCAPED_CHARACTERS',
 ]);
 /** Errors on a connection that may have carried (part of) the request. */
 const RESET_CODES = new Set([
@@ -80,28 +61,6 @@ export function classifyError(error: unknown): FailureKind {
     if (code === undefined) return 'local';
   }
   return 'other';
-}
-
-/** The error code of a local failure (`EMFILE`, ...), for messages; undefined when none. */
-export function localCode(error: unknown): string | undefined {
-  const code = errorCode(error);
-  return code !== undefined && LOCAL_CODES.has(code) ? code : undefined;
-}
-
-/** The first `code` string on an error, its cause chain or an AggregateError's first error. */
-function errorCode(error: unknown): string | undefined {
-  let e: unknown = error;
-  for (let depth = 0; depth < 5 && typeof e === 'object' && e !== null; depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string') return code;
-    const errors = (e as { errors?: unknown }).errors;
-    if (Array.isArray(errors) && errors.length > 0) {
-      const inner = errorCode(errors[0]);
-      if (inner !== undefined) return inner;
-    }
-    e = (e as { cause?: unknown }).cause;
-  }
-  return undefined;
 }
 
 /**

@@ -1,8 +1,10 @@
 import type { EventEmitter } from 'eventemitter3';
+import type { HedgeExplanation } from '../call/hedging.js';
+import type { CallOptions } from '../call/options.js';
+import type { RetryBudget } from '../call/retry-budget.js';
 import type { Clock } from '../clock.js';
 import type { Random } from '../random.js';
 import type { BackendView, Lease, PickContext } from '../types.js';
-import type { RetryBudget, RetryBudgetOptions } from './retry-budget.js';
 
 /**
  * What a balanced fetch balances over: a `BackendPool`, or anything else with the same public
@@ -70,7 +72,17 @@ export interface AfterResponseInfo {
 /** Event payloads of {@link BalancedFetch.events}. Emitted only while someone listens. */
 export interface BalancedFetchEvents {
   /** An attempt is about to be sent to `backend`. */
-  attempt: (e: { request: Request; backend: BackendView; attempt: number }) => void;
+  attempt: (e: { request: Request; backend: BackendView; attempt: number; hedge: boolean }) => void;
+  /**
+   * A hedge goes to `backend` because the attempt on `slow` had not answered within `delayMs`.
+   */
+  hedge: (e: {
+    request: Request;
+    backend: BackendView;
+    slow: BackendView;
+    attempt: number;
+    delayMs: number;
+  }) => void;
   /**
    * Attempt `attempt` on `backend` failed and a retry follows after `delayMs` (`reason` is the
    * failed attempt's outcome, e.g. `connect`, `timeout`, `status 503`).
@@ -111,6 +123,11 @@ export interface BalancedFetch {
   readonly events: EventEmitter<BalancedFetchEvents>;
   /** The retry budget in use, or `undefined` when budgeting is off. */
   readonly retryBudget: RetryBudget | undefined;
+  /**
+   * Says how a call starting now would be hedged (the delay and how it was chosen, the hedge
+   * budget), or `undefined` when hedging is off.
+   */
+  explainHedging(): HedgeExplanation | undefined;
 }
 
 /**
@@ -121,82 +138,13 @@ export interface BalancedFetch {
  * `serviceOrigins` as origin, else `http://loadwise.invalid`), the method, the headers, and the
  * body when it is replayable. Nothing is built when no hook or listener needs it.
  */
-export interface BalancedFetchOptions {
+export interface BalancedFetchOptions extends CallOptions {
   /**
    * The fetch implementation. undici's `fetch` works too (pass it with a dispatcher bound, if
    * you need one).
    * @default globalThis.fetch
    */
   fetch?: FetchFunction;
-  /**
-   * Retries after the first attempt (so at most `retries + 1` attempts). Each retry prefers a
-   * backend not yet tried in the call.
-   * @default 2
-   */
-  retries?: number;
-  /**
-   * Response statuses that are retried (for requests that may be retried at all); when no retry
-   * is left the last such response is returned, as Envoy does.
-   * @default [502, 503, 504]
-   */
-  retryOn?: readonly number[];
-  /**
-   * Methods retried after a failure that may have reached the server (a reset, a timeout, a
-   * retryable status). RFC 9110 §9.2.2 idempotent methods. Other methods are retried only when
-   * the connection was refused (nothing was sent) or the request carries the
-   * `idempotencyKeyHeader`.
-   * @default ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']
-   */
-  retryMethods?: readonly string[];
-  /**
-   * A request carrying this header is treated as idempotent whatever its method (the IETF
-   * `Idempotency-Key` draft: the server deduplicates). `false` turns this off.
-   * @default 'idempotency-key'
-   */
-  idempotencyKeyHeader?: string | false;
-  /**
-   * Base of the exponential backoff between attempts. Retry n waits a uniformly random time in
-   * [0, (2^n - 1) × base), capped at `backoffMaxMs` ("full jitter"; Envoy's router retry
-   * back-off, whose default base interval is 25 ms).
-   * @default 25
-   */
-  backoffBaseMs?: number;
-  /**
-   * Cap of the backoff (Envoy's default `max_interval` is 10 × the base interval).
-   * @default 250
-   */
-  backoffMaxMs?: number;
-  /**
-   * The retry budget, shared by every call of this fetch: retries may add at most
-   * `percentCanRetry` to the call rate, plus a floor of `minRetriesPerSec` (Finagle's
-   * `RetryBudget`: 20%, 10/s, over 10 s). Pass a {@link RetryBudget} to share one between
-   * several fetches, options to make a new one, or `false` to turn budgeting off.
-   * @default new RetryBudget({ ttlMs: 10000, minRetriesPerSec: 10, percentCanRetry: 0.2 })
-   */
-  retryBudget?: RetryBudget | RetryBudgetOptions | false;
-  /**
-   * Per-attempt limit, in ms, on the time to response headers; an attempt that runs out is
-   * aborted and (for a retryable request) retried on another backend. `false`: no per-attempt
-   * limit (the deadline still applies).
-   *
-   * Unless set, a request that may be retried after a timeout (an idempotent method or an
-   * `Idempotency-Key`, with a replayable body) gives each attempt an equal share of the deadline,
-   * `deadlineMs / (retries + 1)` (5 s with the defaults), so a hanging backend leaves time to try
-   * others; any other request has only the deadline, so a slow but working backend can finish.
-   * @default deadlineMs / (retries + 1) for requests retried after a timeout, else none
-   */
-  timeoutMs?: number | false;
-  /**
-   * Limit, in ms, on the whole call: every attempt and backoff, and (when set explicitly) the
-   * response body while its lease is held. The call then rejects with a `TimeoutError` (scope
-   * `deadline`).
-   *
-   * Unless set, a call has 15 s to get response headers (Envoy's default route timeout), and
-   * reading the body is left to the fetch implementation's own idle limit (undici: 300 s between
-   * chunks), so long downloads and streams are not cut. `false`: no limit at all.
-   * @default 15000 (to the response headers)
-   */
-  deadlineMs?: number | false;
   /**
    * The lease of a call is held until its response body is consumed, cancelled or errors, so
    * in-flight counts and latencies include the body. A body nobody starts reading within this

@@ -4,13 +4,13 @@ import {
   type ConnectionOptions as TlsConnectionOptions,
   connect as tlsConnect,
 } from 'node:tls';
+import { localCode } from '../call/error-codes.js';
 import type { Clock } from '../clock.js';
 import { AllAttemptsFailedError, type AttemptRecord } from '../errors/all-attempts-failed-error.js';
 import { LoadBalancerConfigError } from '../errors/config-error.js';
 import { LocalFailureError } from '../errors/local-failure-error.js';
 import { NoBackendAvailableError } from '../errors/no-backend-error.js';
 import { TimeoutError } from '../errors/timeout-error.js';
-import { localCode } from '../fetch/outcome.js';
 import type { BackendView, FailureKind, Lease, PickContext } from '../types.js';
 import { checkOptions, isPlainObject, optDuration, optNumber } from '../validate.js';
 

@@ -5,7 +5,7 @@ import { LoadBalancerConfigError } from '../errors/config-error.js';
 import { NoBackendAvailableError, type NoBackendReason } from '../errors/no-backend-error.js';
 import { PoolClosedError } from '../errors/pool-closed-error.js';
 import { UnknownBackendError } from '../errors/unknown-backend-error.js';
-import { blamesBackend } from '../failure.js';
+import { blamesBackend, measuresBackend } from '../failure.js';
 import { defaultRandom, type Random } from '../random.js';
 import type {
   Algorithm,
@@ -423,10 +423,8 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     record.inFlight--;
     const now = this.clock.now();
     const latency = o.latencyMs ?? now - acquiredAt;
-    if (blamesBackend(o.failure)) {
-      if (!o.ok) record.failures++;
-      this.#observeLatency(record, latency, now);
-    }
+    if (blamesBackend(o.failure) && !o.ok) record.failures++;
+    if (measuresBackend(o.failure)) this.#observeLatency(record, latency, now);
     this.algorithm.onRelease?.(record);
     if (this.listenerCount('release') > 0)
       this.emit('release', { backend: record, outcome: o, latencyMs: latency });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { RetryBudget } from '../../src/call/retry-budget.js';
 import { LoadBalancerConfigError } from '../../src/errors/config-error.js';
-import { RetryBudget } from '../../src/fetch/retry-budget.js';
 import { ManualClock } from '../../src/testing/index.js';
 
 describe('RetryBudget (Finagle defaults: ttl 10 s, 10 retries/s floor, 20%)', () => {

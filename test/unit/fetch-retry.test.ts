@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { RandomPick } from '../../src/algorithms/random-pick.js';
 import { RoundRobin } from '../../src/algorithms/round-robin.js';
+import { backoffDelay } from '../../src/call/retry.js';
+import { RetryBudget } from '../../src/call/retry-budget.js';
 import { AllAttemptsFailedError } from '../../src/errors/all-attempts-failed-error.js';
 import { TimeoutError } from '../../src/errors/timeout-error.js';
 import { createBalancedFetch } from '../../src/fetch/balanced-fetch.js';
-import { backoffDelay } from '../../src/fetch/retry.js';
-import { RetryBudget } from '../../src/fetch/retry-budget.js';
 import type { BalancedFetchOptions, FetchFunction } from '../../src/fetch/types.js';
 import { BackendPool } from '../../src/pool/backend-pool.js';
 import { ManualClock, seededRandom } from '../../src/testing/index.js';

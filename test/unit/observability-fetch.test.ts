@@ -84,7 +84,11 @@ afterEach(async () => {
 /** A stand-in balanced fetch: typed as the real one, events emitted by the test. */
 function standInFetch(): BalancedFetch & { events: EventEmitter<BalancedFetchEvents> } {
   const events = new EventEmitter<BalancedFetchEvents>();
-  return Object.assign(async () => new Response('ok'), { events, retryBudget: undefined });
+  return Object.assign(async () => new Response('ok'), {
+    events,
+    retryBudget: undefined,
+    explainHedging: () => undefined,
+  });
 }
 
 function setup(name = 'users') {
@@ -167,10 +171,10 @@ describe('instrumenting a balanced fetch', () => {
     expect(await telemetry.ready).toBe(true);
     await tracer.startActiveSpan('GET /api/42', async (span) => {
       await Promise.resolve();
-      fetch.events.emit('attempt', { request, backend: a, attempt: 1 });
+      fetch.events.emit('attempt', { request, backend: a, attempt: 1, hedge: false });
       await new Promise((resolve) => setImmediate(resolve));
       fetch.events.emit('retry', retry(a, request, 1, 'status 503'));
-      fetch.events.emit('attempt', { request, backend: b, attempt: 2 });
+      fetch.events.emit('attempt', { request, backend: b, attempt: 2, hedge: false });
       span.end();
     });
     const [finished] = spans.getFinishedSpans();
@@ -198,7 +202,7 @@ describe('instrumenting a balanced fetch', () => {
     handles.push(instrument({ pool, fetch, api: otel, meter, spans: false }));
     expect(fetch.events.listenerCount('attempt')).toBe(0);
     tracer.startActiveSpan('call', (span) => {
-      fetch.events.emit('attempt', { request, backend: a, attempt: 1 });
+      fetch.events.emit('attempt', { request, backend: a, attempt: 1, hedge: false });
       fetch.events.emit('retry', retry(a, request, 1, 'reset'));
       span.end();
     });
@@ -209,7 +213,9 @@ describe('instrumenting a balanced fetch', () => {
 
     handles.push(instrument({ fetch, api: otel }));
     // No active span: nothing to annotate, nothing thrown.
-    expect(() => fetch.events.emit('attempt', { request, backend: a, attempt: 1 })).not.toThrow();
+    expect(() =>
+      fetch.events.emit('attempt', { request, backend: a, attempt: 1, hedge: false }),
+    ).not.toThrow();
   });
 
   it('loads @opentelemetry/api lazily for spans when only a meter is given', async () => {
@@ -221,7 +227,7 @@ describe('instrumenting a balanced fetch', () => {
     fetch.events.emit('retry', retry(a, request, 1, 'connect'));
     expect(await telemetry.ready).toBe(true);
     tracer.startActiveSpan('call', (span) => {
-      fetch.events.emit('attempt', { request, backend: a, attempt: 1 });
+      fetch.events.emit('attempt', { request, backend: a, attempt: 1, hedge: false });
       span.end();
     });
     expect(spans.getFinishedSpans()[0]?.attributes).toMatchObject({

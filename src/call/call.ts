@@ -1,0 +1,800 @@
+/**
+ * The transport-neutral loop of one balanced call: pick a backend, send an attempt through the
+ * transport, classify how it went, retry or hedge under the budgets and the deadline, and release
+ * every lease exactly once with its real outcome. The balanced fetch and the undici dispatcher
+ * are thin adapters over it: they translate requests, responses and errors, nothing more.
+ * @internal
+ */
+import { backgroundTimer, type Clock, sleep, type TimerHandle } from '../clock.js';
+import { AllAttemptsFailedError, type AttemptRecord } from '../errors/all-attempts-failed-error.js';
+import { LocalFailureError } from '../errors/local-failure-error.js';
+import { NoBackendAvailableError } from '../errors/no-backend-error.js';
+import { TimeoutError } from '../errors/timeout-error.js';
+import type { Random } from '../random.js';
+import type { BackendView, FailureKind, Lease, LeaseOutcome, PickContext } from '../types.js';
+import { localCode } from './error-codes.js';
+import type { Hedging } from './hedging.js';
+import { backoffDelay, FinalFailure, type RetryLoop, runWithRetries } from './retry.js';
+import type { RetryBudget } from './retry-budget.js';
+
+/** What a call balances over: a `BackendPool`, or a router's pool for this request. */
+export interface CallTarget {
+  acquire(ctx?: PickContext): Lease;
+}
+
+/** A client's configuration, shared by all its calls. */
+export interface CallConfig {
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly retries: number;
+  readonly retryOn: ReadonlySet<number>;
+  readonly retryMethods: ReadonlySet<string>;
+  readonly backoffBaseMs: number;
+  readonly backoffMaxMs: number;
+  readonly budget: RetryBudget | undefined;
+  readonly hedging: Hedging | undefined;
+  /** The per-attempt limit; `'auto'`: a share of the deadline for retryable requests. */
+  readonly timeoutMs: number | 'auto' | undefined;
+  readonly deadlineMs: number | undefined;
+  /** Whether the deadline also bounds the response body (only when set explicitly). */
+  readonly deadlineCoversBody: boolean;
+}
+
+/**
+ * How the loop reaches one transport for one call, and the facts about the request its retry
+ * rules need. `R` is the transport's response (a fetch `Response`, undici's response head).
+ */
+export interface CallTransport<R> {
+  /** The request's method, upper-cased. */
+  readonly method: string;
+  /** Whether the request carries an idempotency key (so it may be repeated). */
+  readonly idempotencyKey: boolean;
+  /** Whether the request's body can be sent again (false for a one-shot stream). */
+  readonly replayable: boolean;
+  /** The caller's signal. */
+  readonly signal: AbortSignal | undefined;
+  /** The pick context of attempt `attempt`; may be a promise (an async hook). */
+  pickContext(
+    attempt: number,
+    tried: readonly string[],
+  ): PickContext | undefined | Promise<PickContext | undefined>;
+  /**
+   * Sends one attempt to `backend`; resolves when the response headers arrive. Must reject when
+   * `signal` aborts (the loop races it anyway, and discards a response that arrives later).
+   */
+  send(backend: BackendView, signal: AbortSignal | undefined): Promise<R>;
+  status(response: R): number;
+  /** `Retry-After` of a 429/503, in ms. */
+  retryAfterMs(response: R): number | undefined;
+  /** Throws a response away: cancels its body so the connection is freed. */
+  discard(response: R): void;
+  /** How a thrown error failed, in the pool's terms (per transport and runtime). */
+  classify(error: unknown): FailureKind;
+  /** An attempt is about to be sent; a throw fails the call without blaming the backend. */
+  onAttempt?(backend: BackendView, attempt: number, hedge: boolean): void;
+  /** Response headers arrived; a throw fails the call. */
+  onResponse?(backend: BackendView, attempt: number, status: number, latencyMs: number): void;
+  /** An attempt failed without a response (`backend` undefined when none could be picked). */
+  onFailure?(backend: BackendView | undefined, attempt: number, error: unknown): void;
+  /** A retry follows after `delayMs`. */
+  onRetry?(attempt: number, backend: BackendView, reason: string, delayMs: number): void;
+  /** A hedge goes to `backend` because `slow` had not answered within `delayMs`. */
+  onHedge?(backend: BackendView, slow: BackendView, attempt: number, delayMs: number): void;
+}
+
+/** Per-call overrides (a router's route). */
+export interface CallOverrides {
+  retries?: number;
+  timeoutMs?: number | 'auto' | undefined;
+}
+
+/** A response whose lease is still held, and everything needed to release it. */
+export interface Held<R> {
+  readonly response: R;
+  readonly lease: Lease;
+  readonly attempt: number;
+  /** Clock reading when the lease was taken. */
+  readonly start: number;
+  readonly status: number;
+  readonly ok: boolean;
+  readonly headersMs: number;
+  readonly retryAfterMs: number | undefined;
+  /** The signal the attempt was sent with (aborting it cuts the body). */
+  readonly signal: AbortSignal | undefined;
+  /** Unlinks the attempt's signal from the call's. */
+  readonly unlink: (() => void) | undefined;
+}
+
+/** How the body of a delivered response ended. */
+export type BodyEnd = 'end' | 'cancel' | 'error' | 'unread';
+
+/** A failed attempt, as thrown into the retry loop. */
+class AttemptFailure<R> extends Error {
+  readonly kind: FailureKind;
+  readonly error: unknown;
+  readonly backend: BackendView;
+  /** Set for a retryable status: the response, whose lease is still held. */
+  readonly held: Held<R> | undefined;
+  constructor(kind: FailureKind, error: unknown, backend: BackendView, held?: Held<R>) {
+    super(`attempt failed: ${kind}`);
+    this.kind = kind;
+    this.error = error;
+    this.backend = backend;
+    this.held = held;
+  }
+}
+
+/** Raised into a superseded attempt: another attempt of the call answered first. */
+const SUPERSEDED = Object.freeze({ superseded: true });
+
+/** What an attempt in flight shares with the round that started it. */
+interface AttemptState {
+  /** Set when another attempt of the call answered first. */
+  superseded: boolean;
+  /** The attempt's own controller, when it has one. */
+  controller: AbortController | undefined;
+  /** The backend, once picked. */
+  backend: BackendView | undefined;
+}
+
+/** One attempt in flight. */
+interface Running<R> {
+  readonly promise: Promise<Held<R>>;
+  readonly state: AttemptState;
+}
+
+/** Aborts an attempt because another one answered; its lease is released as `cancelled`. */
+function supersede(r: Running<unknown>): void {
+  if (r.state.superseded) return;
+  r.state.superseded = true;
+  r.state.controller?.abort(SUPERSEDED);
+}
+
+/** Whether a rejection is a superseded (or never sent) hedge: nothing happened. */
+function isSuperseded(error: unknown): boolean {
+  return error instanceof FinalFailure && error.error === SUPERSEDED;
+}
+
+/** The reason an abort rejects with when the signal carries none. */
+export function abortReason(signal: AbortSignal): unknown {
+  return signal.reason ?? new DOMException('This operation was aborted', 'AbortError');
+}
+
+/** Whether a response status counts as the backend's success (5xx and 429 do not). */
+export function statusOk(status: number): boolean {
+  return status < 500 && status !== 429;
+}
+
+/**
+ * One balanced call. `run()` resolves with the response to deliver, its lease still held; the
+ * adapter then reports how the body ended through `finish()`. Everything else (the pick, the
+ * attempts, retries, hedges, timers, releases of failed or superseded attempts) happens here.
+ */
+export class BalancedCall<R> implements RetryLoop<Held<R>> {
+  readonly #cfg: CallConfig;
+  readonly #target: CallTarget;
+  readonly #t: CallTransport<R>;
+  readonly #retries: number;
+  readonly #timeoutMs: number | 'auto' | undefined;
+
+  #callSignal: AbortSignal | undefined;
+  #onCallerAbort: (() => void) | undefined;
+  #deadlineTimer: TimerHandle | undefined;
+  #deadlineFired = false;
+
+  readonly #tried: string[] = [];
+  readonly #attempts: AttemptRecord[] = [];
+  #attemptNo = 0;
+  #hedged = false;
+  #stoppedBecause = '';
+  #ended = false;
+
+  constructor(cfg: CallConfig, target: CallTarget, transport: CallTransport<R>, o?: CallOverrides) {
+    this.#cfg = cfg;
+    this.#target = target;
+    this.#t = transport;
+    this.#retries = o?.retries ?? cfg.retries;
+    this.#timeoutMs = o !== undefined && 'timeoutMs' in o ? o.timeoutMs : cfg.timeoutMs;
+  }
+
+  /** Every attempt that did not deliver, in order. */
+  get attempts(): readonly AttemptRecord[] {
+    return this.#attempts;
+  }
+
+  /** Runs the call to its first deliverable response; rejects with the call's final error. */
+  async run(): Promise<Held<R>> {
+    const caller = this.#t.signal;
+    if (caller?.aborted) throw abortReason(caller);
+    this.#armDeadline();
+    this.#cfg.budget?.deposit();
+    this.#cfg.hedging?.budget.deposit();
+    try {
+      return await runWithRetries<Held<R>>(this);
+    } catch (error) {
+      if (error instanceof AttemptFailure && error.held !== undefined) return error.held;
+      this.end();
+      throw this.#finalError(error);
+    }
+  }
+
+  /**
+   * Releases the delivered response's lease once its body ended, and ends the call. `'cancel'`
+   * and `'unread'` report the headers: the backend did its part.
+   */
+  finish(held: Held<R>, end: BodyEnd, error?: unknown): void {
+    held.unlink?.();
+    this.end();
+    const clock = this.#cfg.clock;
+    if (end === 'end') {
+      held.lease.release(outcomeOf(held, clock.now() - held.start));
+    } else if (end === 'error') {
+      const failure: FailureKind = this.#t.signal?.aborted
+        ? 'aborted'
+        : this.#deadlineFired
+          ? 'timeout'
+          : bodyErrorKind(this.#t.classify(error));
+      held.lease.release({
+        ok: false,
+        status: held.status,
+        failure,
+        error,
+        latencyMs: clock.now() - held.start,
+      });
+    } else {
+      held.lease.release(outcomeOf(held, held.headersMs));
+    }
+  }
+
+  /**
+   * The response is about to be handed over: unless the deadline was set explicitly, it bounded
+   * the time to a response only, and stops here.
+   */
+  delivering(): void {
+    if (!this.#cfg.deadlineCoversBody) this.#clearDeadline();
+  }
+
+  /** Clears the deadline and unhooks the caller's signal. Safe to call more than once. */
+  end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#clearDeadline();
+    if (this.#onCallerAbort !== undefined) {
+      this.#t.signal?.removeEventListener('abort', this.#onCallerAbort);
+      this.#onCallerAbort = undefined;
+    }
+  }
+
+  // ---------------------------------------------------------------- signals
+
+  #armDeadline(): void {
+    const caller = this.#t.signal;
+    const deadlineMs = this.#cfg.deadlineMs;
+    if (deadlineMs === undefined) {
+      this.#callSignal = caller;
+      return;
+    }
+    const controller = new AbortController();
+    this.#callSignal = controller.signal;
+    this.#deadlineTimer = backgroundTimer(
+      this.#cfg.clock,
+      () => {
+        this.#deadlineTimer = undefined;
+        this.#deadlineFired = true;
+        controller.abort(new TimeoutError('deadline', deadlineMs));
+      },
+      deadlineMs,
+    );
+    if (caller !== undefined) {
+      this.#onCallerAbort = () => controller.abort(abortReason(caller));
+      caller.addEventListener('abort', this.#onCallerAbort, { once: true });
+    }
+  }
+
+  #clearDeadline(): void {
+    if (this.#deadlineTimer !== undefined) {
+      this.#cfg.clock.clearTimeout(this.#deadlineTimer);
+      this.#deadlineTimer = undefined;
+    }
+  }
+
+  #callerAborted(): boolean {
+    return this.#t.signal?.aborted === true;
+  }
+
+  // ---------------------------------------------------------------- rounds
+
+  /** Retries after the first round (for the retry loop). */
+  get retries(): number {
+    return this.#retries;
+  }
+
+  /**
+   * Round `n` of the retry loop: one attempt, plus one hedge when the call may be hedged and the
+   * attempt has not answered within the hedge delay. The first response wins.
+   */
+  attempt(_n: number): Promise<Held<R>> {
+    const delay = this.#hedgeDelay();
+    if (delay === undefined) return this.#start(false, false).promise;
+    return this.#race(this.#start(false, true), delay);
+  }
+
+  /** Decides on a retry and waits its backoff (for the retry loop). */
+  beforeRetry(error: unknown, n: number): Promise<boolean> {
+    return this.#beforeRetry(error, n);
+  }
+
+  /** The delay before this call's hedge, or undefined when it will not be hedged. */
+  #hedgeDelay(): number | undefined {
+    const hedging = this.#cfg.hedging;
+    if (hedging === undefined || this.#hedged) return undefined;
+    if (this.#whyNotRetry('timeout') !== undefined) return undefined;
+    return hedging.delayMs();
+  }
+
+  #race(first: Running<R>, delayMs: number): Promise<Held<R>> {
+    const cfg = this.#cfg;
+    const hedging = cfg.hedging!;
+    return new Promise<Held<R>>((resolve, reject) => {
+      const running: Running<R>[] = [first];
+      let pending = 1;
+      let settled = false;
+      /** The round's failure so far, preferring one with a response to return. */
+      let failure: AttemptFailure<R> | undefined;
+      let timer: TimerHandle | undefined;
+
+      const settle = (winner: Running<R> | undefined): void => {
+        settled = true;
+        if (timer !== undefined) cfg.clock.clearTimeout(timer);
+        timer = undefined;
+        for (const r of running) if (r !== winner) supersede(r);
+      };
+      const keep = (f: AttemptFailure<R>): void => {
+        // Prefer a failure with a response: it is returned when no retry follows.
+        if (failure?.held !== undefined && f.held === undefined) return;
+        if (failure?.held !== undefined) this.#discard(failure.held);
+        failure = f;
+      };
+      const watch = (r: Running<R>): void => {
+        r.promise.then(
+          (held) => {
+            pending--;
+            if (settled) return; // a late winner was superseded inside the attempt
+            settle(r);
+            if (failure?.held !== undefined) this.#discard(failure.held);
+            resolve(held);
+          },
+          (error: unknown) => {
+            pending--;
+            if (settled) {
+              if (error instanceof AttemptFailure && error.held !== undefined) {
+                this.#discard(error.held);
+              }
+              return;
+            }
+            if (isSuperseded(error)) {
+              // A hedge that found no other backend: the first attempt goes on alone.
+              if (pending === 0) {
+                settle(undefined);
+                reject(failure ?? error);
+              }
+              return;
+            }
+            if (!(error instanceof AttemptFailure)) {
+              settle(undefined);
+              if (failure?.held !== undefined) this.#discard(failure.held);
+              reject(error);
+              return;
+            }
+            keep(error);
+            // Another attempt may still answer; otherwise the round failed (a hedge not sent
+            // yet is not waited for: the retry loop takes over).
+            if (pending > 0) return;
+            settle(undefined);
+            reject(failure);
+          },
+        );
+      };
+      watch(first);
+      timer = backgroundTimer(
+        cfg.clock,
+        () => {
+          timer = undefined;
+          if (settled || this.#callSignal?.aborted) return;
+          if (!hedging.affordable() || (cfg.budget !== undefined && cfg.budget.balance() === 0)) {
+            return;
+          }
+          this.#hedged = true;
+          const hedge = this.#start(true, true, first.state, delayMs);
+          running.push(hedge);
+          pending++;
+          watch(hedge);
+        },
+        delayMs,
+      );
+    });
+  }
+
+  // ---------------------------------------------------------------- attempts
+
+  /**
+   * Starts one attempt. With `own`, the attempt gets a signal of its own (so it can be
+   * superseded); otherwise it shares the call's signal unless a timeout needs one. A hedge names
+   * the attempt it backs up (`slow`) and the delay it waited.
+   */
+  #start(hedge: boolean, own: boolean, slow?: AttemptState, delayMs?: number): Running<R> {
+    const state: AttemptState = { superseded: false, controller: undefined, backend: undefined };
+    return { promise: this.#attempt(hedge, own, state, slow, delayMs ?? 0), state };
+  }
+
+  async #attempt(
+    hedge: boolean,
+    own: boolean,
+    state: AttemptState,
+    slow: AttemptState | undefined,
+    delayMs: number,
+  ): Promise<Held<R>> {
+    const cfg = this.#cfg;
+    const t = this.#t;
+    const callSignal = this.#callSignal;
+    if (callSignal?.aborted) throw new FinalFailure(callSignal.reason);
+    const n = ++this.#attemptNo;
+    let ctx: PickContext | undefined;
+    try {
+      const pending = t.pickContext(n, this.#tried);
+      ctx = isThenable(pending) ? await pending : pending;
+    } catch (error) {
+      throw new FinalFailure(error);
+    }
+    if (callSignal?.aborted) throw new FinalFailure(callSignal.reason);
+    let lease: Lease;
+    try {
+      lease = this.#target.acquire(ctx);
+    } catch (error) {
+      if (hedge) throw new FinalFailure(SUPERSEDED);
+      this.#attempts.push({ backend: '(none)', outcome: 'no-backend', error });
+      t.onFailure?.(undefined, n, error);
+      throw new FinalFailure(error);
+    }
+    const backend = lease.backend;
+    state.backend = backend;
+    if (hedge) {
+      if (this.#tried.includes(backend.id) || state.superseded) {
+        // No other backend to hedge on (or no longer needed): give the lease back untouched.
+        lease.release({ ok: false, failure: 'aborted', latencyMs: 0 });
+        throw new FinalFailure(SUPERSEDED);
+      }
+      // The hedge is sent: it spends the hedge budget, and the retry budget too (Finagle: the
+      // backend never gets more extra load than the retry budget allows).
+      cfg.hedging?.budget.tryWithdraw();
+      cfg.budget?.tryWithdraw();
+      if (slow?.backend !== undefined) t.onHedge?.(backend, slow.backend, n, delayMs);
+    }
+    // Latencies are measured on the call's own clock, which may differ from the target's.
+    const start = cfg.clock.now();
+    this.#tried.push(backend.id);
+    if (t.onAttempt !== undefined) {
+      try {
+        t.onAttempt(backend, n, hedge);
+      } catch (error) {
+        // Nothing was sent: release without blaming the backend, and fail the call.
+        lease.release({ ok: false, failure: 'aborted', error, latencyMs: 0 });
+        throw new FinalFailure(error);
+      }
+    }
+
+    // This attempt's signal: the call's, plus a controller of its own when it may be superseded
+    // or has a timeout.
+    let signal = callSignal;
+    let timer: TimerHandle | undefined;
+    let unlink: (() => void) | undefined;
+    const timeoutMs = this.#attemptTimeoutMs();
+    if (own || timeoutMs !== undefined) {
+      const c = new AbortController();
+      state.controller = c;
+      signal = c.signal;
+      if (timeoutMs !== undefined) {
+        timer = backgroundTimer(
+          cfg.clock,
+          () => {
+            timer = undefined;
+            c.abort(new TimeoutError('attempt', timeoutMs, { backend: backend.id }));
+          },
+          timeoutMs,
+        );
+      }
+      if (callSignal !== undefined) {
+        const forward = (): void => c.abort(callSignal.reason);
+        callSignal.addEventListener('abort', forward, { once: true });
+        unlink = () => callSignal.removeEventListener('abort', forward);
+      }
+      if (state.superseded) c.abort(SUPERSEDED);
+    }
+
+    let response: R;
+    try {
+      const pending = t.send(backend, signal);
+      response = signal === undefined ? await pending : await raceAbort(pending, signal, t.discard);
+    } catch (thrown) {
+      if (timer !== undefined) cfg.clock.clearTimeout(timer);
+      unlink?.();
+      return this.#attemptFailed(n, lease, thrown, state, start, hedge);
+    }
+    if (timer !== undefined) cfg.clock.clearTimeout(timer);
+
+    const headersMs = cfg.clock.now() - start;
+    const status = t.status(response);
+    const held: Held<R> = {
+      response,
+      lease,
+      attempt: n,
+      start,
+      status,
+      ok: statusOk(status),
+      headersMs,
+      retryAfterMs: t.retryAfterMs(response),
+      signal,
+      unlink,
+    };
+    if (state.superseded) {
+      // Answered just as another attempt won: not needed.
+      this.#supersededRelease(held.lease, start, held, hedge);
+      throw new FinalFailure(SUPERSEDED);
+    }
+    cfg.hedging?.record(headersMs);
+    if (t.onResponse !== undefined) {
+      try {
+        t.onResponse(backend, n, status, headersMs);
+      } catch (error) {
+        this.#discard(held);
+        throw new FinalFailure(error);
+      }
+    }
+    if (cfg.retryOn.has(status)) {
+      this.#attempts.push(record(backend.id, 'http', undefined, status, hedge));
+      throw new AttemptFailure<R>('http', undefined, backend, held);
+    }
+    return held;
+  }
+
+  /**
+   * This call's per-attempt limit. Unless set, a request that may be retried after a timeout
+   * gives each attempt an equal share of the deadline (`deadlineMs / (retries + 1)`, 5 s with the
+   * defaults), so a hanging backend leaves time to try others; a request that may not be
+   * retried after a timeout has only the deadline, so a slow but working backend can finish.
+   */
+  #attemptTimeoutMs(): number | undefined {
+    const t = this.#timeoutMs;
+    if (t !== 'auto') return t;
+    const deadline = this.#cfg.deadlineMs;
+    if (deadline === undefined || this.#retries === 0) return undefined;
+    if (this.#whyNotRetry('timeout') !== undefined) return undefined;
+    return deadline / (this.#retries + 1);
+  }
+
+  /** Releases the lease of an attempt that got no response, and says what happens next. */
+  #attemptFailed(
+    n: number,
+    lease: Lease,
+    thrown: unknown,
+    state: AttemptState,
+    start: number,
+    hedge: boolean,
+  ): never {
+    const cfg = this.#cfg;
+    const backend = lease.backend;
+    if (state.superseded && !this.#callerAborted() && !this.#deadlineFired) {
+      this.#supersededRelease(lease, start, undefined, hedge);
+      throw new FinalFailure(SUPERSEDED);
+    }
+    let kind: FailureKind;
+    let error = thrown;
+    let final = false;
+    if (this.#callerAborted()) {
+      kind = 'aborted';
+      error = abortReason(this.#t.signal!);
+      final = true;
+    } else if (this.#deadlineFired) {
+      kind = 'timeout';
+      error = this.#callSignal?.reason;
+      final = true;
+    } else if (state.controller?.signal.aborted) {
+      kind = 'timeout';
+      error = state.controller.signal.reason;
+    } else {
+      kind = this.#t.classify(thrown);
+      // Failed in this process: another backend would fail the same way.
+      if (kind === 'local') final = true;
+    }
+    lease.release({ ok: false, failure: kind, error, latencyMs: cfg.clock.now() - start });
+    this.#attempts.push(record(backend.id, kind, error, undefined, hedge));
+    this.#t.onFailure?.(backend, n, error);
+    const failure = new AttemptFailure<R>(kind, error, backend);
+    throw final ? new FinalFailure(failure) : failure;
+  }
+
+  /**
+   * Releases an attempt another one beat: not the backend's failure, but its time so far is a
+   * lower bound of its latency, which latency-aware algorithms should see.
+   */
+  #supersededRelease(lease: Lease, start: number, held: Held<R> | undefined, hedge: boolean): void {
+    const latencyMs = held?.headersMs ?? this.#cfg.clock.now() - start;
+    if (held !== undefined) {
+      this.#t.discard(held.response);
+      held.unlink?.();
+    }
+    lease.release({ ok: false, failure: 'cancelled', latencyMs });
+    this.#attempts.push(record(lease.backend.id, 'cancelled', undefined, undefined, hedge));
+  }
+
+  // ---------------------------------------------------------------- retrying
+
+  async #beforeRetry(error: unknown, n: number): Promise<boolean> {
+    if (!(error instanceof AttemptFailure)) return false;
+    const cfg = this.#cfg;
+    const why = this.#whyNotRetry(error.kind);
+    if (why !== undefined) {
+      this.#stoppedBecause = why;
+      return false;
+    }
+    if (cfg.budget !== undefined && !cfg.budget.tryWithdraw()) {
+      this.#stoppedBecause =
+        'the retry budget is spent (retries may add only a share of the call rate)';
+      return false;
+    }
+    if (error.held !== undefined) this.#discard(error.held);
+    const delayMs = backoffDelay(n, cfg.backoffBaseMs, cfg.backoffMaxMs, cfg.random);
+    this.#t.onRetry?.(
+      n,
+      error.backend,
+      error.held === undefined ? error.kind : `status ${error.held.status}`,
+      delayMs,
+    );
+    if (delayMs > 0) await sleep(cfg.clock, delayMs, this.#callSignal);
+    return true;
+  }
+
+  /** Why a failure of this kind must not be retried, or undefined when it may be. */
+  #whyNotRetry(kind: FailureKind): string | undefined {
+    if (kind !== 'connect' && kind !== 'reset' && kind !== 'timeout' && kind !== 'http') {
+      return `${article(kind)} ${kind} failure is not retried`;
+    }
+    const t = this.#t;
+    if (!t.replayable) {
+      return 'the request body is a stream that cannot be replayed (set bufferBody: true to retry it)';
+    }
+    // A refused connection sent nothing: any method may go to another backend.
+    if (kind === 'connect') return undefined;
+    if (this.#cfg.retryMethods.has(t.method)) return undefined;
+    if (t.idempotencyKey) return undefined;
+    return `${t.method} is not idempotent and the request may have reached the server (send an Idempotency-Key header to allow retries)`;
+  }
+
+  /** Drops a response that is not delivered: cancels its body and releases its lease. */
+  #discard(held: Held<R>): void {
+    this.#t.discard(held.response);
+    held.unlink?.();
+    held.lease.release(outcomeOf(held, held.headersMs));
+  }
+
+  #finalError(error: unknown): unknown {
+    if (this.#callerAborted()) return abortReason(this.#t.signal!);
+    if (this.#deadlineFired) {
+      return new TimeoutError('deadline', this.#cfg.deadlineMs!, {
+        attempts: this.#attempts,
+        cause: error instanceof AttemptFailure ? error.error : error,
+      });
+    }
+    if (error instanceof AttemptFailure && error.kind === 'local') {
+      const code = localCode(error.error);
+      return new LocalFailureError(
+        error.backend.id,
+        code ?? errorMessage(error.error),
+        this.#attempts,
+        { cause: error.error, localCode: code },
+      );
+    }
+    if (error instanceof AttemptFailure) {
+      const stopped =
+        this.#stoppedBecause ||
+        this.#whyNotRetry(error.kind) ||
+        (this.#retries === 0
+          ? 'retries are off (retries: 0)'
+          : `all ${this.#retries} retries were used`);
+      return new AllAttemptsFailedError(this.#attempts, stopped, { cause: error.error });
+    }
+    if (error instanceof NoBackendAvailableError && this.#attempts.length > 1) {
+      return new AllAttemptsFailedError(this.#attempts, 'no backend was available for a retry', {
+        cause: error,
+      });
+    }
+    // Hook errors, and a pool with nothing to pick on the first attempt, reach the caller as is.
+    return error;
+  }
+}
+
+// ------------------------------------------------------------------ helpers
+
+/** The outcome of a response's lease. */
+function outcomeOf<R>(held: Held<R>, latencyMs: number): LeaseOutcome {
+  const outcome: LeaseOutcome = { ok: held.ok, status: held.status, latencyMs };
+  if (!held.ok) outcome.failure = 'http';
+  if (held.retryAfterMs !== undefined) outcome.retryAfterMs = held.retryAfterMs;
+  return outcome;
+}
+
+function record(
+  backend: string,
+  outcome: string,
+  error: unknown,
+  status: number | undefined,
+  hedge: boolean,
+): AttemptRecord {
+  const r: { -readonly [K in keyof AttemptRecord]: AttemptRecord[K] } = { backend, outcome };
+  if (status !== undefined) r.status = status;
+  if (error !== undefined) r.error = error;
+  if (hedge) r.hedge = true;
+  return r;
+}
+
+/** A body that breaks after the headers broke its connection, whatever the error says. */
+function bodyErrorKind(kind: FailureKind): FailureKind {
+  return kind === 'other' || kind === 'local' ? 'reset' : kind;
+}
+
+function article(word: string): string {
+  return /^[aeiou]/i.test(word) ? 'an' : 'a';
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Rejects as soon as `signal` aborts, even when the transport ignores the signal; a response
+ * that arrives later is discarded so its connection is freed.
+ */
+function raceAbort<R>(
+  pending: Promise<R>,
+  signal: AbortSignal,
+  discard: (response: R) => void,
+): Promise<R> {
+  if (signal.aborted) {
+    pending.then(discard, noop);
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<R>((resolve, reject) => {
+    let settled = false;
+    const onAbort = (): void => {
+      if (settled) return;
+      settled = true;
+      reject(signal.reason);
+      pending.then(discard, noop);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    pending.then(
+      (response) => {
+        signal.removeEventListener('abort', onAbort);
+        if (settled) return;
+        settled = true;
+        resolve(response);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        if (settled) return;
+        settled = true;
+        reject(error);
+      },
+    );
+  });
+}
+
+function noop(): void {}
+
+export function isThenable<T>(value: T | Promise<T>): value is Promise<T> {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}
