@@ -20,11 +20,19 @@ export interface HedgeOptions {
   afterMs?: number;
   /**
    * The most extra requests hedges may add, as a fraction of calls: it sets both the percentile
-   * the delay is taken from and a budget that hedges spend (as Finagle's `maxExtraLoad`). A hedge
-   * also needs the fetch's retry budget, so hedges and retries together never exceed it.
+   * the delay is taken from and a budget that hedges spend (as Finagle's `maxExtraLoad`), on top
+   * of `minHedgesPerSec`. A hedge also needs the retry budget, so hedges and retries together
+   * never exceed it.
    * @default 0.05
    */
   maxExtraLoad?: number;
+  /**
+   * Hedges allowed per second whatever the call rate, so a client sending few calls can hedge
+   * too (the budget is otherwise earned by calls: one hedge per `1 / maxExtraLoad` calls over
+   * the last 10 s). 0 makes `maxExtraLoad` a strict bound.
+   * @default 1
+   */
+  minHedgesPerSec?: number;
   /**
    * The shortest delay the percentile may give, in ms, so a service answering in ~0 ms is not
    * hedged at once on every call.
@@ -43,7 +51,14 @@ export interface HedgeOptions {
   minSamples?: number;
 }
 
-const KEYS = ['afterMs', 'maxExtraLoad', 'minAfterMs', 'windowMs', 'minSamples'] as const;
+const KEYS = [
+  'afterMs',
+  'maxExtraLoad',
+  'minHedgesPerSec',
+  'minAfterMs',
+  'windowMs',
+  'minSamples',
+] as const;
 /** Samples kept (a power of two). */
 const SIZE = 1024;
 /** How often the percentile is recomputed, in ms of the clock (Finagle refreshes every 3 s). */
@@ -82,7 +97,9 @@ export class Hedging {
   readonly windowMs: number;
   /** The configured `minSamples`. */
   readonly minSamples: number;
-  /** The budget hedges spend: `maxExtraLoad` of calls, no floor. */
+  /** The configured `minHedgesPerSec`. */
+  readonly minHedgesPerSec: number;
+  /** The budget hedges spend: `maxExtraLoad` of calls, plus `minHedgesPerSec`. */
   readonly budget: RetryBudget;
 
   readonly #clock: Clock;
@@ -115,10 +132,12 @@ export class Hedging {
       max: SIZE,
       integer: true,
     });
+    this.minHedgesPerSec = optNumber('hedge.minHedgesPerSec', o.minHedgesPerSec, 1, { min: 0 });
     this.#clock = clock;
+    // Finagle's BackupRequestFilter spends a RetryBudget with percentCanRetry = maxExtraLoad.
     this.budget = new RetryBudget({
       percentCanRetry: this.maxExtraLoad,
-      minRetriesPerSec: 0,
+      minRetriesPerSec: this.minHedgesPerSec,
       clock,
     });
   }

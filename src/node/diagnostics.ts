@@ -8,6 +8,7 @@ import { LoadBalancerConfigError } from '../errors/config-error.js';
 import type {
   FetchAttemptEvent,
   FetchFailureEvent,
+  FetchHedgeEvent,
   FetchResponseEvent,
   FetchRetryEvent,
   ObservableFetch,
@@ -44,6 +45,8 @@ export const DIAGNOSTICS_CHANNELS = Object.freeze({
   response: 'loadwise:fetch:response',
   /** A balanced fetch attempt failed without a response: {@link FetchFailureMessage}. */
   failure: 'loadwise:fetch:failure',
+  /** A balanced fetch sent a hedge because an attempt was slow: {@link FetchHedgeMessage}. */
+  hedge: 'loadwise:fetch:hedge',
 } as const);
 
 /** The payload of pool event `K`, as published on its channel (with the pool added). */
@@ -71,6 +74,8 @@ export type FetchRetryMessage = { readonly fetch: ObservableFetch } & FetchRetry
 export type FetchResponseMessage = { readonly fetch: ObservableFetch } & FetchResponseEvent;
 /** Message on `loadwise:fetch:failure`. */
 export type FetchFailureMessage = { readonly fetch: ObservableFetch } & FetchFailureEvent;
+/** Message on `loadwise:fetch:hedge`. */
+export type FetchHedgeMessage = { readonly fetch: ObservableFetch } & FetchHedgeEvent;
 
 /** A handle returned by {@link enableDiagnostics}. */
 export interface DiagnosticsHandle {
@@ -94,6 +99,7 @@ const channels = {
   retry: diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.retry),
   response: diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.response),
   failure: diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.failure),
+  hedge: diagnosticsChannel.channel(DIAGNOSTICS_CHANNELS.hedge),
 };
 
 /** Sources wired to the channels, with how many handles hold them. */
@@ -370,6 +376,10 @@ function wireFetch(fetch: ObservableFetch): () => void {
     if (channels.failure.hasSubscribers)
       channels.failure.publish({ fetch, ...e } satisfies FetchFailureMessage);
   };
+  const onHedge = (e: FetchHedgeEvent): void => {
+    if (channels.hedge.hasSubscribers)
+      channels.hedge.publish({ fetch, ...e } satisfies FetchHedgeMessage);
+  };
   // The fetch builds its event objects (and a Request) only while someone listens.
   return follow([
     wire(
@@ -391,6 +401,11 @@ function wireFetch(fetch: ObservableFetch): () => void {
       channels.failure,
       () => events.on('failure', onFailure),
       () => events.off('failure', onFailure),
+    ),
+    wire(
+      channels.hedge,
+      () => events.on('hedge', onHedge),
+      () => events.off('hedge', onHedge),
     ),
   ]);
 }

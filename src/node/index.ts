@@ -16,6 +16,7 @@ export {
   enableDiagnostics,
   type FetchAttemptMessage,
   type FetchFailureMessage,
+  type FetchHedgeMessage,
   type FetchResponseMessage,
   type FetchRetryMessage,
   type PoolDrainedMessage,

@@ -14,6 +14,7 @@ import type {
   AttributesLike,
   CounterLike,
   FetchAttemptEvent,
+  FetchHedgeEvent,
   FetchRetryEvent,
   HistogramLike,
   Instrumentation,
@@ -262,6 +263,7 @@ interface BackendAttributes {
 interface SyncInstruments {
   readonly duration: HistogramLike;
   readonly retries: CounterLike;
+  readonly hedges: CounterLike;
   readonly ejections: CounterLike;
   readonly stateChanges: CounterLike;
   readonly skew: CounterLike;
@@ -347,6 +349,10 @@ class OpenTelemetryInstrumentation implements Instrumentation {
       retries: meter.createCounter(
         LOADWISE_METRICS.retries.name,
         instrumentOptions(LOADWISE_METRICS.retries),
+      ),
+      hedges: meter.createCounter(
+        LOADWISE_METRICS.hedges.name,
+        instrumentOptions(LOADWISE_METRICS.hedges),
       ),
       ejections: meter.createCounter(
         LOADWISE_METRICS.ejections.name,
@@ -449,9 +455,14 @@ class OpenTelemetryInstrumentation implements Instrumentation {
     if (wantRetry && !this.#retryAttached) {
       this.#retryAttached = true;
       const onRetry = (e: FetchRetryEvent): void => this.#onRetry(e);
+      const onHedge = (e: FetchHedgeEvent): void => this.#onHedge(e);
       for (const { events } of this.#fetches) {
         events.on('retry', onRetry);
-        this.#undo.push(() => events.off('retry', onRetry));
+        events.on('hedge', onHedge);
+        this.#undo.push(() => {
+          events.off('retry', onRetry);
+          events.off('hedge', onHedge);
+        });
       }
       this.#active = true;
     }
@@ -479,6 +490,23 @@ class OpenTelemetryInstrumentation implements Instrumentation {
         [SPAN_ATTRIBUTES.attempt]: e.attempt,
         [SPAN_ATTRIBUTES.retryReason]: e.reason,
         [SPAN_ATTRIBUTES.retryDelayMs]: e.delayMs,
+      });
+    }
+  }
+
+  #onHedge(e: FetchHedgeEvent): void {
+    const hedges = this.#instruments?.hedges;
+    if (hedges !== undefined) {
+      const a = this.#attrs(e.slow, undefined);
+      hedges.add(1, { pool: a.poolName, backend: e.slow.id });
+    }
+    const span = this.#trace?.getActiveSpan();
+    if (span?.isRecording()) {
+      span.addEvent(SPAN_ATTRIBUTES.hedgeEvent, {
+        [SPAN_ATTRIBUTES.backend]: e.backend.id,
+        [SPAN_ATTRIBUTES.attempt]: e.attempt,
+        [SPAN_ATTRIBUTES.hedgeSlowBackend]: e.slow.id,
+        [SPAN_ATTRIBUTES.hedgeDelayMs]: e.delayMs,
       });
     }
   }

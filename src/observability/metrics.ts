@@ -48,6 +48,12 @@ export const SPAN_ATTRIBUTES = {
   retryDelayMs: 'loadwise.retry.delay_ms',
   /** Name of the span event added for each retry. */
   retryEvent: 'loadwise.retry',
+  /** Name of the span event added for each hedge. */
+  hedgeEvent: 'loadwise.hedge',
+  /** The backend that was slow to answer, on `loadwise.hedge` span events. */
+  hedgeSlowBackend: 'loadwise.hedge.slow_backend',
+  /** The delay the hedge waited in ms, on `loadwise.hedge` span events. */
+  hedgeDelayMs: 'loadwise.hedge.delay_ms',
 } as const;
 
 const { pool, backend, outcome, reason, from, to } = METRIC_ATTRIBUTES;
@@ -93,6 +99,14 @@ export const LOADWISE_METRICS = Object.freeze({
     unit: '{retry}',
     description: 'Balanced fetch attempts that failed and were retried, by the failing backend.',
     attributes: [pool, backend, reason],
+  },
+  hedges: {
+    name: 'loadwise.hedges',
+    kind: 'counter',
+    unit: '{hedge}',
+    description:
+      'Hedges sent by balanced fetches, by the backend that was slow to answer (the extra load hedging adds).',
+    attributes: [pool, backend],
   },
   ejections: {
     name: 'loadwise.ejections',

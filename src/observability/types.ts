@@ -78,6 +78,8 @@ export interface OpenTelemetryApiLike {
 export interface FetchAttemptEvent {
   readonly request: Request;
   readonly backend: BackendView;
+  /** Whether the attempt is a hedge (an extra attempt sent because an earlier one was slow). */
+  readonly hedge?: boolean;
   /** Counts from 1. */
   readonly attempt: number;
 }
@@ -92,6 +94,21 @@ export interface FetchRetryEvent {
   /** The failed attempt's outcome: `connect`, `timeout`, `reset`, `status 503`, ... */
   readonly reason: string;
   /** Back-off before the next attempt. */
+  readonly delayMs: number;
+}
+
+/**
+ * Payload of a balanced fetch's `hedge` event: `slow` had not answered within `delayMs`, so a
+ * hedge goes to `backend`.
+ */
+export interface FetchHedgeEvent {
+  readonly request: Request;
+  /** The backend the hedge goes to. */
+  readonly backend: BackendView;
+  /** The backend of the attempt that was slow to answer. */
+  readonly slow: BackendView;
+  /** The hedge's attempt number. */
+  readonly attempt: number;
   readonly delayMs: number;
 }
 
@@ -117,7 +134,8 @@ export interface FetchFailureEvent {
 
 /**
  * A balanced fetch as observers see it: anything whose `events` emitter (eventemitter3 or
- * `node:events`) emits `attempt`, `retry`, `response` and `failure` with the payloads above.
+ * `node:events`) emits `attempt`, `retry`, `response`, `failure` and `hedge` with the payloads
+ * above.
  * `createBalancedFetch()` returns one.
  */
 export interface ObservableFetch {
@@ -126,10 +144,12 @@ export interface ObservableFetch {
     on(event: 'retry', listener: (e: FetchRetryEvent) => void): unknown;
     on(event: 'response', listener: (e: FetchResponseEvent) => void): unknown;
     on(event: 'failure', listener: (e: FetchFailureEvent) => void): unknown;
+    on(event: 'hedge', listener: (e: FetchHedgeEvent) => void): unknown;
     off(event: 'attempt', listener: (e: FetchAttemptEvent) => void): unknown;
     off(event: 'retry', listener: (e: FetchRetryEvent) => void): unknown;
     off(event: 'response', listener: (e: FetchResponseEvent) => void): unknown;
     off(event: 'failure', listener: (e: FetchFailureEvent) => void): unknown;
+    off(event: 'hedge', listener: (e: FetchHedgeEvent) => void): unknown;
   };
 }
 

@@ -106,6 +106,34 @@ describe('diagnostics channels without subscribers', () => {
   });
 });
 
+describe('the hedge channel', () => {
+  it('publishes each hedge of a balanced fetch with the fetch attached', async () => {
+    const { pool, clock } = makePool();
+    const fetch = createBalancedFetch(pool, {
+      hedge: { afterMs: 10, maxExtraLoad: 0.5 },
+      timeoutMs: false,
+      deadlineMs: false,
+      // The first backend answers after 50 ms, the others at once.
+      fetch: (url, init) =>
+        new Promise<Response>((resolve, reject) => {
+          init.signal?.addEventListener('abort', () => reject(init.signal?.reason));
+          clock.setTimeout(() => resolve(new Response('ok')), url.includes('.1:') ? 50 : 0);
+        }),
+    });
+    enable(fetch);
+    const log = record(DIAGNOSTICS_CHANNELS.hedge);
+    const call = fetch('/x');
+    await clock.advanceAsync(10);
+    await clock.advanceAsync(1);
+    await (await call).text();
+    expect(log).toHaveLength(1);
+    const message = log[0]!.message as { fetch: unknown; slow: { id: string }; delayMs: number };
+    expect(message.fetch).toBe(fetch);
+    expect(message.slow.id).toBe('10.0.0.1:8080');
+    expect(message.delayMs).toBe(10);
+  });
+});
+
 describe('diagnostics channels with subscribers', () => {
   it('publish each pick and release, and detach again on unsubscribe', () => {
     const { pool, clock } = makePool();

@@ -149,6 +149,40 @@ describe('instrumenting a balanced fetch', () => {
     });
   });
 
+  it('counts hedges by pool and the backend that was slow, and marks the span', async () => {
+    const { reader, meter } = sdk();
+    const { pool, a, b, request, fetch } = setup();
+    handles.push(instrument({ pool, fetch, meter, api: otel }));
+    await tracer.startActiveSpan('GET /api/42', async (span) => {
+      fetch.events.emit('hedge', { request, backend: b, slow: a, attempt: 2, delayMs: 12 });
+      span.end();
+    });
+    fetch.events.emit('hedge', { request, backend: b, slow: a, attempt: 2, delayMs: 12 });
+    const { resourceMetrics } = await reader.collect();
+    const points: Record<string, number> = {};
+    for (const scope of resourceMetrics.scopeMetrics) {
+      for (const m of scope.metrics) {
+        if (m.descriptor.name !== 'loadwise.hedges') continue;
+        for (const p of m.dataPoints as DataPoint<number>[]) {
+          points[`${p.attributes['pool']}|${p.attributes['backend']}`] = p.value;
+        }
+      }
+    }
+    expect(points).toEqual({ 'users|10.0.0.1:80': 2 });
+    const events = spans.getFinishedSpans().flatMap((s) => s.events);
+    expect(events.map((e) => [e.name, e.attributes])).toEqual([
+      [
+        'loadwise.hedge',
+        {
+          'loadwise.backend': '10.0.0.2:80',
+          'loadwise.attempt': 2,
+          'loadwise.hedge.slow_backend': '10.0.0.1:80',
+          'loadwise.hedge.delay_ms': 12,
+        },
+      ],
+    ]);
+  });
+
   it('names the pool of a backend from `pools`, else from `poolName`', async () => {
     const { reader, meter } = sdk();
     const { pool, a, request, fetch } = setup('users');
