@@ -5,13 +5,14 @@
  * are thin adapters over it: they translate requests, responses and errors, nothing more.
  * @internal
  */
-import { backgroundTimer, type Clock, sleep, type TimerHandle } from '../clock.js';
+import { backgroundTimer, type Clock, type TimerHandle } from '../clock.js';
 import { AllAttemptsFailedError, type AttemptRecord } from '../errors/all-attempts-failed-error.js';
 import { LocalFailureError } from '../errors/local-failure-error.js';
 import { NoBackendAvailableError } from '../errors/no-backend-error.js';
 import { TimeoutError } from '../errors/timeout-error.js';
 import type { Random } from '../random.js';
 import type { BackendView, FailureKind, Lease, LeaseOutcome, PickContext } from '../types.js';
+import { Cancel } from './cancel.js';
 import { localCode } from './error-codes.js';
 import type { Hedging } from './hedging.js';
 import { backoffDelay, FinalFailure, type RetryLoop, runWithRetries } from './retry.js';
@@ -59,10 +60,11 @@ export interface CallTransport<R> {
     tried: readonly string[],
   ): PickContext | undefined | Promise<PickContext | undefined>;
   /**
-   * Sends one attempt to `backend`; resolves when the response headers arrive. Must reject when
-   * `signal` aborts (the loop races it anyway, and discards a response that arrives later).
+   * Sends one attempt to `backend`; resolves when the response headers arrive. Should abort the
+   * request when `cancel` aborts (the loop races it anyway, and discards a response that arrives
+   * later); after delivery, an abort of `cancel` must cut the response body.
    */
-  send(backend: BackendView, signal: AbortSignal | undefined): Promise<R>;
+  send(backend: BackendView, cancel: Cancel | undefined): Promise<R>;
   status(response: R): number;
   /** `Retry-After` of a 429/503, in ms. */
   retryAfterMs(response: R): number | undefined;
@@ -99,9 +101,9 @@ export interface Held<R> {
   readonly ok: boolean;
   readonly headersMs: number;
   readonly retryAfterMs: number | undefined;
-  /** The signal the attempt was sent with (aborting it cuts the body). */
-  readonly signal: AbortSignal | undefined;
-  /** Unlinks the attempt's signal from the call's. */
+  /** The token the attempt was sent with (aborting it cuts the body). */
+  readonly cancel: Cancel | undefined;
+  /** Unlinks the attempt's token from the call's. */
   readonly unlink: (() => void) | undefined;
 }
 
@@ -131,8 +133,8 @@ const SUPERSEDED = Object.freeze({ superseded: true });
 interface AttemptState {
   /** Set when another attempt of the call answered first. */
   superseded: boolean;
-  /** The attempt's own controller, when it has one. */
-  controller: AbortController | undefined;
+  /** The attempt's own token, when it has one. */
+  cancel: Cancel | undefined;
   /** The backend, once picked. */
   backend: BackendView | undefined;
 }
@@ -147,7 +149,7 @@ interface Running<R> {
 function supersede(r: Running<unknown>): void {
   if (r.state.superseded) return;
   r.state.superseded = true;
-  r.state.controller?.abort(SUPERSEDED);
+  r.state.cancel?.abort(SUPERSEDED);
 }
 
 /** Whether a rejection is a superseded (or never sent) hedge: nothing happened. */
@@ -177,7 +179,8 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
   readonly #retries: number;
   readonly #timeoutMs: number | 'auto' | undefined;
 
-  #callSignal: AbortSignal | undefined;
+  /** Aborts with the caller's signal or the deadline. */
+  #callCancel: Cancel | undefined;
   #onCallerAbort: (() => void) | undefined;
   #deadlineTimer: TimerHandle | undefined;
   #deadlineFired = false;
@@ -270,23 +273,22 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
   #armDeadline(): void {
     const caller = this.#t.signal;
     const deadlineMs = this.#cfg.deadlineMs;
-    if (deadlineMs === undefined) {
-      this.#callSignal = caller;
-      return;
+    if (deadlineMs === undefined && caller === undefined) return;
+    const cancel = new Cancel();
+    this.#callCancel = cancel;
+    if (deadlineMs !== undefined) {
+      this.#deadlineTimer = backgroundTimer(
+        this.#cfg.clock,
+        () => {
+          this.#deadlineTimer = undefined;
+          this.#deadlineFired = true;
+          cancel.abort(new TimeoutError('deadline', deadlineMs));
+        },
+        deadlineMs,
+      );
     }
-    const controller = new AbortController();
-    this.#callSignal = controller.signal;
-    this.#deadlineTimer = backgroundTimer(
-      this.#cfg.clock,
-      () => {
-        this.#deadlineTimer = undefined;
-        this.#deadlineFired = true;
-        controller.abort(new TimeoutError('deadline', deadlineMs));
-      },
-      deadlineMs,
-    );
     if (caller !== undefined) {
-      this.#onCallerAbort = () => controller.abort(abortReason(caller));
+      this.#onCallerAbort = () => cancel.abort(abortReason(caller));
       caller.addEventListener('abort', this.#onCallerAbort, { once: true });
     }
   }
@@ -400,7 +402,7 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
         cfg.clock,
         () => {
           timer = undefined;
-          if (settled || this.#callSignal?.aborted) return;
+          if (settled || this.#callCancel?.aborted) return;
           if (!hedging.affordable() || (cfg.budget !== undefined && cfg.budget.balance() === 0)) {
             return;
           }
@@ -423,7 +425,7 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
    * the attempt it backs up (`slow`) and the delay it waited.
    */
   #start(hedge: boolean, own: boolean, slow?: AttemptState, delayMs?: number): Running<R> {
-    const state: AttemptState = { superseded: false, controller: undefined, backend: undefined };
+    const state: AttemptState = { superseded: false, cancel: undefined, backend: undefined };
     return { promise: this.#attempt(hedge, own, state, slow, delayMs ?? 0), state };
   }
 
@@ -436,8 +438,8 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
   ): Promise<Held<R>> {
     const cfg = this.#cfg;
     const t = this.#t;
-    const callSignal = this.#callSignal;
-    if (callSignal?.aborted) throw new FinalFailure(callSignal.reason);
+    const callCancel = this.#callCancel;
+    if (callCancel?.aborted) throw new FinalFailure(callCancel.reason);
     const n = ++this.#attemptNo;
     let ctx: PickContext | undefined;
     try {
@@ -446,7 +448,7 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
     } catch (error) {
       throw new FinalFailure(error);
     }
-    if (callSignal?.aborted) throw new FinalFailure(callSignal.reason);
+    if (callCancel?.aborted) throw new FinalFailure(callCancel.reason);
     let lease: Lease;
     try {
       lease = this.#target.acquire(ctx);
@@ -483,16 +485,23 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
       }
     }
 
-    // This attempt's signal: the call's, plus a controller of its own when it may be superseded
-    // or has a timeout.
-    let signal = callSignal;
+    // This attempt's token: the call's, or one of its own (linked to the call's) when it may be
+    // superseded or has a timeout.
+    let cancel = callCancel;
     let timer: TimerHandle | undefined;
     let unlink: (() => void) | undefined;
     const timeoutMs = this.#attemptTimeoutMs();
     if (own || timeoutMs !== undefined) {
-      const c = new AbortController();
-      state.controller = c;
-      signal = c.signal;
+      let c: Cancel;
+      if (callCancel === undefined) {
+        c = new Cancel();
+      } else {
+        const child = callCancel.child();
+        c = child.cancel;
+        unlink = child.unlink;
+      }
+      state.cancel = c;
+      cancel = c;
       if (timeoutMs !== undefined) {
         timer = backgroundTimer(
           cfg.clock,
@@ -503,18 +512,14 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
           timeoutMs,
         );
       }
-      if (callSignal !== undefined) {
-        const forward = (): void => c.abort(callSignal.reason);
-        callSignal.addEventListener('abort', forward, { once: true });
-        unlink = () => callSignal.removeEventListener('abort', forward);
-      }
       if (state.superseded) c.abort(SUPERSEDED);
     }
 
     let response: R;
     try {
-      const pending = t.send(backend, signal);
-      response = signal === undefined ? await pending : await raceAbort(pending, signal, t.discard);
+      const pending = t.send(backend, cancel);
+      response =
+        cancel === undefined ? await pending : await raceCancel(pending, cancel, t.discard);
     } catch (thrown) {
       if (timer !== undefined) cfg.clock.clearTimeout(timer);
       unlink?.();
@@ -533,7 +538,7 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
       ok: statusOk(status),
       headersMs,
       retryAfterMs: t.retryAfterMs(response),
-      signal,
+      cancel,
       unlink,
     };
     if (state.superseded) {
@@ -596,11 +601,11 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
       final = true;
     } else if (this.#deadlineFired) {
       kind = 'timeout';
-      error = this.#callSignal?.reason;
+      error = this.#callCancel?.reason;
       final = true;
-    } else if (state.controller?.signal.aborted) {
+    } else if (state.cancel?.aborted) {
       kind = 'timeout';
-      error = state.controller.signal.reason;
+      error = state.cancel.reason;
     } else {
       kind = this.#t.classify(thrown);
       // Failed in this process: another backend would fail the same way.
@@ -650,7 +655,7 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
       error.held === undefined ? error.kind : `status ${error.held.status}`,
       delayMs,
     );
-    if (delayMs > 0) await sleep(cfg.clock, delayMs, this.#callSignal);
+    if (delayMs > 0) await sleepUnless(cfg.clock, delayMs, this.#callCancel);
     return true;
   }
 
@@ -751,41 +756,60 @@ function errorMessage(error: unknown): string {
 }
 
 /**
- * Rejects as soon as `signal` aborts, even when the transport ignores the signal; a response
- * that arrives later is discarded so its connection is freed.
+ * Rejects as soon as `cancel` aborts, even when the transport ignores it; a response that arrives
+ * later is discarded so its connection is freed.
  */
-function raceAbort<R>(
+function raceCancel<R>(
   pending: Promise<R>,
-  signal: AbortSignal,
+  cancel: Cancel,
   discard: (response: R) => void,
 ): Promise<R> {
-  if (signal.aborted) {
+  if (cancel.aborted) {
     pending.then(discard, noop);
-    return Promise.reject(signal.reason);
+    return Promise.reject(cancel.reason);
   }
   return new Promise<R>((resolve, reject) => {
     let settled = false;
     const onAbort = (): void => {
       if (settled) return;
       settled = true;
-      reject(signal.reason);
+      reject(cancel.reason);
       pending.then(discard, noop);
     };
-    signal.addEventListener('abort', onAbort, { once: true });
+    cancel.on(onAbort);
     pending.then(
       (response) => {
-        signal.removeEventListener('abort', onAbort);
+        cancel.off(onAbort);
         if (settled) return;
         settled = true;
         resolve(response);
       },
       (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
+        cancel.off(onAbort);
         if (settled) return;
         settled = true;
         reject(error);
       },
     );
+  });
+}
+
+/** Waits `ms` on the clock; rejects with the token's reason if it aborts first. */
+function sleepUnless(clock: Clock, ms: number, cancel: Cancel | undefined): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (cancel?.aborted) {
+      reject(cancel.reason);
+      return;
+    }
+    const onAbort = (): void => {
+      clock.clearTimeout(handle);
+      reject(cancel?.reason);
+    };
+    const handle = clock.setTimeout(() => {
+      cancel?.off(onAbort);
+      resolve();
+    }, ms);
+    cancel?.on(onAbort);
   });
 }
 

@@ -6,6 +6,7 @@ import {
   type Held,
   isThenable,
 } from '../call/call.js';
+import type { Cancel } from '../call/cancel.js';
 import {
   CALL_OPTION_KEYS,
   optionalMs,
@@ -267,9 +268,15 @@ class FetchCall implements CallTransport<Response>, BodyListener {
     return this.#callerSignal;
   }
 
-  send(backend: BackendView, signal: AbortSignal | undefined): Promise<Response> {
-    const init = signal === undefined ? this.#init : { ...this.#init, signal };
-    return this.#cfg.fetch(backendUrl(backend, this.#path), init);
+  send(backend: BackendView, cancel: Cancel | undefined): Promise<Response> {
+    const url = backendUrl(backend, this.#path);
+    if (cancel === undefined) return this.#cfg.fetch(url, this.#init);
+    // fetch needs a real signal: one per attempt, aborted with the loop's token (which also cuts
+    // the body after delivery).
+    const controller = new AbortController();
+    if (cancel.aborted) controller.abort(cancel.reason);
+    else cancel.on(() => controller.abort(cancel.reason));
+    return this.#cfg.fetch(url, { ...this.#init, signal: controller.signal });
   }
 
   status(response: Response): number {

@@ -184,6 +184,9 @@ describe('aborts and bodies', () => {
           ...(init as object),
           dispatcher: agent,
         }) as unknown as Promise<Response>,
+      // Calls wait in the agent's queue; this test counts leases, it does not time attempts.
+      timeoutMs: false,
+      deadlineMs: 60_000,
     });
     let peak = 0;
     pool.on('acquire', () => {

@@ -48,7 +48,13 @@ describe('load', () => {
       algorithm: new RoundRobin({ startIndex: 0 }),
       clock: systemClock,
     });
-    const fetch = createBalancedFetch(pool, { fetch: viaAgent, deadlineMs: 30_000 });
+    // Calls queue in the agent before they reach a socket; this test counts, it does not time
+    // attempts (a busy CI machine may take seconds to drain the queue).
+    const fetch = createBalancedFetch(pool, {
+      fetch: viaAgent,
+      deadlineMs: 60_000,
+      timeoutMs: false,
+    });
     let inFlight = 0;
     let peak = 0;
     pool.on('acquire', () => {
