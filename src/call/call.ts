@@ -52,8 +52,8 @@ export interface CallTransport<R> {
   readonly idempotencyKey: boolean;
   /** Whether the request's body can be sent again (false for a one-shot stream). */
   readonly replayable: boolean;
-  /** The caller's signal. */
-  readonly signal: AbortSignal | undefined;
+  /** The caller's signal (a platform `AbortSignal`, or a token for transports without one). */
+  readonly signal: AbortSignal | Cancel | undefined;
   /** The pick context of attempt `attempt`; may be a promise (an async hook). */
   pickContext(
     attempt: number,
@@ -158,7 +158,7 @@ function isSuperseded(error: unknown): boolean {
 }
 
 /** The reason an abort rejects with when the signal carries none. */
-export function abortReason(signal: AbortSignal): unknown {
+export function abortReason(signal: AbortSignal | Cancel): unknown {
   return signal.reason ?? new DOMException('This operation was aborted', 'AbortError');
 }
 
@@ -263,7 +263,7 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
     this.#ended = true;
     this.#clearDeadline();
     if (this.#onCallerAbort !== undefined) {
-      this.#t.signal?.removeEventListener('abort', this.#onCallerAbort);
+      unlisten(this.#t.signal, this.#onCallerAbort);
       this.#onCallerAbort = undefined;
     }
   }
@@ -288,8 +288,10 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
       );
     }
     if (caller !== undefined) {
-      this.#onCallerAbort = () => cancel.abort(abortReason(caller));
-      caller.addEventListener('abort', this.#onCallerAbort, { once: true });
+      const onAbort = (): void => cancel.abort(abortReason(caller));
+      this.#onCallerAbort = onAbort;
+      if (caller instanceof Cancel) caller.on(onAbort);
+      else caller.addEventListener('abort', onAbort, { once: true });
     }
   }
 
@@ -719,6 +721,11 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
 }
 
 // ------------------------------------------------------------------ helpers
+
+function unlisten(signal: AbortSignal | Cancel | undefined, fn: () => void): void {
+  if (signal instanceof Cancel) signal.off(fn);
+  else signal?.removeEventListener('abort', fn);
+}
 
 /** The outcome of a response's lease. */
 function outcomeOf<R>(held: Held<R>, latencyMs: number): LeaseOutcome {

@@ -57,6 +57,15 @@ describe('entry points', () => {
     expect(offending('src/testing/index.ts', () => false)).toEqual([]);
   });
 
+  it('loadwise/undici reaches only the core, undici and node: modules', () => {
+    const runtimeDeps = ['eventemitter3', 'p-retry', 'lru-cache', 'tslib', 'undici'];
+    expect(
+      offending('src/undici/index.ts', (s) => runtimeDeps.includes(s) || s.startsWith('node:')),
+    ).toEqual([]);
+    // The core entry must not pull undici in.
+    expect(offending('src/index.ts', (s) => s !== 'undici')).toEqual([]);
+  });
+
   it('the graph walk does find imports (so the checks above can fail)', () => {
     expect(graph('src/index.ts').size).toBeGreaterThan(20);
     expect(offending('src/node/index.ts', (s) => !s.startsWith('node:')).length).toBeGreaterThan(0);

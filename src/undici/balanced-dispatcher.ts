@@ -1,0 +1,554 @@
+import { Dispatcher, errors, Pool } from 'undici';
+import { BalancedCall, type CallTransport, type Held, isThenable } from '../call/call.js';
+import { Cancel } from '../call/cancel.js';
+import {
+  CALL_OPTION_KEYS,
+  type CallOptions,
+  type ParsedCallOptions,
+  parseCallOptions,
+} from '../call/options.js';
+import type { Clock } from '../clock.js';
+import { LoadBalancerConfigError } from '../errors/config-error.js';
+import { classifyError } from '../fetch/outcome.js';
+import { checkHeaders, checkMethod } from '../fetch/request-check.js';
+import {
+  type AmbiguousPathMode,
+  checkAmbiguousPath,
+  PLACEHOLDER_ORIGIN,
+  parseServiceOrigins,
+  resolvePath,
+  type UrlPolicy,
+} from '../fetch/url.js';
+import { parseRetryAfter } from '../health/retry-after.js';
+import { BackendPool } from '../pool/backend-pool.js';
+import { normalizeBackend } from '../pool/normalize.js';
+import type { Random } from '../random.js';
+import type { BackendView, FailureKind, PickContext } from '../types.js';
+import {
+  checkClock,
+  checkFunction,
+  checkOneOf,
+  checkOptions,
+  checkRandom,
+  isPlainObject,
+} from '../validate.js';
+import { Attempt } from './attempt.js';
+import { type Downstream, rawHeader, toDownstream } from './handlers.js';
+
+/** What the `context` hook of a {@link BalancedDispatcher} receives besides the options. */
+export interface DispatchContextInfo {
+  /** The attempt about to be made, from 1. */
+  readonly attempt: number;
+  /** Ids of the backends tried so far in this call, in order. */
+  readonly tried: readonly string[];
+}
+
+/** Options of a {@link BalancedDispatcher}. */
+export interface BalancedDispatcherOptions extends CallOptions {
+  /**
+   * Options of the undici `Pool` each backend gets: `connections`, `pipelining`,
+   * `keepAliveTimeout`, `headersTimeout`, `bodyTimeout`, TLS `connect` options and the rest
+   * (undici validates them).
+   * @default {} (undici's defaults)
+   */
+  poolOptions?: Pool.Options;
+  /**
+   * Logical origins of the service, e.g. `['http://users.internal']`: a request whose origin is
+   * one of these (or a backend's) goes to the picked backend; any other origin is refused with a
+   * `RequestRefusedError`. A request without an origin (`dispatcher.request({ path })`) is a path.
+   * @default []
+   */
+  serviceOrigins?: readonly string[];
+  /**
+   * What to do with paths whose encoding servers decode differently (see the balanced fetch's
+   * option of the same name).
+   * @default 'auto'
+   */
+  ambiguousPaths?: AmbiguousPathMode;
+  /**
+   * The pick key for hash-based algorithms and sticky sessions (`ctx.key`).
+   * @default undefined
+   */
+  key?: (options: Dispatcher.DispatchOptions) => string | undefined;
+  /**
+   * Derives the pick context of each attempt; may be async. The ids of backends already tried
+   * are merged into `exclude`.
+   * @default undefined
+   */
+  context?: (
+    options: Dispatcher.DispatchOptions,
+    info: DispatchContextInfo,
+  ) => PickContext | undefined | Promise<PickContext | undefined>;
+  /** Time source for timeouts, backoff, latency and budgets. @default the pool's clock */
+  clock?: Clock;
+  /** Random source for the backoff jitter. @default the pool's random */
+  random?: Random;
+}
+
+const OPTION_KEYS = [
+  ...CALL_OPTION_KEYS,
+  'poolOptions',
+  'serviceOrigins',
+  'ambiguousPaths',
+  'key',
+  'context',
+  'clock',
+  'random',
+] as const;
+
+/** Everything a dispatched call needs from its dispatcher. */
+interface Config extends ParsedCallOptions {
+  readonly policy: UrlPolicy;
+  readonly ambiguousPaths: AmbiguousPathMode;
+  readonly key: BalancedDispatcherOptions['key'];
+  readonly context: BalancedDispatcherOptions['context'];
+}
+
+/** A backend's undici pool, and where the backend's base path starts. */
+interface Upstream {
+  readonly pool: Pool;
+  readonly origin: string;
+  readonly basePath: string;
+}
+
+/**
+ * An undici `Dispatcher` that balances every request over a {@link BackendPool}: a drop-in for
+ * undici's `BalancedPool` that brings loadwise's algorithms, health, outlier detection, retry
+ * budget, hedging, slow start, draining and deadlines.
+ *
+ * Each backend gets an undici `Pool` (created on first use, with `poolOptions`); each request
+ * picks a backend, goes out on its pool, and releases its lease with the real outcome when the
+ * response body ends. Retries, timeouts, hedges and the URL rule are the balanced fetch's own
+ * (one implementation serves both).
+ *
+ * @example
+ * ```ts
+ * import { request } from 'undici';
+ * import { BackendPool, PeakEwma } from 'loadwise';
+ * import { BalancedDispatcher } from 'loadwise/undici';
+ *
+ * const pool = new BackendPool({
+ *   backends: ['http://10.0.1.10:8080', 'http://10.0.1.11:8080'],
+ *   algorithm: new PeakEwma(),
+ * });
+ * const dispatcher = new BalancedDispatcher(pool, { poolOptions: { connections: 16 } });
+ * const { statusCode, body } = await request('http://users.internal/api/42', {
+ *   dispatcher,
+ * }).catch(...) // or: dispatcher.request({ path: '/api/42', method: 'GET' })
+ * ```
+ */
+export class BalancedDispatcher extends Dispatcher {
+  /** The pool the dispatcher balances over. */
+  readonly pool: BackendPool;
+
+  readonly #cfg: Config;
+  readonly #poolOptions: Pool.Options;
+  /** Whether the pool was made from upstream URLs (and is closed with the dispatcher). */
+  readonly #ownsPool: boolean;
+  readonly #upstreams = new Map<string, Upstream>();
+  readonly #active = new Set<DispatchCall>();
+  #idle: (() => void)[] = [];
+  #closed = false;
+  #destroyed = false;
+  readonly #unsubscribe: () => void;
+
+  /**
+   * @param target A `BackendPool`, or upstream URLs as `BalancedPool` takes them (a pool with the
+   * default algorithm is then made, and closed with the dispatcher).
+   */
+  constructor(
+    target: BackendPool | string | URL | readonly (string | URL)[],
+    options: BalancedDispatcherOptions = {},
+  ) {
+    super();
+    const o = checkOptions('BalancedDispatcherOptions', options, OPTION_KEYS);
+    if (target instanceof BackendPool) {
+      this.pool = target;
+      this.#ownsPool = false;
+    } else {
+      const list = Array.isArray(target) ? target : [target];
+      this.pool = new BackendPool({ backends: list.map((u: string | URL) => String(u)) });
+      this.#ownsPool = true;
+    }
+    const clock = o.clock === undefined ? this.pool.clock : checkClock('clock', o.clock);
+    const random = o.random === undefined ? this.pool.random : checkRandom('random', o.random);
+    const serviceOrigins = parseServiceOrigins(o.serviceOrigins);
+    if (o.poolOptions !== undefined && !isPlainObject(o.poolOptions)) {
+      throw new LoadBalancerConfigError('poolOptions', o.poolOptions, 'undici Pool options');
+    }
+    this.#poolOptions = { ...(o.poolOptions ?? {}) };
+    this.#cfg = {
+      ...parseCallOptions(o, clock, random),
+      policy: {
+        serviceOrigins: new Set(serviceOrigins),
+        logicalOrigin: serviceOrigins[0] ?? PLACEHOLDER_ORIGIN,
+      },
+      ambiguousPaths:
+        o.ambiguousPaths === undefined
+          ? 'auto'
+          : checkOneOf('ambiguousPaths', o.ambiguousPaths, ['refuse', 'allow', 'auto'] as const),
+      key: o.key === undefined ? undefined : checkFunction('key', o.key),
+      context: o.context === undefined ? undefined : checkFunction('context', o.context),
+    };
+    // A backend leaving the pool, or drained, closes its undici pool: undici lets the requests
+    // already on it finish (`Pool.close()` is graceful).
+    const onRemoved = (e: { backend: BackendView }): void => this.#retire(e.backend.id);
+    const onDrained = (e: { backend: BackendView }): void => {
+      if (e.backend.state === 'draining') this.#retire(e.backend.id);
+    };
+    this.pool.on('removed', onRemoved);
+    this.pool.on('drained', onDrained);
+    this.#unsubscribe = () => {
+      this.pool.off('removed', onRemoved);
+      this.pool.off('drained', onDrained);
+    };
+  }
+
+  // ---------------------------------------------------------------- BalancedPool's surface
+
+  /** The backends' URLs, as `BalancedPool.upstreams`. */
+  get upstreams(): string[] {
+    return this.pool.backends().map((b) => b.url);
+  }
+
+  /** Adds a backend, as `BalancedPool.addUpstream` (a backend already there stays as it is). */
+  addUpstream(upstream: string | URL): this {
+    const url = String(upstream);
+    if (this.pool.get(idOf(url)) === undefined) this.pool.add(url);
+    return this;
+  }
+
+  /**
+   * Removes a backend, as `BalancedPool.removeUpstream`: it takes no new requests at once, the
+   * ones in flight finish, then its undici pool closes.
+   */
+  removeUpstream(upstream: string | URL): this {
+    const id = idOf(String(upstream));
+    if (this.pool.get(id) !== undefined) void this.pool.remove(id);
+    return this;
+  }
+
+  /** The undici pool of a backend, when one was made, as `BalancedPool.getUpstream`. */
+  getUpstream(upstream: string | URL): Pool | undefined {
+    return this.#upstreams.get(idOf(String(upstream)))?.pool;
+  }
+
+  /** `true` once `close()` or `destroy()` was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** `true` once `destroy()` was called. */
+  get destroyed(): boolean {
+    return this.#destroyed;
+  }
+
+  // ---------------------------------------------------------------- Dispatcher
+
+  override dispatch(
+    options: Dispatcher.DispatchOptions,
+    handler: Dispatcher.DispatchHandler,
+  ): boolean {
+    if (handler === null || typeof handler !== 'object') {
+      throw new errors.InvalidArgumentError('handler must be an object');
+    }
+    const down = toDownstream(handler);
+    let call: DispatchCall;
+    try {
+      if (this.#destroyed) throw new errors.ClientDestroyedError();
+      if (this.#closed) throw new errors.ClientClosedError();
+      if (options === null || typeof options !== 'object') {
+        throw new errors.InvalidArgumentError('opts must be an object.');
+      }
+      call = new DispatchCall(this, this.#cfg, options, down);
+    } catch (error) {
+      down.error(error as Error);
+      return false;
+    }
+    this.#active.add(call);
+    call.start();
+    return true;
+  }
+
+  override close(): Promise<void>;
+  override close(callback: () => void): void;
+  override close(callback?: () => void): Promise<void> | void {
+    const done = this.#close();
+    if (callback === undefined) return done;
+    done.then(
+      () => callback(),
+      () => callback(),
+    );
+  }
+
+  override destroy(): Promise<void>;
+  override destroy(err: Error | null): Promise<void>;
+  override destroy(callback: () => void): void;
+  override destroy(err: Error | null, callback: () => void): void;
+  override destroy(
+    errOrCallback?: Error | null | (() => void),
+    callback?: () => void,
+  ): Promise<void> | void {
+    const err = typeof errOrCallback === 'function' ? null : (errOrCallback ?? null);
+    const cb = typeof errOrCallback === 'function' ? errOrCallback : callback;
+    const done = this.#destroy(err);
+    if (cb === undefined) return done;
+    done.then(
+      () => cb(),
+      () => cb(),
+    );
+  }
+
+  async #close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      // Calls already made finish (retries and hedges included), then the pools close.
+      if (this.#active.size > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
+    } else if (this.#active.size > 0) {
+      await new Promise<void>((resolve) => this.#idle.push(resolve));
+    }
+    await this.#shutdown((pool) => pool.close());
+  }
+
+  async #destroy(err: Error | null): Promise<void> {
+    this.#closed = true;
+    this.#destroyed = true;
+    const reason = err ?? new errors.ClientDestroyedError();
+    for (const call of [...this.#active]) call.abort(reason);
+    await this.#shutdown((pool) => pool.destroy(reason));
+  }
+
+  async #shutdown(end: (pool: Pool) => Promise<void>): Promise<void> {
+    const pools = [...this.#upstreams.values()].map((u) => u.pool);
+    this.#upstreams.clear();
+    this.#unsubscribe();
+    await Promise.all(pools.map((p) => end(p).catch(() => undefined)));
+    if (this.#ownsPool) await this.pool.close();
+  }
+
+  // ---------------------------------------------------------------- for calls
+
+  /** @internal The undici pool of `backend`, made on first use (again after it was retired). */
+  upstreamFor(backend: BackendView): Upstream {
+    const known = this.#upstreams.get(backend.id);
+    if (known !== undefined && !known.pool.closed) return known;
+    const url = new URL(backend.url);
+    const upstream: Upstream = {
+      pool: new Pool(url.origin, this.#poolOptions),
+      origin: url.origin,
+      basePath: url.pathname === '/' ? '' : url.pathname,
+    };
+    this.#forward(upstream.pool);
+    this.#upstreams.set(backend.id, upstream);
+    return upstream;
+  }
+
+  /** @internal A call ended. */
+  ended(call: DispatchCall): void {
+    this.#active.delete(call);
+    if (this.#active.size === 0 && this.#idle.length > 0) {
+      for (const resolve of this.#idle.splice(0)) resolve();
+    }
+  }
+
+  /** Closes a backend's undici pool gracefully (its requests in flight finish). */
+  #retire(id: string): void {
+    const upstream = this.#upstreams.get(id);
+    if (upstream === undefined) return;
+    this.#upstreams.delete(id);
+    upstream.pool.close().catch(() => undefined);
+  }
+
+  /** Re-emits a pool's connection events as this dispatcher's, as `BalancedPool` does. */
+  #forward(pool: Pool): void {
+    pool.on('connect', (origin, targets) => this.emit('connect', origin, [this, ...targets]));
+    pool.on('disconnect', (origin, targets, error) =>
+      this.emit('disconnect', origin, [this, ...targets], error),
+    );
+    pool.on('connectionError', (origin, targets, error) =>
+      this.emit('connectionError', origin, [this, ...targets], error),
+    );
+  }
+}
+
+// ------------------------------------------------------------------ one call
+
+/** One dispatched call: the transport the call loop uses, over the backends' undici pools. */
+class DispatchCall implements CallTransport<Attempt> {
+  readonly #dispatcher: BalancedDispatcher;
+  readonly #cfg: Config;
+  readonly #options: Dispatcher.DispatchOptions;
+  readonly #down: Downstream;
+  readonly #path: string;
+  readonly method: string;
+  readonly idempotencyKey: boolean;
+  readonly replayable: boolean;
+  /** Aborts when the caller aborts through the handler (or the dispatcher is destroyed). */
+  readonly signal = new Cancel();
+  #call: BalancedCall<Attempt> | undefined;
+
+  constructor(
+    dispatcher: BalancedDispatcher,
+    cfg: Config,
+    options: Dispatcher.DispatchOptions,
+    down: Downstream,
+  ) {
+    this.#dispatcher = dispatcher;
+    this.#cfg = cfg;
+    this.#options = options;
+    this.#down = down;
+    const method = String(options.method ?? 'GET');
+    checkMethod(method);
+    this.method = method.toUpperCase();
+    const headers = options.headers;
+    if (headers !== undefined && headers !== null && !Array.isArray(headers)) {
+      if (typeof (headers as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+        checkHeaders(headers as HeadersInit);
+      }
+    }
+    const path = String(options.path ?? '/');
+    const origin =
+      options.origin === undefined || options.origin === null ? '' : String(options.origin);
+    const raw = origin === '' ? path : new URL(origin).origin + path;
+    const pool = dispatcher.pool;
+    this.#path = resolvePath(raw, pool, cfg.policy);
+    checkAmbiguousPath(raw, this.#path, cfg.ambiguousPaths, pool, cfg.policy);
+    const header = cfg.idempotencyKeyHeader;
+    this.idempotencyKey = header !== undefined && headerOf(headers, header) !== undefined;
+    this.replayable = isReplayable(options.body);
+  }
+
+  start(): void {
+    this.#down.start((reason) => this.abort(reason ?? new errors.RequestAbortedError()));
+    const call = new BalancedCall<Attempt>(this.#cfg, this.#dispatcher.pool, this);
+    this.#call = call;
+    call.run().then(
+      (held) => this.#deliver(held),
+      (error: unknown) => {
+        this.#dispatcher.ended(this);
+        this.#down.error(error as Error);
+      },
+    );
+  }
+
+  /** The caller gave up (or the dispatcher is being destroyed). */
+  abort(reason: Error): void {
+    this.signal.abort(reason);
+  }
+
+  #deliver(held: Held<Attempt>): void {
+    const call = this.#call!;
+    call.delivering();
+    held.response.deliver(this.#down, (end, error) => {
+      call.finish(held, end, error);
+      this.#dispatcher.ended(this);
+    });
+  }
+
+  // ---------------------------------------------------------------- the transport
+
+  send(backend: BackendView, cancel: Cancel | undefined): Promise<Attempt> {
+    const upstream = this.#dispatcher.upstreamFor(backend);
+    const attempt = new Attempt();
+    if (cancel !== undefined) {
+      if (cancel.aborted) attempt.abort(cancel.reason);
+      else cancel.on(() => attempt.abort(cancel.reason));
+    }
+    upstream.pool.dispatch(
+      { ...this.#options, origin: upstream.origin, path: upstream.basePath + this.#path },
+      attempt,
+    );
+    return attempt.headers;
+  }
+
+  status(response: Attempt): number {
+    return response.status;
+  }
+
+  retryAfterMs(response: Attempt): number | undefined {
+    const status = response.status;
+    if (status !== 429 && status !== 503) return undefined;
+    const value = rawHeader(response.raw, 'retry-after');
+    if (value === undefined) return undefined;
+    const date = rawHeader(response.raw, 'date');
+    const serverNow = date === undefined ? Number.NaN : Date.parse(date);
+    return parseRetryAfter(value, Number.isFinite(serverNow) ? serverNow : this.#cfg.clock.now());
+  }
+
+  discard(response: Attempt): void {
+    response.abort(undefined);
+  }
+
+  classify(error: unknown): FailureKind {
+    return classifyError(error);
+  }
+
+  pickContext(
+    n: number,
+    tried: readonly string[],
+  ): PickContext | undefined | Promise<PickContext | undefined> {
+    const cfg = this.#cfg;
+    if (cfg.key === undefined && cfg.context === undefined) {
+      return tried.length === 0 ? undefined : { exclude: tried };
+    }
+    const ctx: PickContext = {};
+    if (cfg.key !== undefined) {
+      const key = cfg.key(this.#options);
+      if (key !== undefined) ctx.key = key;
+    }
+    if (cfg.context === undefined) return withTried(ctx, tried);
+    const value = cfg.context(this.#options, { attempt: n, tried: tried.slice() });
+    return isThenable(value)
+      ? value.then((extra) => withTried({ ...ctx, ...extra }, tried))
+      : withTried({ ...ctx, ...value }, tried);
+  }
+}
+
+// ------------------------------------------------------------------ helpers
+
+/** The pool id of an upstream URL (validated as a backend URL). */
+function idOf(url: string): string {
+  return normalizeBackend(url, 'upstream').id;
+}
+
+/** Adds the backends tried in this call to `ctx.exclude`. */
+function withTried(ctx: PickContext, tried: readonly string[]): PickContext {
+  if (tried.length === 0) return ctx;
+  const own = ctx.exclude;
+  ctx.exclude = own === undefined ? tried : [...new Set([...own, ...tried])];
+  if (ctx.affinity !== undefined && tried.includes(ctx.affinity.id)) delete ctx.affinity;
+  return ctx;
+}
+
+/** Bodies undici can send again for another attempt. */
+function isReplayable(body: unknown): boolean {
+  return (
+    body === undefined ||
+    body === null ||
+    typeof body === 'string' ||
+    body instanceof Uint8Array ||
+    body instanceof ArrayBuffer ||
+    (typeof FormData !== 'undefined' && body instanceof FormData)
+  );
+}
+
+/** A request header from undici's header forms (object, flat array, iterable of pairs). */
+function headerOf(headers: unknown, name: string): string | undefined {
+  if (headers === undefined || headers === null) return undefined;
+  if (Array.isArray(headers)) {
+    for (let i = 0; i + 1 < headers.length; i += 2) {
+      if (String(headers[i]).toLowerCase() === name) return String(headers[i + 1]);
+    }
+    return undefined;
+  }
+  if (typeof (headers as Iterable<unknown>)[Symbol.iterator] === 'function') {
+    for (const pair of headers as Iterable<[string, string]>) {
+      if (String(pair[0]).toLowerCase() === name) return String(pair[1]);
+    }
+    return undefined;
+  }
+  for (const [k, v] of Object.entries(headers as Record<string, unknown>)) {
+    if (k.toLowerCase() === name && v !== undefined) return String(v);
+  }
+  return undefined;
+}

@@ -1,0 +1,328 @@
+/**
+ * The balanced undici dispatcher against real HTTP servers on 127.0.0.1: every entry point
+ * (request, stream, fetch, the platform fetch through the global dispatcher, compose()
+ * interceptors), faults (refused, reset, hang), and in-flight counts back to 0.
+ */
+import { Writable } from 'node:stream';
+import {
+  Agent,
+  getGlobalDispatcher,
+  interceptors,
+  request,
+  setGlobalDispatcher,
+  stream,
+  fetch as undiciFetch,
+} from 'undici';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  AllAttemptsFailedError,
+  BackendPool,
+  RequestRefusedError,
+  RoundRobin,
+} from '../../src/index.js';
+import { BalancedDispatcher, type BalancedDispatcherOptions } from '../../src/undici/index.js';
+import { type FaultServer, refusedUrl, startFaultServers } from '../support/fault-servers.js';
+import { closeAll, respond, startServers, type TestServer } from '../support/servers.js';
+
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function setup(
+  n = 3,
+  options: BalancedDispatcherOptions = {},
+): Promise<{ servers: TestServer[]; pool: BackendPool; dispatcher: BalancedDispatcher }> {
+  const servers = await startServers(n);
+  cleanups.push(() => closeAll(servers));
+  const pool = new BackendPool({
+    backends: servers.map((s) => s.url),
+    algorithm: new RoundRobin({ startIndex: 0 }),
+    skew: false,
+  });
+  const dispatcher = new BalancedDispatcher(pool, { backoffBaseMs: 1, ...options });
+  cleanups.push(() => pool.close());
+  cleanups.push(() => dispatcher.close());
+  return { servers, pool, dispatcher };
+}
+
+async function faultSetup(
+  n: number,
+  options: BalancedDispatcherOptions = {},
+): Promise<{ servers: FaultServer[]; pool: BackendPool; dispatcher: BalancedDispatcher }> {
+  const servers = await startFaultServers(n);
+  cleanups.push(() => Promise.all(servers.map((s) => s.close())));
+  const pool = new BackendPool({
+    backends: servers.map((s) => s.url),
+    algorithm: new RoundRobin({ startIndex: 0 }),
+    skew: false,
+  });
+  const dispatcher = new BalancedDispatcher(pool, {
+    backoffBaseMs: 1,
+    retryBudget: false,
+    ...options,
+  });
+  cleanups.push(() => pool.close());
+  cleanups.push(() => dispatcher.close());
+  return { servers, pool, dispatcher };
+}
+
+const inFlight = (pool: BackendPool): number => pool.stats().inFlight;
+
+describe('BalancedDispatcher entry points', () => {
+  it('undici.request(url, { dispatcher }) with a backend origin spreads over the backends', async () => {
+    const { servers, pool, dispatcher } = await setup(3);
+    const bodies: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const { statusCode, body } = await request(`${servers[0]!.url}/hello`, { dispatcher });
+      expect(statusCode).toBe(200);
+      bodies.push(await body.text());
+    }
+    expect(bodies).toEqual(['0', '1', '2', '0', '1', '2']);
+    expect(inFlight(pool)).toBe(0);
+    expect(pool.stats().backends.map((b) => b.requests)).toEqual([2, 2, 2]);
+  });
+
+  it('dispatcher.request({ path }) without an origin, and a service origin', async () => {
+    const { pool, dispatcher } = await setup(2, { serviceOrigins: ['http://users.internal'] });
+    const a = await dispatcher.request({ path: '/a', method: 'GET' });
+    expect(await a.body.text()).toBe('0');
+    const b = await request('http://users.internal/b', { dispatcher });
+    expect(await b.body.text()).toBe('1');
+    const refused = await request('http://evil.example/x', { dispatcher }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(RequestRefusedError);
+    expect(inFlight(pool)).toBe(0);
+  });
+
+  it('undici.stream() and undici.fetch() with the dispatcher', async () => {
+    const { servers, pool, dispatcher } = await setup(2);
+    const chunks: Buffer[] = [];
+    await stream(`${servers[0]!.url}/s`, { dispatcher, method: 'GET' }, () => {
+      return new Writable({
+        write(chunk: Buffer, _enc, cb) {
+          chunks.push(chunk);
+          cb();
+        },
+      });
+    });
+    expect(Buffer.concat(chunks).toString()).toBe('0');
+    const res = await undiciFetch(`${servers[0]!.url}/f`, { dispatcher });
+    expect(await res.text()).toBe('1');
+    expect(inFlight(pool)).toBe(0);
+  });
+
+  it('the platform fetch through setGlobalDispatcher', async () => {
+    const { servers, pool, dispatcher } = await setup(2);
+    const previous = getGlobalDispatcher();
+    setGlobalDispatcher(dispatcher);
+    try {
+      const texts: string[] = [];
+      for (let i = 0; i < 4; i++) texts.push(await (await fetch(`${servers[0]!.url}/g`)).text());
+      expect(texts).toEqual(['0', '1', '0', '1']);
+    } finally {
+      setGlobalDispatcher(previous);
+    }
+    expect(inFlight(pool)).toBe(0);
+  });
+
+  it('compose(): the retry interceptor retries a 503 across backends', async () => {
+    const { servers, pool, dispatcher } = await setup(2, { retries: 0 });
+    servers[0]!.setHandler(respond(503, 'busy'));
+    const composed = dispatcher.compose(
+      interceptors.retry({ maxRetries: 2, minTimeout: 1, statusCodes: [503] }),
+    );
+    const { statusCode, body } = await request(`${servers[1]!.url}/r`, { dispatcher: composed });
+    expect(statusCode).toBe(200);
+    expect(await body.text()).toBe('1');
+    expect(inFlight(pool)).toBe(0);
+  });
+
+  it('compose(): the redirect interceptor follows a redirect on the service', async () => {
+    const { servers, pool, dispatcher } = await setup(2);
+    servers[0]!.setHandler(respond(302, '', { location: `${servers[1]!.url}/there` }));
+    servers[1]!.setHandler((req, res) => {
+      res.end(`there:${req.url}`);
+    });
+    const composed = dispatcher.compose(interceptors.redirect({ maxRedirections: 2 }));
+    const { statusCode, body } = await request(`${servers[0]!.url}/here`, {
+      dispatcher: composed,
+    });
+    expect(statusCode).toBe(200);
+    expect(await body.text()).toBe('there:/there');
+    expect(inFlight(pool)).toBe(0);
+  });
+
+  it('compose(): the dns interceptor resolves the host to a backend origin', async () => {
+    const { servers, pool, dispatcher } = await setup(1);
+    const composed = dispatcher.compose(interceptors.dns({ affinity: 4 }));
+    const { statusCode, body } = await request(`http://localhost:${servers[0]!.port}/d`, {
+      dispatcher: composed,
+    });
+    expect(statusCode).toBe(200);
+    expect(await body.text()).toBe('0');
+    expect(inFlight(pool)).toBe(0);
+  });
+
+  it('compose(): the cache interceptor answers a repeat from its cache', async () => {
+    const { servers, pool, dispatcher } = await setup(1);
+    servers[0]!.setHandler(respond(200, 'cached', { 'cache-control': 'public, max-age=60' }));
+    const composed = dispatcher.compose(interceptors.cache());
+    for (let i = 0; i < 3; i++) {
+      const { body } = await request(`${servers[0]!.url}/c`, { dispatcher: composed });
+      expect(await body.text()).toBe('cached');
+    }
+    expect(servers[0]!.hits).toBe(1);
+    expect(inFlight(pool)).toBe(0);
+  });
+});
+
+describe('BalancedDispatcher under faults', () => {
+  it('a refused backend: every call is retried onto a live one', async () => {
+    const servers = await startServers(2);
+    cleanups.push(() => closeAll(servers));
+    const dead = await refusedUrl();
+    const pool = new BackendPool({
+      backends: [dead, ...servers.map((s) => s.url)],
+      algorithm: new RoundRobin({ startIndex: 0 }),
+      skew: false,
+    });
+    const dispatcher = new BalancedDispatcher(pool, { backoffBaseMs: 1, retryBudget: false });
+    cleanups.push(() => pool.close());
+    cleanups.push(() => dispatcher.close());
+    for (let i = 0; i < 9; i++) {
+      const { statusCode, body } = await dispatcher.request({ path: '/x', method: 'GET' });
+      expect(statusCode).toBe(200);
+      await body.text();
+    }
+    expect(pool.stats().backends[0]!.failures).toBeGreaterThan(0);
+    expect(inFlight(pool)).toBe(0);
+  });
+
+  it('reset before headers: a GET is retried, a POST fails naming the backend', async () => {
+    const { servers, pool, dispatcher } = await faultSetup(2);
+    servers[0]!.setMode('reset-before-headers');
+    const ok = await dispatcher.request({ path: '/x', method: 'GET' });
+    expect(await ok.body.text()).toBe(servers[1]!.name);
+    servers[1]!.setMode('reset-before-headers');
+    const post = await dispatcher
+      .request({ path: '/x', method: 'POST', body: 'order' })
+      .catch((e: unknown) => e);
+    // The POST may have reached the server: it is not retried, and the error names where it went.
+    expect(post).toBeInstanceOf(AllAttemptsFailedError);
+    expect((post as AllAttemptsFailedError).attempts).toHaveLength(1);
+    expect((post as AllAttemptsFailedError).attempts[0]!.outcome).toBe('reset');
+    expect(inFlight(pool)).toBe(0);
+  });
+
+  it('a hanging backend: the attempt times out and the call goes elsewhere', async () => {
+    const { servers, pool, dispatcher } = await faultSetup(2, { timeoutMs: 200 });
+    servers[0]!.setMode('hang');
+    const { statusCode, body } = await dispatcher.request({ path: '/x', method: 'GET' });
+    expect(statusCode).toBe(200);
+    expect(await body.text()).toBe(servers[1]!.name);
+    expect(pool.stats().backends[0]!.failures).toBe(1);
+    expect(inFlight(pool)).toBe(0);
+  });
+
+  it('a 503 is retried on another backend; the last one is returned when retries run out', async () => {
+    const { servers, pool, dispatcher } = await faultSetup(2, { retries: 1 });
+    servers[0]!.setMode('status', { status: 503 });
+    const ok = await dispatcher.request({ path: '/x', method: 'GET' });
+    expect(ok.statusCode).toBe(200);
+    await ok.body.text();
+    servers[1]!.setMode('status', { status: 503 });
+    const last = await dispatcher.request({ path: '/x', method: 'GET' });
+    expect(last.statusCode).toBe(503);
+    await last.body.text();
+    expect(inFlight(pool)).toBe(0);
+  });
+
+  it('a hedge rescues a slow backend', async () => {
+    const { servers, pool, dispatcher } = await faultSetup(2, {
+      hedge: { afterMs: 50, maxExtraLoad: 0.5 },
+    });
+    servers[0]!.setMode('slow-headers', { delayMs: 2000 });
+    const started = performance.now();
+    const { body } = await dispatcher.request({ path: '/x', method: 'GET' });
+    expect(await body.text()).toBe(servers[1]!.name);
+    expect(performance.now() - started).toBeLessThan(1500);
+    // The slow attempt was cancelled: not the backend's failure.
+    expect(pool.stats().backends[0]!.failures).toBe(0);
+    expect(inFlight(pool)).toBe(0);
+  });
+
+  it('a caller abort during the body releases the lease without blaming the backend', async () => {
+    const { servers, pool, dispatcher } = await setup(1);
+    servers[0]!.setHandler((_req, res) => {
+      res.writeHead(200);
+      res.write('partial');
+    });
+    const controller = new AbortController();
+    const { body } = await dispatcher.request({
+      path: '/x',
+      method: 'GET',
+      signal: controller.signal,
+    });
+    const closed = new Promise((resolve) => body.on('close', resolve));
+    body.on('error', () => undefined);
+    controller.abort();
+    await closed;
+    expect(inFlight(pool)).toBe(0);
+    expect(pool.stats().backends[0]!.failures).toBe(0);
+  });
+});
+
+describe('BalancedDispatcher lifecycle', () => {
+  it('removeUpstream closes that backend’s undici pool once its calls finished', async () => {
+    const { servers, pool, dispatcher } = await setup(2);
+    await (await dispatcher.request({ path: '/x', method: 'GET' })).body.text();
+    const upstream = dispatcher.getUpstream(servers[0]!.url)!;
+    expect(upstream).toBeDefined();
+    dispatcher.removeUpstream(servers[0]!.url);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(upstream.closed).toBe(true);
+    expect(dispatcher.upstreams).toEqual([servers[1]!.url]);
+    dispatcher.addUpstream(servers[0]!.url);
+    expect(dispatcher.upstreams).toHaveLength(2);
+    expect(inFlight(pool)).toBe(0);
+  });
+
+  it('close() waits for calls in flight, then refuses new ones', async () => {
+    const { servers, dispatcher } = await setup(1);
+    servers[0]!.setHandler((_req, res) => {
+      setTimeout(() => res.end('late'), 50);
+    });
+    const pending = dispatcher.request({ path: '/x', method: 'GET' });
+    const closed = dispatcher.close();
+    expect(dispatcher.closed).toBe(true);
+    expect(await (await pending).body.text()).toBe('late');
+    await closed;
+    await expect(dispatcher.request({ path: '/y', method: 'GET' })).rejects.toMatchObject({
+      code: 'UND_ERR_CLOSED',
+    });
+  });
+
+  it('destroy() aborts calls in flight', async () => {
+    const { servers, pool, dispatcher } = await setup(1);
+    servers[0]!.setHandler(() => undefined);
+    const pending = dispatcher.request({ path: '/x', method: 'GET' }).catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 20));
+    await dispatcher.destroy();
+    expect(await pending).toMatchObject({ code: 'UND_ERR_DESTROYED' });
+    expect(dispatcher.destroyed).toBe(true);
+    expect(inFlight(pool)).toBe(0);
+  });
+
+  it('an Agent is not needed: upstream URLs make a pool of their own', async () => {
+    const servers = await startServers(2);
+    cleanups.push(() => closeAll(servers));
+    const dispatcher = new BalancedDispatcher(servers.map((s) => s.url));
+    cleanups.push(() => dispatcher.close());
+    const texts = new Set<string>();
+    for (let i = 0; i < 10; i++) {
+      texts.add(await (await dispatcher.request({ path: '/', method: 'GET' })).body.text());
+    }
+    expect([...texts].sort()).toEqual(['0', '1']);
+    expect(Agent).toBeDefined();
+  });
+});
