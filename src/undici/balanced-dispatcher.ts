@@ -238,7 +238,7 @@ export class BalancedDispatcher extends Dispatcher {
     return this.#closed;
   }
 
-  /** `true` once `destroy()` was called. */
+  /** `true` once `destroy()` was called, or `close()` completed. */
   get destroyed(): boolean {
     return this.#destroyed;
   }
@@ -308,6 +308,8 @@ export class BalancedDispatcher extends Dispatcher {
       await new Promise<void>((resolve) => this.#idle.push(resolve));
     }
     await this.#shutdown((pool) => pool.close());
+    // As undici's dispatchers: destroyed once a close has completed.
+    this.#destroyed = true;
   }
 
   async #destroy(err: Error | null): Promise<void> {

@@ -21,6 +21,9 @@ import { closeAll, startServers, type TestServer } from '../support/servers.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const FIXTURE = fileURLToPath(new URL('../fixtures/lifecycle.ts', import.meta.url));
+const DISPATCHER_FIXTURE = fileURLToPath(
+  new URL('../fixtures/dispatcher-lifecycle.ts', import.meta.url),
+);
 /** The child gets this long to start (tsx compiles on the fly), work, close and exit. */
 const CHILD_LIMIT_MS = 20_000;
 /** Once it has closed everything, it must exit within this. */
@@ -44,11 +47,11 @@ interface ChildResult {
   stderr: string;
 }
 
-function runFixture(args: readonly string[]): Promise<ChildResult> {
+function runFixture(args: readonly string[], fixture = FIXTURE): Promise<ChildResult> {
   const env = { ...process.env };
   // The test runner's own loader flags must not leak into the child.
   delete env['NODE_OPTIONS'];
-  const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE, ...args], {
+  const child = spawn(process.execPath, ['--import', 'tsx', fixture, ...args], {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -130,6 +133,36 @@ describe('lifecycle', () => {
       );
       expect(leftovers).toEqual([]);
       // It exited on its own, soon after closing.
+      expect(result.exitedAt - closed.at).toBeLessThan(EXIT_AFTER_CLOSE_MS);
+    },
+    CHILD_LIMIT_MS + 5000,
+  );
+
+  it.each(['close', 'destroy'])(
+    'a BalancedDispatcher service exits by itself after %s(), with no timer or socket left (child process)',
+    async (mode) => {
+      servers = await startServers(2);
+      const result = await runFixture([mode, ...servers.map((s) => s.url)], DISPATCHER_FIXTURE);
+      expect(result.stderr).toBe('');
+      expect(result.killedByGuard).toBe(false);
+      expect(result.code).toBe(0);
+      const lines = result.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { event: string });
+      const calls = lines.find((l) => l.event === 'calls') as unknown as {
+        statuses: number[];
+        inFlight: number;
+      };
+      expect(calls.statuses).toEqual(Array(20).fill(200));
+      expect(calls.inFlight).toBe(0);
+      const closed = lines.find((l) => l.event === 'closed') as unknown as ClosedReport;
+      expect(closed.components).toEqual({ dispatcher: true, destroyed: true });
+      expect(closed.activeResources.filter((r) => !STDIO.has(r))).toEqual([]);
+      const leftovers = closed.liveHandles.filter(
+        (h) => !(h.type === 'Timeout' && h.createdBy.includes('/undici/lib/util/timers.js')),
+      );
+      expect(leftovers).toEqual([]);
       expect(result.exitedAt - closed.at).toBeLessThan(EXIT_AFTER_CLOSE_MS);
     },
     CHILD_LIMIT_MS + 5000,
