@@ -295,10 +295,15 @@ describe('BalancedDispatcher lifecycle', () => {
     const pending = dispatcher.request({ path: '/x', method: 'GET' });
     const closed = dispatcher.close();
     expect(dispatcher.closed).toBe(true);
-    expect(await (await pending).body.text()).toBe('late');
-    await closed;
+    // As undici's own dispatchers: refused as closed while closing, as destroyed once closed.
     await expect(dispatcher.request({ path: '/y', method: 'GET' })).rejects.toMatchObject({
       code: 'UND_ERR_CLOSED',
+    });
+    expect(await (await pending).body.text()).toBe('late');
+    await closed;
+    expect(dispatcher.destroyed).toBe(true);
+    await expect(dispatcher.request({ path: '/y', method: 'GET' })).rejects.toMatchObject({
+      code: 'UND_ERR_DESTROYED',
     });
   });
 
