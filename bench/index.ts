@@ -12,6 +12,7 @@ const sections: Record<string, () => Promise<{ default: Runner }>> = {
   sessions: () => import('./sessions.js'),
   hashing: () => import('./hashing.js'),
   fetch: () => import('./fetch.js'),
+  dispatcher: () => import('./dispatcher.js'),
   observability: () => import('./observability.js'),
   routing: () => import('./routing.js'),
   tail: () => import('./tail-latency.js'),

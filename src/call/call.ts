@@ -15,7 +15,7 @@ import type { BackendView, FailureKind, Lease, LeaseOutcome, PickContext } from 
 import { Cancel } from './cancel.js';
 import { localCode } from './error-codes.js';
 import type { Hedging } from './hedging.js';
-import { backoffDelay, FinalFailure, type RetryLoop, runWithRetries } from './retry.js';
+import { backoffDelay, FinalFailure, type RetryLoop, retryAfterFirst } from './retry.js';
 import type { RetryBudget } from './retry-budget.js';
 
 /** What a call balances over: a `BackendPool`, or a router's pool for this request. */
@@ -65,11 +65,27 @@ export interface CallTransport<R> {
    * later); after delivery, an abort of `cancel` must cut the response body.
    */
   send(backend: BackendView, cancel: Cancel | undefined): Promise<R>;
+  /**
+   * Callback form of `send`, preferred when present (it saves a promise per attempt): calls
+   * `ok` at the response headers or `fail` when the attempt fails, once. Must settle when
+   * `cancel` aborts.
+   */
+  sendThen?(
+    backend: BackendView,
+    cancel: Cancel | undefined,
+    ok: (response: R) => void,
+    fail: (error: unknown) => void,
+  ): void;
   status(response: R): number;
   /** `Retry-After` of a 429/503, in ms. */
   retryAfterMs(response: R): number | undefined;
   /** Throws a response away: cancels its body so the connection is freed. */
   discard(response: R): void;
+  /**
+   * Whether `send` always settles when its token aborts (so the loop need not race it). A fetch
+   * implementation may ignore its signal; a transport of our own does not.
+   */
+  readonly honoursCancel?: boolean;
   /** How a thrown error failed, in the pool's terms (per transport and runtime). */
   classify(error: unknown): FailureKind;
   /** An attempt is about to be sent; a throw fails the call without blaming the backend. */
@@ -103,8 +119,8 @@ export interface Held<R> {
   readonly retryAfterMs: number | undefined;
   /** The token the attempt was sent with (aborting it cuts the body). */
   readonly cancel: Cancel | undefined;
-  /** Unlinks the attempt's token from the call's. */
-  readonly unlink: (() => void) | undefined;
+  /** The call's token the attempt's own token hangs from, to unlink when the body ends. */
+  readonly parent: Cancel | undefined;
 }
 
 /** How the body of a delivered response ended. */
@@ -138,6 +154,24 @@ interface AttemptState {
   /** The backend, once picked. */
   backend: BackendView | undefined;
 }
+
+/** An attempt whose backend was picked: everything needed to send it and settle it. */
+interface Begun {
+  readonly n: number;
+  readonly lease: Lease;
+  readonly start: number;
+  readonly hedge: boolean;
+  readonly state: AttemptState | undefined;
+  /** The token the attempt is sent with. */
+  cancel: Cancel | undefined;
+  /** The attempt's own token (aborted by its timeout or when superseded), when it has one. */
+  own: Cancel | undefined;
+  /** The call's token `own` hangs from. */
+  parent: Cancel | undefined;
+  timer: TimerHandle | undefined;
+}
+
+const NONE: readonly never[] = Object.freeze([]);
 
 /** One attempt in flight. */
 interface Running<R> {
@@ -183,10 +217,13 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
   #callCancel: Cancel | undefined;
   #onCallerAbort: (() => void) | undefined;
   #deadlineTimer: TimerHandle | undefined;
+  /** Clock reading when the deadline falls (its timer is armed only when needed). */
+  #deadlineAt: number | undefined;
   #deadlineFired = false;
 
-  readonly #tried: string[] = [];
-  readonly #attempts: AttemptRecord[] = [];
+  /** Backends tried so far (made on the first attempt: most calls need no more). */
+  #tried: string[] | undefined;
+  #attempts: AttemptRecord[] | undefined;
   #attemptNo = 0;
   #hedged = false;
   #stoppedBecause = '';
@@ -202,23 +239,50 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
 
   /** Every attempt that did not deliver, in order. */
   get attempts(): readonly AttemptRecord[] {
-    return this.#attempts;
+    return this.#attempts ?? NONE;
+  }
+
+  #record(r: AttemptRecord): void {
+    if (this.#attempts === undefined) this.#attempts = [r];
+    else this.#attempts.push(r);
   }
 
   /** Runs the call to its first deliverable response; rejects with the call's final error. */
-  async run(): Promise<Held<R>> {
+  run(): Promise<Held<R>> {
+    return new Promise<Held<R>>((resolve, reject) => this.start(resolve, reject));
+  }
+
+  /**
+   * Callback form of {@link BalancedCall.run}: `ok` gets the response to deliver, `fail` the
+   * call's final error, exactly once. A call whose first attempt answers goes through no promise
+   * but the transport's own: the first attempt runs here, retries in the retry loop.
+   */
+  start(ok: (held: Held<R>) => void, fail: (error: unknown) => void): void {
     const caller = this.#t.signal;
-    if (caller?.aborted) throw abortReason(caller);
-    this.#armDeadline();
+    if (caller?.aborted) {
+      fail(abortReason(caller));
+      return;
+    }
+    this.#linkCaller();
     this.#cfg.budget?.deposit();
     this.#cfg.hedging?.budget.deposit();
-    try {
-      return await runWithRetries<Held<R>>(this);
-    } catch (error) {
-      if (error instanceof AttemptFailure && error.held !== undefined) return error.held;
+    const settle = (error: unknown): void => {
+      if (error instanceof AttemptFailure && error.held !== undefined) {
+        ok(error.held);
+        return;
+      }
       this.end();
-      throw this.#finalError(error);
+      fail(this.#finalError(error));
+    };
+    const retry = (error: unknown): void => {
+      retryAfterFirst(this, error).then(ok, settle);
+    };
+    const delay = this.#hedgeDelay();
+    if (delay !== undefined) {
+      this.#race(this.#start(false, true), delay).then(ok, retry);
+      return;
     }
+    this.#attemptThen(false, false, undefined, undefined, 0, ok, retry);
   }
 
   /**
@@ -226,13 +290,13 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
    * and `'unread'` report the headers: the backend did its part.
    */
   finish(held: Held<R>, end: BodyEnd, error?: unknown): void {
-    held.unlink?.();
+    unlink(held);
     this.end();
     const clock = this.#cfg.clock;
     if (end === 'end') {
       held.lease.release(outcomeOf(held, clock.now() - held.start));
     } else if (end === 'error') {
-      const failure: FailureKind = this.#t.signal?.aborted
+      const failure: FailureKind = this.#callerAborted()
         ? 'aborted'
         : this.#deadlineFired
           ? 'timeout'
@@ -254,7 +318,11 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
    * the time to a response only, and stops here.
    */
   delivering(): void {
-    if (!this.#cfg.deadlineCoversBody) this.#clearDeadline();
+    if (this.#cfg.deadlineCoversBody) this.#ensureDeadline();
+    else {
+      this.#clearDeadline();
+      this.#deadlineAt = undefined;
+    }
   }
 
   /** Clears the deadline and unhooks the caller's signal. Safe to call more than once. */
@@ -270,29 +338,48 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
 
   // ---------------------------------------------------------------- signals
 
-  #armDeadline(): void {
+  /**
+   * Sets up the call's token: aborted by the caller and by the deadline. A caller token of the
+   * loop's own kind serves as the call's token; a platform signal gets one linked to it.
+   */
+  #linkCaller(): void {
     const caller = this.#t.signal;
     const deadlineMs = this.#cfg.deadlineMs;
+    if (deadlineMs !== undefined) this.#deadlineAt = this.#cfg.clock.now() + deadlineMs;
+    if (caller instanceof Cancel) {
+      this.#callCancel = caller;
+      return;
+    }
     if (deadlineMs === undefined && caller === undefined) return;
     const cancel = new Cancel();
     this.#callCancel = cancel;
-    if (deadlineMs !== undefined) {
-      this.#deadlineTimer = backgroundTimer(
-        this.#cfg.clock,
-        () => {
-          this.#deadlineTimer = undefined;
-          this.#deadlineFired = true;
-          cancel.abort(new TimeoutError('deadline', deadlineMs));
-        },
-        deadlineMs,
-      );
-    }
     if (caller !== undefined) {
       const onAbort = (): void => cancel.abort(abortReason(caller));
       this.#onCallerAbort = onAbort;
-      if (caller instanceof Cancel) caller.on(onAbort);
-      else caller.addEventListener('abort', onAbort, { once: true });
+      caller.addEventListener('abort', onAbort, { once: true });
     }
+  }
+
+  /**
+   * Arms the deadline's timer, unless it is armed already. It is armed only when something may
+   * outlive an attempt's own timer: an attempt without a shorter timeout, a retry, a hedge race,
+   * or a body the deadline covers. Most calls answer on their first attempt and never need it.
+   */
+  #ensureDeadline(): void {
+    const at = this.#deadlineAt;
+    if (at === undefined || this.#deadlineTimer !== undefined || this.#deadlineFired) return;
+    const cancel = this.#callCancel!;
+    const deadlineMs = this.#cfg.deadlineMs!;
+    const clock = this.#cfg.clock;
+    this.#deadlineTimer = backgroundTimer(
+      clock,
+      () => {
+        this.#deadlineTimer = undefined;
+        this.#deadlineFired = true;
+        cancel.abort(new TimeoutError('deadline', deadlineMs));
+      },
+      Math.max(0, at - clock.now()),
+    );
   }
 
   #clearDeadline(): void {
@@ -302,8 +389,9 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
     }
   }
 
+  /** Whether the caller gave up (not the deadline, which may abort the same token). */
   #callerAborted(): boolean {
-    return this.#t.signal?.aborted === true;
+    return !this.#deadlineFired && this.#t.signal?.aborted === true;
   }
 
   // ---------------------------------------------------------------- rounds
@@ -319,7 +407,7 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
    */
   attempt(_n: number): Promise<Held<R>> {
     const delay = this.#hedgeDelay();
-    if (delay === undefined) return this.#start(false, false).promise;
+    if (delay === undefined) return this.#attempt(false, false, undefined, undefined, 0);
     return this.#race(this.#start(false, true), delay);
   }
 
@@ -338,6 +426,7 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
 
   #race(first: Running<R>, delayMs: number): Promise<Held<R>> {
     const cfg = this.#cfg;
+    this.#ensureDeadline();
     const hedging = cfg.hedging!;
     return new Promise<Held<R>>((resolve, reject) => {
       const running: Running<R>[] = [first];
@@ -431,39 +520,143 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
     return { promise: this.#attempt(hedge, own, state, slow, delayMs ?? 0), state };
   }
 
-  async #attempt(
+  /**
+   * One attempt: the pick (waiting for the context hook only when it is async), the send, and
+   * what came of it. Plain promise chains, no async frame: this runs for every call.
+   */
+  #attempt(
     hedge: boolean,
     own: boolean,
-    state: AttemptState,
+    state: AttemptState | undefined,
     slow: AttemptState | undefined,
     delayMs: number,
   ): Promise<Held<R>> {
+    return new Promise<Held<R>>((resolve, reject) =>
+      this.#attemptThen(hedge, own, state, slow, delayMs, resolve, reject),
+    );
+  }
+
+  /**
+   * One attempt, in callback form: the pick (waiting for the context hook only when it is
+   * async), the send, and what came of it, reported to `ok` (a response to deliver) or `fail`
+   * (an {@link AttemptFailure} or a {@link FinalFailure}). No async frame and a single promise
+   * reaction: this runs for every call.
+   */
+  #attemptThen(
+    hedge: boolean,
+    own: boolean,
+    state: AttemptState | undefined,
+    slow: AttemptState | undefined,
+    delayMs: number,
+    ok: (held: Held<R>) => void,
+    fail: (error: unknown) => void,
+  ): void {
+    const callCancel = this.#callCancel;
+    if (callCancel?.aborted) {
+      fail(new FinalFailure(callCancel.reason));
+      return;
+    }
+    const n = ++this.#attemptNo;
+    let ctx: PickContext | undefined | Promise<PickContext | undefined>;
+    try {
+      ctx = this.#t.pickContext(n, this.#tried ?? NONE);
+    } catch (error) {
+      fail(new FinalFailure(error));
+      return;
+    }
+    if (isThenable(ctx)) {
+      ctx.then(
+        (c) => this.#beginAndSend(c, n, hedge, own, state, slow, delayMs, ok, fail),
+        (error: unknown) => fail(new FinalFailure(error)),
+      );
+      return;
+    }
+    this.#beginAndSend(ctx, n, hedge, own, state, slow, delayMs, ok, fail);
+  }
+
+  #beginAndSend(
+    ctx: PickContext | undefined,
+    n: number,
+    hedge: boolean,
+    own: boolean,
+    state: AttemptState | undefined,
+    slow: AttemptState | undefined,
+    delayMs: number,
+    ok: (held: Held<R>) => void,
+    fail: (error: unknown) => void,
+  ): void {
+    let b: Begun;
+    try {
+      b = this.#begin(ctx, n, hedge, own, state, slow, delayMs);
+    } catch (error) {
+      fail(error);
+      return;
+    }
+    const t = this.#t;
+    const onResponse = (response: R): void => {
+      let held: Held<R>;
+      try {
+        held = this.#received(b, response);
+      } catch (error) {
+        fail(error);
+        return;
+      }
+      ok(held);
+    };
+    const onError = (error: unknown): void => {
+      try {
+        this.#attemptFailed(b, error);
+      } catch (failure) {
+        fail(failure);
+      }
+    };
+    if (t.sendThen !== undefined) {
+      try {
+        t.sendThen(b.lease.backend, b.cancel, onResponse, onError);
+      } catch (error) {
+        onError(error);
+      }
+      return;
+    }
+    let pending: Promise<R>;
+    try {
+      pending = t.send(b.lease.backend, b.cancel);
+    } catch (error) {
+      pending = Promise.reject(error);
+    }
+    if (b.cancel !== undefined && t.honoursCancel !== true) {
+      pending = raceCancel(pending, b.cancel, t.discard);
+    }
+    pending.then(onResponse, onError);
+  }
+
+  /** Picks the backend of attempt `n`, and arms its token and timer. Throws to fail it. */
+  #begin(
+    ctx: PickContext | undefined,
+    n: number,
+    hedge: boolean,
+    own: boolean,
+    state: AttemptState | undefined,
+    slow: AttemptState | undefined,
+    delayMs: number,
+  ): Begun {
     const cfg = this.#cfg;
     const t = this.#t;
     const callCancel = this.#callCancel;
-    if (callCancel?.aborted) throw new FinalFailure(callCancel.reason);
-    const n = ++this.#attemptNo;
-    let ctx: PickContext | undefined;
-    try {
-      const pending = t.pickContext(n, this.#tried);
-      ctx = isThenable(pending) ? await pending : pending;
-    } catch (error) {
-      throw new FinalFailure(error);
-    }
     if (callCancel?.aborted) throw new FinalFailure(callCancel.reason);
     let lease: Lease;
     try {
       lease = this.#target.acquire(ctx);
     } catch (error) {
       if (hedge) throw new FinalFailure(SUPERSEDED);
-      this.#attempts.push({ backend: '(none)', outcome: 'no-backend', error });
+      this.#record({ backend: '(none)', outcome: 'no-backend', error });
       t.onFailure?.(undefined, n, error);
       throw new FinalFailure(error);
     }
     const backend = lease.backend;
-    state.backend = backend;
+    if (state !== undefined) state.backend = backend;
     if (hedge) {
-      if (this.#tried.includes(backend.id) || state.superseded) {
+      if (this.#tried?.includes(backend.id) === true || state?.superseded === true) {
         // No other backend to hedge on (or no longer needed): give the lease back untouched.
         lease.release({ ok: false, failure: 'aborted', latencyMs: 0 });
         throw new FinalFailure(SUPERSEDED);
@@ -476,7 +669,8 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
     }
     // Latencies are measured on the call's own clock, which may differ from the target's.
     const start = cfg.clock.now();
-    this.#tried.push(backend.id);
+    if (this.#tried === undefined) this.#tried = [backend.id];
+    else this.#tried.push(backend.id);
     if (t.onAttempt !== undefined) {
       try {
         t.onAttempt(backend, n, hedge);
@@ -486,79 +680,91 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
         throw new FinalFailure(error);
       }
     }
-
+    const begun: Begun = {
+      n,
+      lease,
+      start,
+      hedge,
+      state,
+      cancel: callCancel,
+      own: undefined,
+      parent: undefined,
+      timer: undefined,
+    };
     // This attempt's token: the call's, or one of its own (linked to the call's) when it may be
     // superseded or has a timeout.
-    let cancel = callCancel;
-    let timer: TimerHandle | undefined;
-    let unlink: (() => void) | undefined;
     const timeoutMs = this.#attemptTimeoutMs();
+    if (
+      this.#deadlineAt !== undefined &&
+      (timeoutMs === undefined || start + timeoutMs >= this.#deadlineAt)
+    ) {
+      this.#ensureDeadline();
+    }
     if (own || timeoutMs !== undefined) {
       let c: Cancel;
       if (callCancel === undefined) {
         c = new Cancel();
       } else {
-        const child = callCancel.child();
-        c = child.cancel;
-        unlink = child.unlink;
+        c = callCancel.child();
+        begun.parent = callCancel;
       }
-      state.cancel = c;
-      cancel = c;
+      if (state !== undefined) state.cancel = c;
+      begun.cancel = c;
+      begun.own = c;
       if (timeoutMs !== undefined) {
-        timer = backgroundTimer(
+        begun.timer = backgroundTimer(
           cfg.clock,
           () => {
-            timer = undefined;
+            begun.timer = undefined;
             c.abort(new TimeoutError('attempt', timeoutMs, { backend: backend.id }));
           },
           timeoutMs,
         );
       }
-      if (state.superseded) c.abort(SUPERSEDED);
+      if (state?.superseded === true) c.abort(SUPERSEDED);
     }
+    return begun;
+  }
 
-    let response: R;
-    try {
-      const pending = t.send(backend, cancel);
-      response =
-        cancel === undefined ? await pending : await raceCancel(pending, cancel, t.discard);
-    } catch (thrown) {
-      if (timer !== undefined) cfg.clock.clearTimeout(timer);
-      unlink?.();
-      return this.#attemptFailed(n, lease, thrown, state, start, hedge);
+  /** Response headers arrived for attempt `b`. */
+  #received(b: Begun, response: R): Held<R> {
+    const cfg = this.#cfg;
+    const t = this.#t;
+    if (b.timer !== undefined) {
+      cfg.clock.clearTimeout(b.timer);
+      b.timer = undefined;
     }
-    if (timer !== undefined) cfg.clock.clearTimeout(timer);
-
-    const headersMs = cfg.clock.now() - start;
+    const backend = b.lease.backend;
+    const headersMs = cfg.clock.now() - b.start;
     const status = t.status(response);
     const held: Held<R> = {
       response,
-      lease,
-      attempt: n,
-      start,
+      lease: b.lease,
+      attempt: b.n,
+      start: b.start,
       status,
       ok: statusOk(status),
       headersMs,
       retryAfterMs: t.retryAfterMs(response),
-      cancel,
-      unlink,
+      cancel: b.cancel,
+      parent: b.parent,
     };
-    if (state.superseded) {
+    if (b.state?.superseded === true) {
       // Answered just as another attempt won: not needed.
-      this.#supersededRelease(held.lease, start, held, hedge);
+      this.#supersededRelease(b.lease, b.start, held, b.hedge);
       throw new FinalFailure(SUPERSEDED);
     }
     cfg.hedging?.record(headersMs);
     if (t.onResponse !== undefined) {
       try {
-        t.onResponse(backend, n, status, headersMs);
+        t.onResponse(backend, b.n, status, headersMs);
       } catch (error) {
         this.#discard(held);
         throw new FinalFailure(error);
       }
     }
     if (cfg.retryOn.has(status)) {
-      this.#attempts.push(record(backend.id, 'http', undefined, status, hedge));
+      this.#record(record(backend.id, 'http', undefined, status, b.hedge));
       throw new AttemptFailure<R>('http', undefined, backend, held);
     }
     return held;
@@ -580,17 +786,18 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
   }
 
   /** Releases the lease of an attempt that got no response, and says what happens next. */
-  #attemptFailed(
-    n: number,
-    lease: Lease,
-    thrown: unknown,
-    state: AttemptState,
-    start: number,
-    hedge: boolean,
-  ): never {
+  #attemptFailed(b: Begun, thrown: unknown): never {
     const cfg = this.#cfg;
+    if (b.timer !== undefined) {
+      cfg.clock.clearTimeout(b.timer);
+      b.timer = undefined;
+    }
+    if (b.own !== undefined) b.parent?.off(b.own);
+    // Whatever comes next (a retry, a wait, the other attempt of a race) is under the deadline.
+    this.#ensureDeadline();
+    const { lease, start, hedge, n } = b;
     const backend = lease.backend;
-    if (state.superseded && !this.#callerAborted() && !this.#deadlineFired) {
+    if (b.state?.superseded === true && !this.#callerAborted() && !this.#deadlineFired) {
       this.#supersededRelease(lease, start, undefined, hedge);
       throw new FinalFailure(SUPERSEDED);
     }
@@ -605,16 +812,16 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
       kind = 'timeout';
       error = this.#callCancel?.reason;
       final = true;
-    } else if (state.cancel?.aborted) {
+    } else if (b.own?.aborted === true) {
       kind = 'timeout';
-      error = state.cancel.reason;
+      error = b.own.reason;
     } else {
       kind = this.#t.classify(thrown);
       // Failed in this process: another backend would fail the same way.
       if (kind === 'local') final = true;
     }
     lease.release({ ok: false, failure: kind, error, latencyMs: cfg.clock.now() - start });
-    this.#attempts.push(record(backend.id, kind, error, undefined, hedge));
+    this.#record(record(backend.id, kind, error, undefined, hedge));
     this.#t.onFailure?.(backend, n, error);
     const failure = new AttemptFailure<R>(kind, error, backend);
     throw final ? new FinalFailure(failure) : failure;
@@ -628,10 +835,10 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
     const latencyMs = held?.headersMs ?? this.#cfg.clock.now() - start;
     if (held !== undefined) {
       this.#t.discard(held.response);
-      held.unlink?.();
+      unlink(held);
     }
     lease.release({ ok: false, failure: 'cancelled', latencyMs });
-    this.#attempts.push(record(lease.backend.id, 'cancelled', undefined, undefined, hedge));
+    this.#record(record(lease.backend.id, 'cancelled', undefined, undefined, hedge));
   }
 
   // ---------------------------------------------------------------- retrying
@@ -650,6 +857,7 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
       return false;
     }
     if (error.held !== undefined) this.#discard(error.held);
+    this.#ensureDeadline();
     const delayMs = backoffDelay(n, cfg.backoffBaseMs, cfg.backoffMaxMs, cfg.random);
     this.#t.onRetry?.(
       n,
@@ -680,7 +888,7 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
   /** Drops a response that is not delivered: cancels its body and releases its lease. */
   #discard(held: Held<R>): void {
     this.#t.discard(held.response);
-    held.unlink?.();
+    unlink(held);
     held.lease.release(outcomeOf(held, held.headersMs));
   }
 
@@ -688,7 +896,7 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
     if (this.#callerAborted()) return abortReason(this.#t.signal!);
     if (this.#deadlineFired) {
       return new TimeoutError('deadline', this.#cfg.deadlineMs!, {
-        attempts: this.#attempts,
+        attempts: this.attempts,
         cause: error instanceof AttemptFailure ? error.error : error,
       });
     }
@@ -697,7 +905,7 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
       return new LocalFailureError(
         error.backend.id,
         code ?? errorMessage(error.error),
-        this.#attempts,
+        this.attempts,
         { cause: error.error, localCode: code },
       );
     }
@@ -708,10 +916,10 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
         (this.#retries === 0
           ? 'retries are off (retries: 0)'
           : `all ${this.#retries} retries were used`);
-      return new AllAttemptsFailedError(this.#attempts, stopped, { cause: error.error });
+      return new AllAttemptsFailedError(this.attempts, stopped, { cause: error.error });
     }
-    if (error instanceof NoBackendAvailableError && this.#attempts.length > 1) {
-      return new AllAttemptsFailedError(this.#attempts, 'no backend was available for a retry', {
+    if (error instanceof NoBackendAvailableError && this.attempts.length > 1) {
+      return new AllAttemptsFailedError(this.attempts, 'no backend was available for a retry', {
         cause: error,
       });
     }
@@ -721,6 +929,11 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
 }
 
 // ------------------------------------------------------------------ helpers
+
+/** Unlinks a response's own token from the call's. */
+function unlink<R>(held: Held<R>): void {
+  if (held.parent !== undefined && held.cancel !== undefined) held.parent.off(held.cancel);
+}
 
 function unlisten(signal: AbortSignal | Cancel | undefined, fn: () => void): void {
   if (signal instanceof Cancel) signal.off(fn);

@@ -5,46 +5,49 @@
  * whose transport needs a real signal (fetch) make one per attempt from the token.
  * @internal
  */
+
+/** Hears a token abort: a function, another token (aborted with the same reason), or an object. */
+export type CancelListener = (() => void) | Cancel | { onCancel(reason: unknown): void };
+
 export class Cancel {
   aborted = false;
   reason: unknown = undefined;
-  #listeners: (() => void)[] | undefined;
+  #listeners: CancelListener[] | undefined;
 
-  /** Aborts with `reason` and runs the listeners once, in order. Later calls do nothing. */
+  /** Aborts with `reason` and tells the listeners once, in order. Later calls do nothing. */
   abort(reason: unknown): void {
     if (this.aborted) return;
     this.aborted = true;
     this.reason = reason;
     const listeners = this.#listeners;
     this.#listeners = undefined;
-    if (listeners !== undefined) for (const fn of listeners) fn();
+    if (listeners === undefined) return;
+    for (const l of listeners) {
+      if (typeof l === 'function') l();
+      else if (l instanceof Cancel) l.abort(reason);
+      else l.onCancel(reason);
+    }
   }
 
-  /** Runs `fn` when the token aborts (never if it already did: check `aborted` first). */
-  on(fn: () => void): void {
+  /** Tells `listener` when the token aborts (never if it already did: check `aborted` first). */
+  on(listener: CancelListener): void {
     if (this.aborted) return;
-    if (this.#listeners === undefined) this.#listeners = [fn];
-    else this.#listeners.push(fn);
+    if (this.#listeners === undefined) this.#listeners = [listener];
+    else this.#listeners.push(listener);
   }
 
-  off(fn: () => void): void {
+  off(listener: CancelListener): void {
     const listeners = this.#listeners;
     if (listeners === undefined) return;
-    const i = listeners.indexOf(fn);
+    const i = listeners.indexOf(listener);
     if (i >= 0) listeners.splice(i, 1);
   }
 
-  /** A token that aborts when this one does; `unlink()` undoes the link. */
-  child(): { cancel: Cancel; unlink: () => void } {
+  /** A token that aborts when this one does (`off(child)` undoes the link). */
+  child(): Cancel {
     const cancel = new Cancel();
-    if (this.aborted) {
-      cancel.abort(this.reason);
-      return { cancel, unlink: noop };
-    }
-    const forward = (): void => cancel.abort(this.reason);
-    this.on(forward);
-    return { cancel, unlink: () => this.off(forward) };
+    if (this.aborted) cancel.abort(this.reason);
+    else this.on(cancel);
+    return cancel;
   }
 }
-
-function noop(): void {}

@@ -49,13 +49,16 @@ const consumeRetry = (): boolean => true;
  * and its callbacks cost a few microseconds per call). From the first failure on, p-retry runs
  * the retries.
  */
-export async function runWithRetries<T>(loop: RetryLoop<T>): Promise<T> {
-  try {
-    return await loop.attempt(1);
-  } catch (error) {
-    if (error instanceof FinalFailure) throw error.error;
-    if (loop.retries <= 0 || !(await loop.beforeRetry(error, 1))) throw error;
-  }
+export function runWithRetries<T>(loop: RetryLoop<T>): Promise<T> {
+  // A plain chain rather than an async function: this runs for every call, and the frame of an
+  // async function is the largest allocation of a call that succeeds at once.
+  return loop.attempt(1).then(undefined, (error: unknown) => retryAfterFirst(loop, error));
+}
+
+/** After attempt 1 failed with `error`: decides on the first retry, then hands over to p-retry. */
+export async function retryAfterFirst<T>(loop: RetryLoop<T>, error: unknown): Promise<T> {
+  if (error instanceof FinalFailure) throw error.error;
+  if (loop.retries <= 0 || !(await loop.beforeRetry(error, 1))) throw error;
   return retryFrom2(loop);
 }
 

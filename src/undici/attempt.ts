@@ -15,11 +15,10 @@ export class Attempt implements Dispatcher.DispatchHandler {
   status = 0;
   statusText = '';
   raw: Buffer[] = [];
-  /** Resolves with this attempt at the response headers; rejects when it fails before them. */
-  readonly headers: Promise<Attempt>;
 
-  #resolve!: (attempt: Attempt) => void;
-  #reject!: (error: unknown) => void;
+  /** Hears the response headers (this attempt), or how the attempt failed before them. */
+  readonly #ok: (attempt: Attempt) => void;
+  readonly #fail: (error: unknown) => void;
   #abort: ((reason?: Error) => void) | undefined;
   #pendingAbort: Error | undefined;
   #gotHeaders = false;
@@ -37,11 +36,14 @@ export class Attempt implements Dispatcher.DispatchHandler {
   #innerPaused = false;
   #downPaused = false;
 
-  constructor() {
-    this.headers = new Promise<Attempt>((resolve, reject) => {
-      this.#resolve = resolve;
-      this.#reject = reject;
-    });
+  constructor(ok: (attempt: Attempt) => void, fail: (error: unknown) => void) {
+    this.#ok = ok;
+    this.#fail = fail;
+  }
+
+  /** The call's token aborted (a timeout, a superseded hedge, the caller, the deadline). */
+  onCancel(reason: unknown): void {
+    this.abort(reason);
   }
 
   /** Aborts the attempt (a superseded hedge, a timeout, a discarded response). */
@@ -58,7 +60,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     this.#onEnd = onEnd;
     let go: boolean;
     try {
-      go = down.headers(this.status, this.raw, this.statusText, this.#resumeDown);
+      go = down.headers(this.status, this.raw, this.statusText, () => this.#resumeDown());
     } catch (error) {
       this.#handlerThrew(error);
       return;
@@ -121,7 +123,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     this.statusText = statusText;
     this.#innerResume = resume;
     this.#gotHeaders = true;
-    this.#resolve(this);
+    this.#ok(this);
     return true;
   }
 
@@ -159,7 +161,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
   onError(error: Error): void {
     this.#done = true;
     if (!this.#gotHeaders) {
-      this.#reject(error);
+      this.#fail(error);
       return;
     }
     if (this.#down === undefined) {
@@ -172,11 +174,11 @@ export class Attempt implements Dispatcher.DispatchHandler {
 
   // ---------------------------------------------------------------- after delivery
 
-  readonly #resumeDown = (): void => {
+  #resumeDown(): void {
     if (!this.#downPaused) return;
     this.#downPaused = false;
     this.#flush();
-  };
+  }
 
   /** Passes on what was held back, then lets undici go on. */
   #flush(): void {

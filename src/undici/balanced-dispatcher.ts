@@ -385,6 +385,8 @@ class DispatchCall implements CallTransport<Attempt> {
   readonly method: string;
   readonly idempotencyKey: boolean;
   readonly replayable: boolean;
+  /** An attempt settles when its token aborts: undici rejects an aborted request. */
+  readonly honoursCancel = true;
   /** Aborts when the caller aborts through the handler (or the dispatcher is destroyed). */
   readonly signal = new Cancel();
   #call: BalancedCall<Attempt> | undefined;
@@ -424,9 +426,9 @@ class DispatchCall implements CallTransport<Attempt> {
     this.#down.start((reason) => this.abort(reason ?? new errors.RequestAbortedError()));
     const call = new BalancedCall<Attempt>(this.#cfg, this.#dispatcher.pool, this);
     this.#call = call;
-    call.run().then(
+    call.start(
       (held) => this.#deliver(held),
-      (error: unknown) => {
+      (error) => {
         this.#dispatcher.ended(this);
         this.#down.error(error as Error);
       },
@@ -450,17 +452,25 @@ class DispatchCall implements CallTransport<Attempt> {
   // ---------------------------------------------------------------- the transport
 
   send(backend: BackendView, cancel: Cancel | undefined): Promise<Attempt> {
+    return new Promise((resolve, reject) => this.sendThen(backend, cancel, resolve, reject));
+  }
+
+  sendThen(
+    backend: BackendView,
+    cancel: Cancel | undefined,
+    ok: (attempt: Attempt) => void,
+    fail: (error: unknown) => void,
+  ): void {
     const upstream = this.#dispatcher.upstreamFor(backend);
-    const attempt = new Attempt();
+    const attempt = new Attempt(ok, fail);
     if (cancel !== undefined) {
       if (cancel.aborted) attempt.abort(cancel.reason);
-      else cancel.on(() => attempt.abort(cancel.reason));
+      else cancel.on(attempt);
     }
     upstream.pool.dispatch(
       { ...this.#options, origin: upstream.origin, path: upstream.basePath + this.#path },
       attempt,
     );
-    return attempt.headers;
   }
 
   status(response: Attempt): number {
