@@ -129,7 +129,8 @@ interface Shared {
  * A failed lookup (SERVFAIL, timeout, refused) is a failed answer; NODATA and NXDOMAIN are an
  * empty answer. Neither changes the pool (see `DiscoveryBinding` in `loadwise`). With
  * `family: 0`, a failure of either lookup fails the whole answer, so a flaky AAAA server cannot
- * remove every IPv6 backend.
+ * remove every IPv6 backend. The binding's `addressPolicy` decides which addresses may become
+ * backends (by default not 0.0.0.0, `::`, cloud metadata, link-local or multicast ones).
  *
  * @example
  * ```ts

@@ -92,7 +92,7 @@ function defaultPort(protocol: string): string {
   }
 }
 
-/** `scheme://user:password@host` → `scheme://***@host`, for messages. */
-function redactCredentials(url: string): string {
+/** `scheme://user:password@host` → `scheme://***@host`, for messages. @internal */
+export function redactCredentials(url: string): string {
   return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1***@');
 }
