@@ -300,10 +300,16 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     const specs = o.backends ?? [];
     if (!Array.isArray(specs))
       throw new LoadBalancerConfigError('backends', specs, 'an array of backends');
-    specs.forEach((spec, i) => {
-      this.#insert(spec, `backends[${i}]`, false);
-    });
-    this.#membershipChanged();
+    try {
+      specs.forEach((spec, i) => {
+        this.#insert(spec, `backends[${i}]`, false);
+      });
+      this.#membershipChanged();
+    } catch (error) {
+      // This pool never comes to life: its algorithm may serve another one.
+      attachedAlgorithms.delete(algorithm);
+      throw error;
+    }
   }
 
   // ---------------------------------------------------------------- picking
@@ -527,7 +533,19 @@ export class BackendPool extends EventEmitter<PoolEvents> {
   add(spec: BackendSpec): BackendView {
     this.#assertOpen();
     const record = this.#insert(spec, 'backend', this.#slowStartMs > 0);
-    this.#membershipChanged();
+    try {
+      this.#membershipChanged();
+    } catch (error) {
+      // The algorithm refused the new membership (a ring over its point limit, a throwing
+      // ringKey): take the backend out again so the pool and the algorithm agree.
+      this.#records.delete(record.id);
+      if (record.slowStartFrom !== undefined) {
+        record.slowStartFrom = undefined;
+        this.#slowStarting--;
+      }
+      this.#membershipChanged();
+      throw error;
+    }
     this.emit('added', { backend: record });
     return record;
   }
