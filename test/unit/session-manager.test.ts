@@ -636,7 +636,10 @@ describe('SessionPersistenceManager: lifecycle and validation', () => {
     [{ secret: SECRET }, 'secret'],
     [{ cookie: true, secret: 'short' }, 'secret'],
     [{ cookie: true, secret: new Uint8Array(32).fill(1) }, 'secret'],
-    [{ cookie: true, secret: ['unit-test-session-secret-n-0c7f3a58', 'x'.repeat(32)] }, 'secret[1]'],
+    [
+      { cookie: true, secret: ['unit-test-session-secret-n-0c7f3a58', 'x'.repeat(32)] },
+      'secret[1]',
+    ],
     [{ cookie: { name: 'bad name' } }, 'cookie.name'],
     [{ cookie: { sameSite: 'None' } }, 'cookie.secure'],
     [{ cookie: 'yes' }, 'cookie'],
