@@ -25,6 +25,7 @@ import {
   sha256,
 } from './cookie.js';
 import { MemorySessionStore } from './memory-store.js';
+import { DEFAULT_CLOCK_SKEW_MS, stampAge } from './stamps.js';
 import type { Awaitable, SessionRecord, SessionStore } from './store.js';
 
 /** The sticky cookie: its name and `Set-Cookie` attributes. */
@@ -98,6 +99,16 @@ export interface SessionPersistenceOptions {
    * @default undefined (cookies are not signed)
    */
   secret?: CookieSecret;
+  /**
+   * How far in the future a session's time stamps (a stored binding's creation time, a cookie's
+   * issue and last-use times) may lie before the session is treated as invalid and balanced
+   * afresh. Replicas sharing a store need clocks within this of each other; a stamp set further
+   * ahead (a forged unsigned cookie, a record written by a clock gone wrong) would otherwise
+   * never grow old and outlive `ttlMs` and `maxLifeMs`. RFC 7519 §4.1.4 suggests "usually no
+   * more than a few minutes" for such leeway.
+   * @default 60000
+   */
+  clockSkewMs?: number;
   /** Time source. @default pool.clock */
   clock?: Clock;
 }
@@ -177,7 +188,13 @@ export interface SessionFetchHooks {
 }
 
 /** Why a returned cookie was not honoured. */
-export type CookieRejection = 'malformed' | 'bad-signature' | 'expired' | 'unknown-backend';
+export type CookieRejection =
+  | 'malformed'
+  | 'bad-signature'
+  | 'expired'
+  /** Its issue or last-use time lies more than `clockSkewMs` in the future. */
+  | 'future-timestamp'
+  | 'unknown-backend';
 
 /** Events of {@link SessionPersistenceManager}. */
 export interface SessionEvents {
@@ -217,6 +234,7 @@ const MANAGER_KEYS = [
   'storeRetryMs',
   'cookie',
   'secret',
+  'clockSkewMs',
   'clock',
 ] as const;
 
@@ -310,6 +328,7 @@ export class SessionPersistenceManager extends EventEmitter<SessionEvents> {
   readonly maxLifeMs: number;
 
   readonly #clock: Clock;
+  readonly #clockSkewMs: number;
   readonly #ownsStore: boolean;
   readonly #storeTimeoutMs: number;
   readonly #storeRetryMs: number;
@@ -358,6 +377,9 @@ export class SessionPersistenceManager extends EventEmitter<SessionEvents> {
       minExclusive: true,
     });
     this.#storeRetryMs = optDuration('storeRetryMs', o.storeRetryMs, 1000, { min: 0 });
+    this.#clockSkewMs = optDuration('clockSkewMs', o.clockSkewMs, DEFAULT_CLOCK_SKEW_MS, {
+      min: 0,
+    });
     this.#cookieRefreshMs = this.ttlMs / 4;
 
     const cookie = o.cookie ?? false;
@@ -622,7 +644,9 @@ export class SessionPersistenceManager extends EventEmitter<SessionEvents> {
     ) {
       return { via: 'key', key, pinned: undefined, createdAt: 0, seenAt: 0, storeOk: true };
     }
-    if (this.#clock.now() - record.createdAt >= this.maxLifeMs) {
+    // A creation time in the future would never reach maxLifeMs: such a record is no session.
+    const age = stampAge(record.createdAt, this.#clock.now(), this.#clockSkewMs);
+    if (age === undefined || age >= this.maxLifeMs) {
       return {
         via: 'key',
         key,
@@ -811,8 +835,12 @@ export class SessionPersistenceManager extends EventEmitter<SessionEvents> {
     const seenAt = unstamp(seen);
     if (token.length === 0 || createdAt === undefined || seenAt === undefined) return 'malformed';
     if (seenAt < createdAt) return 'malformed';
+    // Stamps in the future would never expire (an unsigned cookie can carry any stamp).
     const now = this.#clock.now();
-    if (now - createdAt >= this.maxLifeMs || now - seenAt >= this.ttlMs) return 'expired';
+    const age = stampAge(createdAt, now, this.#clockSkewMs);
+    const idle = stampAge(seenAt, now, this.#clockSkewMs);
+    if (age === undefined || idle === undefined) return 'future-timestamp';
+    if (age >= this.maxLifeMs || idle >= this.ttlMs) return 'expired';
     let id = this.#idOf.get(token);
     if (id === undefined) {
       await this.#learnTokens();

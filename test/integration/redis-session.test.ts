@@ -10,7 +10,7 @@ import {
   type SessionPersistenceOptions,
 } from '../../src/index.js';
 import { RedisSessionStore } from '../../src/redis/index.js';
-import { seededRandom } from '../../src/testing/index.js';
+import { ManualClock, seededRandom } from '../../src/testing/index.js';
 import { hasRedis, type RedisServer, startRedis } from '../support/redis.js';
 
 const URLS = Array.from({ length: 5 }, (_, i) => `http://10.1.0.${i + 1}:8080`);
@@ -298,5 +298,20 @@ describe.runIf(hasRedis())('RedisSessionStore against a real redis-server', () =
     expect(stored).not.toBe(old);
     expect(ra.lease.backend.id).toBe(stored);
     expect(rb.lease.backend.id).toBe(stored);
+  });
+
+  it('a stored binding created in the future is not a session: it never outlives maxLifeMs', async () => {
+    const clock = new ManualClock(1_000_000);
+    const s = await store();
+    const { sessions } = replica(s, 5, { clock, maxLifeMs: 60_000, ttlMs: 30_000 });
+    // Written by a replica whose clock is a day ahead (or by someone with access to Redis).
+    await admin.set('loadwise:session:ahead', `${clock.now() + 86_400_000}|10.1.0.5:8080`);
+    const r = await call(sessions, 'ahead');
+    expect(r.status).toBe('new');
+    const [createdAt] = (await admin.get('loadwise:session:ahead'))!.split('|');
+    expect(Number(createdAt)).toBe(clock.now());
+    // Within the default one-minute allowance, a stamp from a clock slightly ahead still counts.
+    await admin.set('loadwise:session:slightly', `${clock.now() + 30_000}|10.1.0.5:8080`);
+    expect(await call(sessions, 'slightly')).toEqual({ id: '10.1.0.5:8080', status: 'kept' });
   });
 });
