@@ -740,7 +740,8 @@ class BalancedCall implements RetryLoop<Held>, BodyListener {
   #whyNotRetry(failure: AttemptFailure): string | undefined {
     const kind = failure.kind;
     if (kind !== 'connect' && kind !== 'reset' && kind !== 'timeout' && kind !== 'http') {
-      return `a ${kind} failure is not retried`;
+      // 'an other failure', 'an aborted failure', 'a protocol failure'.
+      return `${/^[aeiou]/.test(kind) ? 'an' : 'a'} ${kind} failure is not retried`;
     }
     if (this.#bodyKind === 'stream') {
       return 'the request body is a stream that cannot be replayed (set bufferBody: true to retry it)';
