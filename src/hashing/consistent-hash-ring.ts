@@ -109,13 +109,13 @@ const MAX_BACKENDS = 1 << 21;
 
 /**
  * The most points a ring may have in all: `virtualNodes × backends`. Memory and build time grow
- * with the total, not with the per-backend count: measured on Node 20 (2 shared cores), a ring
- * keeps about 16 bytes per point (points, owners, cached digests, bucket index) plus 8 bytes per
- * point while it sorts, and every rebuild (each membership or weight change) re-sorts every
- * point at roughly 0.35 µs each. At 2^22 points that is about 65 MB kept and 1.5 to 2 s of
- * blocked event loop per build; `virtualNodes: 2^20` over 64 backends (2^26 points) took 19 s
- * and over 1 GB. 2^22 still gives libketama's 160 points to 26,214 backends. Envoy caps its
- * ring at 8M entries (`maximum_ring_size`, RingHashLbConfig), for C++ builds.
+ * with the total, not with the per-backend count. Measured with `bench/hash-limits.ts` (Node 20,
+ * two shared cores): a ring keeps 8 to 18 bytes per point (points, owners, cached digests,
+ * bucket index) plus 8 bytes per point while it sorts, and every rebuild (each membership or
+ * weight change) re-sorts every point; at 2^22 points a first build took 1.7 s of CPU, a
+ * rebuild 1.3 s, and the ring kept 48 MB. `virtualNodes: 2^20` over 64 backends (2^26 points)
+ * blocked the event loop for 19 s and took over 1 GB. 2^22 still gives libketama's 160 points
+ * to 26,214 backends; Envoy caps its ring at 8M entries (`maximum_ring_size`), for C++ builds.
  * @internal
  */
 export const MAX_RING_POINTS = 2 ** 22;
@@ -130,7 +130,7 @@ export function checkRingPoints(virtualNodes: number, backends: number): void {
   throw new LoadBalancerConfigError(
     'virtualNodes',
     virtualNodes,
-    `virtualNodes × backends <= ${MAX_RING_POINTS} ring points (2^22, the limit that keeps a ring under about 65 MB and a build under 2 s); ${backends} backends at ${virtualNodes} would make ${virtualNodes * backends}: lower virtualNodes to at most ${Math.floor(MAX_RING_POINTS / backends)}`,
+    `virtualNodes × backends <= ${MAX_RING_POINTS} ring points (2^22: a ring's memory and build time grow with its points, about a second of CPU per build at the limit); ${backends} backends at ${virtualNodes} would make ${virtualNodes * backends}: lower virtualNodes to at most ${Math.floor(MAX_RING_POINTS / backends)}`,
   );
 }
 const ORDINAL_SCALE = 2 ** 21;

@@ -49,10 +49,11 @@ export interface MaglevTableOptions {
 const DEFAULT_TABLE_SIZE = 65537;
 /**
  * The largest table: Envoy's limit ("The table size must be prime number limited to 5000011",
- * maglev.proto `table_size`). Memory and build time grow with M: measured on Node 20 (2 shared
- * cores), a table of 5,000,011 slots over 1,000 equal backends keeps 19 MB and builds in 2.7 s;
- * the former limit, 2^26 slots, kept 256 MB and took 10.5 s with two backends. It also keeps
- * (hash mod M) × (2^32 mod M) below 2^53, so slot arithmetic stays exact in doubles.
+ * maglev.proto `table_size`). Memory and build time grow with M: measured with
+ * `bench/hash-limits.ts` (Node 20, two shared cores), 5,000,011 slots over 1,000 equal backends
+ * keep 19 MB and build in about 1 s of CPU; the former limit, 2^26 slots, kept 256 MB and took
+ * 10 s with two backends. It also keeps (hash mod M) × (2^32 mod M) below 2^53, so slot
+ * arithmetic stays exact in doubles.
  */
 const MAX_TABLE_SIZE = 5_000_011;
 const MASK64 = (1n << 64n) - 1n;
