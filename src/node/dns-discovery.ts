@@ -314,11 +314,13 @@ function sharedOptions(o: DnsCommonOptions): Shared {
   }
   const basePath =
     o.basePath === undefined ? '' : checkString('basePath', o.basePath, { nonEmpty: false });
-  if (basePath !== '' && (!basePath.startsWith('/') || /[?#]/.test(basePath))) {
+  // Control characters would be dropped by the URL parser (and are refused in backend URLs).
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused.
+  if (basePath !== '' && (!basePath.startsWith('/') || /[?#\x00-\x20\x7f]/.test(basePath))) {
     throw new LoadBalancerConfigError(
       'basePath',
       basePath,
-      'a path starting with "/", without ? or #',
+      'a path starting with "/", without ?, #, spaces or control characters',
     );
   }
   const zone = o.zone === undefined ? undefined : checkString('zone', o.zone);

@@ -313,6 +313,7 @@ describe('DnsDiscovery (A/AAAA)', () => {
       [() => new DnsDiscovery({ ...base, family: 5 as 4 }), 'family'],
       [() => new DnsDiscovery({ ...base, scheme: 'ht tp' }), 'scheme'],
       [() => new DnsDiscovery({ ...base, basePath: 'v1' }), 'basePath'],
+      [() => new DnsDiscovery({ ...base, basePath: '/v1\r\nX: y' }), 'basePath'],
       [() => new DnsDiscovery({ ...base, servers: ['not an ip'] }), 'servers'],
       [() => new DnsDiscovery({ ...base, weight: 0 }), 'weight'],
       [() => new DnsDiscovery({ ...base, minRefreshMs: -5 }), 'minRefreshMs'],
