@@ -1,6 +1,7 @@
 import { LoadBalancerConfigError } from '../errors/config-error.js';
 import {
   ConsistentHashRing,
+  checkRingPoints,
   type RingHash,
   type RingSnapshot,
 } from '../hashing/consistent-hash-ring.js';
@@ -31,7 +32,9 @@ export { badKeyError } from './shared.js';
 export interface HashRingAlgorithmOptions {
   /**
    * Ring points per backend at the mean weight (libketama: 160). More points spread keys more
-   * evenly; with `hash: 'md5'` it must be a multiple of 4.
+   * evenly; with `hash: 'md5'` it must be a multiple of 4. The ring holds at most 2^22 points in
+   * all: a pool change that would make `virtualNodes × backends` exceed it throws a
+   * `LoadBalancerConfigError` naming `virtualNodes` (and the pool stays as it was).
    * @default 160
    */
   virtualNodes?: number;
@@ -158,14 +161,16 @@ export abstract class HashRingAlgorithm implements Algorithm {
 
   onMembershipChange(members: readonly BackendView[]): void {
     const ring = this.#ring;
+    // Refused before the ring changes, so the pool can undo the change that brought it here.
+    checkRingPoints(ring.virtualNodes, members.length);
     const present = new Map<string, BackendView>();
+    for (const m of members) present.set(m.id, m);
+    for (const id of ring.ids()) if (!present.has(id)) ring.remove(id);
     for (const m of members) {
-      present.set(m.id, m);
       // The configured weight, not the slow-start ramp: placements must stay put while a
       // backend warms up (bounded loads still protect a cold backend from a hot key).
       ring.add(m.id, m.weight, this.#ringKey(m));
     }
-    for (const id of ring.ids()) if (!present.has(id)) ring.remove(id);
     const snapshot = ring._snapshot();
     this.#snapshot = snapshot;
     this.#views = snapshot.ids.map((id) => present.get(id));

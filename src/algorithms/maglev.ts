@@ -27,7 +27,7 @@ export interface MaglevOptions {
    */
   key?: (ctx: PickContext) => string | undefined;
   /**
-   * The number of table slots M, a prime at most 2^26. Envoy's default; the paper advises M above
+   * The number of table slots M, a prime at most 5000011 (Envoy's limit). Envoy's default; the paper advises M above
    * 100 × the number of backends for shares within 1% of the weights.
    * @default 65537
    */

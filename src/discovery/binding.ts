@@ -2,8 +2,10 @@ import { EventEmitter } from 'eventemitter3';
 import { LoadBalancerConfigError } from '../errors/config-error.js';
 import type { BackendPool, DrainResult } from '../pool/backend-pool.js';
 import { type NormalizedBackend, normalizeBackend } from '../pool/normalize.js';
+import { redactUrl } from '../redact.js';
 import type { BackendInit, BackendSpec, BackendView } from '../types.js';
-import { checkBoolean, checkOptions, optDuration, optNumber } from '../validate.js';
+import { checkBoolean, checkOptions, isPlainObject, optDuration, optNumber } from '../validate.js';
+import { AddressPolicy, type AddressPolicyOptions } from './address-policy.js';
 import type { Discovery, DiscoveryAnswer } from './types.js';
 
 /** Options of {@link attachDiscovery} and {@link DiscoveryBinding}. */
@@ -46,6 +48,17 @@ export interface DiscoveryBindingOptions {
    * @default true
    */
   closeSource?: boolean;
+  /**
+   * Which endpoint addresses may become backends, whatever the source (static list, DNS, a
+   * registry). Port 0, the unspecified addresses (`0.0.0.0`, `::`) and 255.255.255.255 are
+   * always refused; beyond that, `deny` refuses categories and CIDR ranges and `allow`, when
+   * given, admits only what it lists. A refused endpoint is left out and reported as an
+   * `invalid-endpoint` event with the reason. Pass `{ deny: [] }` to refuse only what is always
+   * refused.
+   * @default { deny: ['metadata', 'link-local', 'multicast'] }
+   * @example { deny: ['metadata', 'link-local', 'multicast', 'loopback'], allow: ['10.20.0.0/16'] }
+   */
+  addressPolicy?: AddressPolicyOptions | AddressPolicy;
 }
 
 /** Events of a {@link DiscoveryBinding}. None is named `error`: nothing here throws. */
@@ -86,8 +99,19 @@ export interface DiscoveryEvents {
     maxRemovalShare: number;
     kept: number;
   }) => void;
-  /** One endpoint of an answer was malformed and was left out; the rest was used. */
-  'invalid-endpoint': (e: { source: string; endpoint: unknown; error: unknown }) => void;
+  /**
+   * One endpoint of an answer was malformed or refused by the address policy and was left out;
+   * the rest was used.
+   */
+  'invalid-endpoint': (e: {
+    source: string;
+    /** The endpoint as the source gave it, with any credentials in its URL redacted. */
+    endpoint: unknown;
+    /** A `LoadBalancerConfigError` naming the endpoint's field. */
+    error: unknown;
+    /** Why it was left out, in words (the address policy's reason, or the error's message). */
+    reason: string;
+  }) => void;
   /** The pool refused a change (for example, it closed meanwhile). */
   'apply-failed': (e: {
     source: string;
@@ -103,6 +127,7 @@ const BINDING_KEYS = [
   'awaitHealthCheck',
   'manageExisting',
   'closeSource',
+  'addressPolicy',
 ] as const;
 
 /** The reason given to the pool for endpoints that wait for their first probe. */
@@ -145,6 +170,7 @@ export class DiscoveryBinding extends EventEmitter<DiscoveryEvents> {
   readonly #drainGraceMs: number | undefined;
   readonly #awaitHealthCheck: boolean;
   readonly #closeSource: boolean;
+  readonly #addressPolicy: AddressPolicy;
   /** Ids this binding added or adopted, still in the pool and not being removed. */
   readonly #managed = new Set<string>();
   /** Ids draining on their way out, with the removal in progress. */
@@ -185,6 +211,10 @@ export class DiscoveryBinding extends EventEmitter<DiscoveryEvents> {
         : checkBoolean('awaitHealthCheck', o.awaitHealthCheck);
     this.#closeSource =
       o.closeSource === undefined ? true : checkBoolean('closeSource', o.closeSource);
+    this.#addressPolicy =
+      o.addressPolicy instanceof AddressPolicy
+        ? o.addressPolicy
+        : new AddressPolicy(o.addressPolicy, 'addressPolicy');
     const manageExisting =
       o.manageExisting === undefined ? false : checkBoolean('manageExisting', o.manageExisting);
     if (manageExisting) for (const b of pool.backends()) this.#managed.add(b.id);
@@ -316,14 +346,39 @@ export class DiscoveryBinding extends EventEmitter<DiscoveryEvents> {
     const next = new Map<string, NormalizedBackend>();
     let invalid = 0;
     endpoints.forEach((endpoint, i) => {
+      const field = `${this.source.name} endpoints[${i}]`;
+      let n: NormalizedBackend;
       try {
-        const n = normalizeBackend(endpoint, `${this.source.name} endpoints[${i}]`);
-        // The first of two entries with one id wins; sources list their preferred one first.
-        if (!next.has(n.id)) next.set(n.id, n);
+        n = normalizeBackend(endpoint, field);
       } catch (error) {
         invalid++;
-        this.emit('invalid-endpoint', { source: this.source.name, endpoint, error });
+        const reason = error instanceof Error ? error.message : String(error);
+        this.emit('invalid-endpoint', {
+          source: this.source.name,
+          endpoint: redactEndpoint(endpoint),
+          error,
+          reason,
+        });
+        return;
       }
+      const reason = this.#addressPolicy.check(n.url);
+      if (reason !== undefined) {
+        invalid++;
+        const error = new LoadBalancerConfigError(
+          `${field}.url`,
+          n.url,
+          `an address the address policy admits (${reason})`,
+        );
+        this.emit('invalid-endpoint', {
+          source: this.source.name,
+          endpoint: redactEndpoint(endpoint),
+          error,
+          reason,
+        });
+        return;
+      }
+      // The first of two entries with one id wins; sources list their preferred one first.
+      if (!next.has(n.id)) next.set(n.id, n);
     });
     return { next, invalid };
   }
@@ -493,6 +548,14 @@ function toInit(n: NormalizedBackend): BackendInit {
   };
   if (n.zone !== undefined) init.zone = n.zone;
   return init;
+}
+
+/** The endpoint for an event: its URL never shows credentials (events end up in logs). */
+function redactEndpoint(endpoint: unknown): unknown {
+  if (typeof endpoint === 'string') return redactUrl(endpoint);
+  if (isPlainObject(endpoint) && typeof endpoint['url'] === 'string')
+    return { ...endpoint, url: redactUrl(endpoint['url']) };
+  return endpoint;
 }
 
 function sameIdentity(current: BackendView, n: NormalizedBackend): boolean {

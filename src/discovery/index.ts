@@ -3,6 +3,11 @@
  * Runtime-neutral; the DNS sources live in `loadwise/node`.
  * @packageDocumentation
  */
+export {
+  type AddressCategory,
+  AddressPolicy,
+  type AddressPolicyOptions,
+} from './address-policy.js';
 export { BaseDiscovery } from './base-discovery.js';
 export {
   AWAITING_HEALTH_CHECK,

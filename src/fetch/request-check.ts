@@ -4,17 +4,19 @@
  * @internal
  */
 import { InvalidRequestError } from '../errors/invalid-request-error.js';
+import { isFieldName } from '../http-syntax.js';
 
-/** RFC 9110 §5.6.2 `token`. */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** Characters no field value may carry (RFC 9110 §5.5; fetch's "header value"). */
+/**
+ * Characters no field value may carry (RFC 9110 §5.5; fetch's "header value", which also trims
+ * leading and trailing whitespace, so those are accepted here).
+ */
 const FORBIDDEN_IN_VALUE = /[\r\n\0]/;
 /** Methods the Fetch standard refuses to send ("forbidden method"). */
 const FORBIDDEN_METHODS = new Set(['CONNECT', 'TRACE', 'TRACK']);
 
 /** Throws an {@link InvalidRequestError} for a method no fetch would send. */
 export function checkMethod(method: string): void {
-  if (!TOKEN.test(method)) {
+  if (!isFieldName(method)) {
     throw new InvalidRequestError('method', method, describeBadChars(method, 'is not a token'));
   }
   if (FORBIDDEN_METHODS.has(method.toUpperCase())) {
@@ -42,7 +44,7 @@ export function checkHeaders(headers: HeadersInit | undefined): void {
 }
 
 function checkHeader(name: string, value: string): void {
-  if (!TOKEN.test(name)) {
+  if (!isFieldName(name)) {
     throw new InvalidRequestError('header-name', name, describeBadChars(name, 'is not a token'));
   }
   const bad = FORBIDDEN_IN_VALUE.exec(value);

@@ -32,7 +32,9 @@ export interface ConsistentHashRingOptions {
   /**
    * Ring points per backend at the mean weight. libketama uses 160 (40 MD5 digests of 4 points
    * each); more points spread keys more evenly at the cost of a larger ring. With `hash: 'md5'`
-   * it must be a multiple of 4. Backends get `floorf(weight / totalWeight × virtualNodes / 4 ×
+   * it must be a multiple of 4. The whole ring holds at most 2^22 points (4,194,304):
+   * `virtualNodes × backends` above that is refused with a `LoadBalancerConfigError` naming
+   * `virtualNodes`, when the backend that would cross it is added. Backends get `floorf(weight / totalWeight × virtualNodes / 4 ×
    * backendCount)` digests each, libketama's float arithmetic included.
    * @default 160
    */
@@ -104,6 +106,33 @@ interface RingEntry {
 
 /** Most backends a ring holds: an owner's ordinal shares a float64 with its 32-bit point when sorting. */
 const MAX_BACKENDS = 1 << 21;
+
+/**
+ * The most points a ring may have in all: `virtualNodes × backends`. Memory and build time grow
+ * with the total, not with the per-backend count. Measured with `bench/hash-limits.ts` (Node 20,
+ * two shared cores): a ring keeps 8 to 18 bytes per point (points, owners, cached digests,
+ * bucket index) plus 8 bytes per point while it sorts, and every rebuild (each membership or
+ * weight change) re-sorts every point; at 2^22 points a first build took 1.7 s of CPU, a
+ * rebuild 1.3 s, and the ring kept 48 MB. `virtualNodes: 2^20` over 64 backends (2^26 points)
+ * blocked the event loop for 19 s and took over 1 GB. 2^22 still gives libketama's 160 points
+ * to 26,214 backends; Envoy caps its ring at 8M entries (`maximum_ring_size`), for C++ builds.
+ * @internal
+ */
+export const MAX_RING_POINTS = 2 ** 22;
+
+/**
+ * Refuses a ring of `backends` backends at `virtualNodes` points each when it would exceed
+ * {@link MAX_RING_POINTS}.
+ * @internal
+ */
+export function checkRingPoints(virtualNodes: number, backends: number): void {
+  if (virtualNodes * backends <= MAX_RING_POINTS) return;
+  throw new LoadBalancerConfigError(
+    'virtualNodes',
+    virtualNodes,
+    `virtualNodes × backends <= ${MAX_RING_POINTS} ring points (2^22: a ring's memory and build time grow with its points, about a second of CPU per build at the limit); ${backends} backends at ${virtualNodes} would make ${virtualNodes * backends}: lower virtualNodes to at most ${Math.floor(MAX_RING_POINTS / backends)}`,
+  );
+}
 const ORDINAL_SCALE = 2 ** 21;
 
 const HASH_MD5 = 0;
@@ -273,6 +302,7 @@ export class ConsistentHashRing {
       if (this.#entries.size >= MAX_BACKENDS) {
         throw new LoadBalancerConfigError('id', id, `room on the ring (at most ${MAX_BACKENDS})`);
       }
+      checkRingPoints(this.#virtualNodes, this.#entries.size + 1);
       this.#entries.set(id, { id, weight, hashKey, cache: new Uint32Array(0), digests: 0 });
     }
     this.#snapshot = undefined;
@@ -299,6 +329,11 @@ export class ConsistentHashRing {
   /** Backend ids in the order they were added. */
   ids(): string[] {
     return [...this.#entries.keys()];
+  }
+
+  /** Ring points per backend at the mean weight. */
+  get virtualNodes(): number {
+    return this.#virtualNodes;
   }
 
   /** The number of points on the ring. */

@@ -478,6 +478,7 @@ export class HealthChecker extends EventEmitter<HealthCheckerEvents> {
     if (
       t.healthy === undefined &&
       this.role === 'readiness' &&
+      !this.#pool.closed &&
       this.#pool.get(t.id) === t.backend
     ) {
       this.#pool.setHealthy(t.id, false, `awaiting first probe (${this.name})`);
@@ -614,7 +615,8 @@ export class HealthChecker extends EventEmitter<HealthCheckerEvents> {
     const reason = result.ok
       ? `${t.passes} consecutive passing probe${t.passes === 1 ? '' : 's'} (${this.name})`
       : `${t.failures} consecutive failing probe${t.failures === 1 ? '' : 's'} (${this.name}): ${result.reason}`;
-    if (this.role === 'readiness' && this.#pool.get(t.id) === t.backend) {
+    // A closing pool refuses reports (PoolClosedError); the result is still emitted below.
+    if (this.role === 'readiness' && !this.#pool.closed && this.#pool.get(t.id) === t.backend) {
       // The first result of an unknown backend decides at once; after that the thresholds apply.
       const first = previous === undefined;
       this.#pool.reportProbe(t.id, {

@@ -379,6 +379,8 @@ export class OutlierDetector extends EventEmitter<OutlierDetectorEvents> {
     const ra = this.#retryAfter;
     const wait = outcome.retryAfterMs;
     if (ra === undefined || typeof wait !== 'number' || !(wait > 0)) return false;
+    // A closing pool takes no new calls and refuses ejections; calls still finishing say nothing.
+    if (this.#pool.closed) return false;
     if (outcome.status !== undefined && !ra.statuses.has(outcome.status)) return false;
     const durationMs = Math.min(wait, ra.maxMs);
     const detail = `Retry-After ${wait} ms${wait > ra.maxMs ? ` (capped at ${ra.maxMs} ms)` : ''}${outcome.status === undefined ? '' : ` on status ${outcome.status}`}`;
@@ -392,6 +394,7 @@ export class OutlierDetector extends EventEmitter<OutlierDetectorEvents> {
   /** Ejects unless `maxEjectionPercent` forbids it. */
   #tryEject(t: Tracked, cause: EjectionCause, detail: string): boolean {
     const backend = t.backend;
+    if (this.#pool.closed) return false;
     if (backend.state === 'ejected' || backend.state === 'draining') return false;
     const members = this.#pool.backends();
     let ejected = 0;

@@ -1,4 +1,5 @@
 import { LoadBalancerConfigError } from '../errors/config-error.js';
+import { isFieldName, isFieldValue } from '../http-syntax.js';
 import type { BackendView } from '../types.js';
 import {
   checkFunction,
@@ -47,7 +48,10 @@ export type Probe = ((
 export interface HttpProbeOptions {
   /**
    * The path to request, resolved against the backend URL like a link: `/health` sits at the
-   * root of the backend's host, `health` (no leading slash) under the backend's base path.
+   * root of the backend's host, `health` (no leading slash) under the backend's base path. A
+   * query is allowed. Refused at construction: a full URL, anything that resolves to another
+   * host (`//other-host/health`, `/\\other-host`), and control characters or spaces (the URL
+   * parser would drop tabs and newlines silently).
    * @default '/health'
    */
   path?: string;
@@ -64,7 +68,9 @@ export interface HttpProbeOptions {
    */
   expectedStatuses?: readonly number[];
   /**
-   * Extra request headers (a Host override, an auth token for the health endpoint).
+   * Extra request headers (a Host override, an auth token for the health endpoint). Names must
+   * be RFC 9110 tokens and values RFC 9110 field values (no CR, LF or other control characters
+   * but tab, no leading or trailing whitespace); anything else is refused at construction.
    * @default {}
    */
   headers?: Readonly<Record<string, string>>;
@@ -102,14 +108,7 @@ export const HTTP_PROBE_KEYS = [
  */
 export function httpProbe(options: HttpProbeOptions = {}): Probe {
   const o = checkOptions('HttpProbeOptions', options, HTTP_PROBE_KEYS);
-  const path = o.path === undefined ? '/health' : checkString('path', o.path);
-  if (/^[a-z][a-z0-9+.-]*:/i.test(path)) {
-    throw new LoadBalancerConfigError(
-      'path',
-      path,
-      'a path such as "/health" (not a full URL: the backend URL gives scheme and host)',
-    );
-  }
+  const path = o.path === undefined ? '/health' : checkPath(o.path);
   const method = o.method === undefined ? 'GET' : checkOneOf('method', o.method, ['GET', 'HEAD']);
   const expected = parseStatuses(o.expectedStatuses);
   const expectedText = describeStatuses(expected);
@@ -206,9 +205,69 @@ function parseHeaders(value: unknown): Record<string, string> {
   }
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(value)) {
-    out[k] = checkString(`headers.${k}`, v, { nonEmpty: false });
+    if (!isFieldName(k)) {
+      throw new LoadBalancerConfigError(
+        'headers',
+        k,
+        "header names that are RFC 9110 tokens (letters, digits and !#$%&'*+-.^_`|~, no spaces)",
+      );
+    }
+    const text = checkString(`headers.${k}`, v, { nonEmpty: false });
+    if (!isFieldValue(text)) {
+      throw new LoadBalancerConfigError(
+        `headers.${k}`,
+        text,
+        'an RFC 9110 field value: no CR, LF or other control characters but tab, no leading or trailing whitespace, no characters above U+00FF',
+      );
+    }
+    out[k] = text;
   }
   return out;
+}
+
+/** A probe path must stay on the backend: checked by resolving it against a stand-in. */
+function checkPath(value: unknown): string {
+  const path = checkString('path', value);
+  if (/^[a-z][a-z0-9+.-]*:/i.test(path)) {
+    throw new LoadBalancerConfigError(
+      'path',
+      path,
+      'a path such as "/health" (not a full URL: the backend URL gives scheme and host)',
+    );
+  }
+  // The URL parser removes tabs and newlines and would send the rest; refuse them instead.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused.
+  if (/[\x00-\x20\x7f]/.test(path)) {
+    throw new LoadBalancerConfigError(
+      'path',
+      path,
+      'a path without spaces or control characters (percent-encode them)',
+    );
+  }
+  // WHATWG URL: "//host/x" is scheme-relative, and "\\" counts as "/" for http(s); either way
+  // the probe would go to another host. Compare what the path resolves to under two bases.
+  for (const base of ['http://backend.invalid/base/', 'https://backend.invalid:8443/base/']) {
+    let resolved: URL | undefined;
+    try {
+      resolved = new URL(path, base);
+    } catch {
+      resolved = undefined;
+    }
+    const b = new URL(base);
+    if (
+      resolved === undefined ||
+      resolved.protocol !== b.protocol ||
+      resolved.host !== b.host ||
+      resolved.username !== ''
+    ) {
+      throw new LoadBalancerConfigError(
+        'path',
+        path,
+        'a path on the backend itself, such as "/health" (this one resolves to another host)',
+      );
+    }
+  }
+  return path;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { connect as netConnect, type Socket } from 'node:net';
+import { isIP, connect as netConnect, type Socket } from 'node:net';
 import {
   type TLSSocket,
   type ConnectionOptions as TlsConnectionOptions,
@@ -37,6 +37,8 @@ export interface ConnectOptions {
   maxAttempts?: number;
   /**
    * Open a TLS connection: `true`, or `node:tls` connection options (`servername`, `ca`, ...).
+   * SNI (`servername`) defaults to the backend's host name; for a backend addressed by IP no SNI
+   * is sent (RFC 6066 §3 allows host names only) and the certificate is checked against the IP.
    * @default false
    */
   tls?: boolean | TlsConnectionOptions;
@@ -196,6 +198,12 @@ const DEFAULT_PORTS: Readonly<Record<string, number>> = {
   'wss:': 443,
 };
 
+/** The `servername` to send: the caller's, else the backend's host name; none for an IP. */
+function sniFor(tls: true | TlsConnectionOptions, host: string): { servername?: string } {
+  if (tls !== true && tls.servername) return { servername: tls.servername };
+  return isIP(host) === 0 ? { servername: host } : {};
+}
+
 function openSocket(
   clock: Clock,
   lease: Lease,
@@ -222,7 +230,9 @@ function openSocket(
           ...(tls === true ? {} : tls),
           host,
           port,
-          servername: (tls !== true && tls.servername) || host,
+          // SNI carries host names only: RFC 6066 §3 forbids IP literals in it (Node warns,
+          // DEP0123). For an IP backend the certificate is checked against the IP instead.
+          ...sniFor(tls, host),
         })
       : netConnect({ host, port });
     const readyEvent = tls ? 'secureConnect' : 'connect';

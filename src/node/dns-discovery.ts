@@ -129,7 +129,8 @@ interface Shared {
  * A failed lookup (SERVFAIL, timeout, refused) is a failed answer; NODATA and NXDOMAIN are an
  * empty answer. Neither changes the pool (see `DiscoveryBinding` in `loadwise`). With
  * `family: 0`, a failure of either lookup fails the whole answer, so a flaky AAAA server cannot
- * remove every IPv6 backend.
+ * remove every IPv6 backend. The binding's `addressPolicy` decides which addresses may become
+ * backends (by default not 0.0.0.0, `::`, cloud metadata, link-local or multicast ones).
  *
  * @example
  * ```ts
@@ -313,11 +314,13 @@ function sharedOptions(o: DnsCommonOptions): Shared {
   }
   const basePath =
     o.basePath === undefined ? '' : checkString('basePath', o.basePath, { nonEmpty: false });
-  if (basePath !== '' && (!basePath.startsWith('/') || /[?#]/.test(basePath))) {
+  // Control characters would be dropped by the URL parser (and are refused in backend URLs).
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused.
+  if (basePath !== '' && (!basePath.startsWith('/') || /[?#\x00-\x20\x7f]/.test(basePath))) {
     throw new LoadBalancerConfigError(
       'basePath',
       basePath,
-      'a path starting with "/", without ? or #',
+      'a path starting with "/", without ?, #, spaces or control characters',
     );
   }
   const zone = o.zone === undefined ? undefined : checkString('zone', o.zone);

@@ -301,10 +301,16 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     const specs = o.backends ?? [];
     if (!Array.isArray(specs))
       throw new LoadBalancerConfigError('backends', specs, 'an array of backends');
-    specs.forEach((spec, i) => {
-      this.#insert(spec, `backends[${i}]`, false);
-    });
-    this.#membershipChanged();
+    try {
+      specs.forEach((spec, i) => {
+        this.#insert(spec, `backends[${i}]`, false);
+      });
+      this.#membershipChanged();
+    } catch (error) {
+      // This pool never comes to life: its algorithm may serve another one.
+      attachedAlgorithms.delete(algorithm);
+      throw error;
+    }
   }
 
   // ---------------------------------------------------------------- picking
@@ -522,11 +528,24 @@ export class BackendPool extends EventEmitter<PoolEvents> {
   /**
    * Adds a backend. It starts healthy (in slow start when `slowStartMs` is set).
    * @throws {LoadBalancerConfigError} for an invalid spec or a duplicate id.
+   * @throws {PoolClosedError} after `close()`.
    */
   add(spec: BackendSpec): BackendView {
     this.#assertOpen();
     const record = this.#insert(spec, 'backend', this.#slowStartMs > 0);
-    this.#membershipChanged();
+    try {
+      this.#membershipChanged();
+    } catch (error) {
+      // The algorithm refused the new membership (a ring over its point limit, a throwing
+      // ringKey): take the backend out again so the pool and the algorithm agree.
+      this.#records.delete(record.id);
+      if (record.slowStartFrom !== undefined) {
+        record.slowStartFrom = undefined;
+        this.#slowStarting--;
+      }
+      this.#membershipChanged();
+      throw error;
+    }
     this.emit('added', { backend: record });
     return record;
   }
@@ -550,13 +569,15 @@ export class BackendPool extends EventEmitter<PoolEvents> {
   /**
    * Removes a backend. By default it drains first: no new calls at once, and the promise
    * resolves once its calls finish or the grace period ends.
+   * @throws {PoolClosedError} after `close()`.
    */
   async remove(id: string, options: RemoveOptions = {}): Promise<DrainResult> {
+    this.#assertOpen();
     const o = checkOptions('remove options', options, ['drain', 'graceMs']);
     const record = this.#get(id);
     let result: DrainResult = { id, completed: record.inFlight === 0, remaining: record.inFlight };
     if (o.drain === undefined || checkBoolean('drain', o.drain)) {
-      result = await this.drain(id, o.graceMs === undefined ? {} : { graceMs: o.graceMs });
+      result = await this.#drain(id, o.graceMs === undefined ? {} : { graceMs: o.graceMs });
     }
     if (this.#records.get(id) === record) {
       record.removed = true;
@@ -602,8 +623,12 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     return this.#closed;
   }
 
-  /** Changes a backend's weight (slow start, when active, keeps ramping towards the new weight). */
+  /**
+   * Changes a backend's weight (slow start, when active, keeps ramping towards the new weight).
+   * @throws {PoolClosedError} after `close()`.
+   */
   setWeight(id: string, weight: number): void {
+    this.#assertOpen();
     const record = this.#get(id);
     const w = checkNumber('weight', weight, { min: 0, minExclusive: true });
     if (w === record.weight) return;
@@ -620,8 +645,15 @@ export class BackendPool extends EventEmitter<PoolEvents> {
    * Stops new calls to a backend at once and resolves when its calls in flight reach 0, or when
    * the grace period ends (then `completed` is false and `remaining` says how many still run).
    * The backend stays in the pool, draining, until `undrain()` or `remove()`.
+   * @throws {PoolClosedError} after `close()`.
    */
   drain(id: string, options: DrainOptions = {}): Promise<DrainResult> {
+    this.#assertOpen();
+    return this.#drain(id, options);
+  }
+
+  /** `drain()` without the open check: `close({ graceMs })` drains through it. */
+  #drain(id: string, options: DrainOptions): Promise<DrainResult> {
     const o = checkOptions('drain options', options, ['graceMs']);
     const record = this.#get(id);
     const graceMs = optDuration('graceMs', o.graceMs, this.#drainGraceMs, { min: 0 });
@@ -660,8 +692,12 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     });
   }
 
-  /** Puts a draining backend back into rotation. */
+  /**
+   * Puts a draining backend back into rotation.
+   * @throws {PoolClosedError} after `close()`.
+   */
   undrain(id: string): void {
+    this.#assertOpen();
     const record = this.#get(id);
     if (!record.draining) return;
     record.draining = false;
@@ -674,14 +710,18 @@ export class BackendPool extends EventEmitter<PoolEvents> {
   /**
    * Marks a backend healthy or unhealthy at once (health checkers normally use
    * {@link BackendPool.reportProbe}, which applies thresholds).
+   * @throws {PoolClosedError} after `close()`.
    */
   setHealthy(
     id: string,
     healthy: boolean,
     reason = healthy ? 'marked healthy' : 'marked unhealthy',
   ): void {
-    const record = this.#get(id);
-    checkBoolean('healthy', healthy);
+    this.#assertOpen();
+    this.#setHealthy(this.#get(id), checkBoolean('healthy', healthy), reason);
+  }
+
+  #setHealthy(record: BackendRecord, healthy: boolean, reason: string): void {
     if (record.healthy === healthy) return;
     record.healthy = healthy;
     const before = record.state;
@@ -695,8 +735,10 @@ export class BackendPool extends EventEmitter<PoolEvents> {
    * becomes unhealthy; after `healthyThreshold` consecutive passes an unhealthy one recovers.
    * A passing probe also ends an ejection early.
    * @returns the backend's state afterwards.
+   * @throws {PoolClosedError} after `close()`.
    */
   reportProbe(id: string, report: ProbeReport): BackendState {
+    this.#assertOpen();
     const record = this.#get(id);
     const r = checkOptions('probe report', report, [
       'ok',
@@ -721,16 +763,20 @@ export class BackendPool extends EventEmitter<PoolEvents> {
       run.ok++;
       run.fail = 0;
       if (!record.healthy && run.ok >= up)
-        this.setHealthy(id, true, r.reason ?? `${run.ok} consecutive passing probes (${source})`);
+        this.#setHealthy(
+          record,
+          true,
+          r.reason ?? `${run.ok} consecutive passing probes (${source})`,
+        );
       if (record.ejectedUntil !== undefined && record.ejectEndsOnProbe) {
-        this.uneject(id, `passing probe (${source})`);
+        this.#uneject(record, `passing probe (${source})`);
       }
     } else {
       run.fail++;
       run.ok = 0;
       if (record.healthy && run.fail >= down)
-        this.setHealthy(
-          id,
+        this.#setHealthy(
+          record,
           false,
           r.reason ?? `${run.fail} consecutive failing probes (${source})`,
         );
@@ -745,6 +791,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
    * By default a passing health probe ends the ejection early (Envoy and grpc-js do the same for
    * outlier ejections). Pass `{ endsOnProbe: false }` when the backend itself asked for the pause
    * (`Retry-After`): its health endpoint may well pass while it sheds load.
+   * @throws {PoolClosedError} after `close()`.
    */
   eject(id: string, durationMs: number, reason = 'ejected', options: EjectOptions = {}): void {
     this.#assertOpen();
@@ -765,15 +812,22 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     record.ejectEndsOnProbe = endsOnProbe;
     record.ejectTimer = this.#schedule(() => {
       record.ejectTimer = undefined;
-      if (!record.removed) this.uneject(id, 'ejection period over');
+      if (!record.removed) this.#uneject(record, 'ejection period over');
     }, ms);
     this.#stateMaybeChanged(record, reason);
     this.#rebuild();
   }
 
-  /** Ends an ejection early. */
+  /**
+   * Ends an ejection early.
+   * @throws {PoolClosedError} after `close()`.
+   */
   uneject(id: string, reason = 'unejected'): void {
-    const record = this.#get(id);
+    this.#assertOpen();
+    this.#uneject(this.#get(id), reason);
+  }
+
+  #uneject(record: BackendRecord, reason: string): void {
     if (record.ejectedUntil === undefined) return;
     this.#clearEjection(record);
     const before = record.state;
@@ -841,7 +895,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     this.#closing = (async () => {
       const busy = this.#members.filter((r) => r.inFlight > 0);
       if (graceMs > 0 && busy.length > 0) {
-        await Promise.all(busy.map((r) => this.drain(r.id, { graceMs })));
+        await Promise.all(busy.map((r) => this.#drain(r.id, { graceMs })));
       }
       for (const t of this.#timers) this.clock.clearTimeout(t);
       this.#timers.clear();

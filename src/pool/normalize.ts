@@ -32,6 +32,16 @@ export function normalizeBackend(spec: BackendSpec, field: string): NormalizedBa
   const rawUrl = checkString(`${field}.url`, init.url);
   // Error messages end up in logs: never echo credentials given in the URL.
   const shown = redactUrl(rawUrl);
+  // The URL parser drops tabs and newlines anywhere and trims C0 controls at the ends (WHATWG
+  // URL, "basic URL parser"), so such a URL would be silently rewritten: refuse it instead.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused.
+  if (/[\x00-\x1f\x7f]/.test(rawUrl)) {
+    throw new LoadBalancerConfigError(
+      `${field}.url`,
+      shown,
+      'a URL without control characters (CR, LF, tab, NUL: the URL parser would drop them silently)',
+    );
+  }
   let parsed: URL;
   try {
     parsed = new URL(rawUrl);

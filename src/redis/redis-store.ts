@@ -24,6 +24,8 @@ export interface RedisClientLike {
   get(key: string): Promise<string | null>;
   set(key: string, value: string, unit: 'PX', ttlMs: number): Promise<unknown>;
   del(key: string): Promise<number>;
+  /** `EVAL script numkeys key... arg...`, for the atomic first-binding-wins write. */
+  eval(script: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
 }
 
 /** Options of the {@link RedisSessionStore} constructor. */
@@ -73,6 +75,11 @@ export interface RedisSessionStoreEvents {
    * (With a client passed in, listen to the client itself.)
    */
   clientError: (error: unknown) => void;
+  /**
+   * A session key held something other than a string (Redis `WRONGTYPE`): the read was answered
+   * as a miss, so the next binding replaces it, and the store stays up for every other key.
+   */
+  keyError: (e: { operation: 'get'; key: string; error: unknown }) => void;
 }
 
 /** The subset of an ioredis client that `close()` needs, for a client the store opened. */
@@ -121,12 +128,13 @@ export class RedisSessionStore
       client === null ||
       typeof (client as RedisClientLike).get !== 'function' ||
       typeof (client as RedisClientLike).set !== 'function' ||
-      typeof (client as RedisClientLike).del !== 'function'
+      typeof (client as RedisClientLike).del !== 'function' ||
+      typeof (client as RedisClientLike).eval !== 'function'
     ) {
       throw new LoadBalancerConfigError(
         'client',
         client,
-        'a Redis client (ioredis) with get, set and del',
+        'a Redis client (ioredis) with get, set, del and eval',
       );
     }
     this.#client = client as RedisClientLike;
@@ -191,11 +199,22 @@ export class RedisSessionStore
     return store;
   }
 
-  /** The session under `key`, or `undefined`. */
+  /**
+   * The session under `key`, or `undefined`. A key holding another Redis type (`WRONGTYPE`) is a
+   * miss for this key alone, reported as a `keyError` event: one bad key must not make the
+   * store look down for every session.
+   */
   async get(key: string): Promise<SessionRecord | undefined> {
     this.#assertOpen();
     checkString('key', key, { nonEmpty: false });
-    const raw = await this.#client.get(this.prefix + key);
+    let raw: string | null;
+    try {
+      raw = await this.#client.get(this.prefix + key);
+    } catch (error) {
+      if (!isWrongType(error)) throw error;
+      this.emit('keyError', { operation: 'get', key, error });
+      return undefined;
+    }
     return raw === null ? undefined : decode(raw);
   }
 
@@ -203,22 +222,44 @@ export class RedisSessionStore
   async set(key: string, record: SessionRecord, ttlMs: number): Promise<void> {
     this.#assertOpen();
     checkString('key', key, { nonEmpty: false });
-    if (
-      !isPlainObject(record) ||
-      typeof record.backend !== 'string' ||
-      typeof record.createdAt !== 'number' ||
-      !Number.isFinite(record.createdAt)
-    ) {
-      throw new LoadBalancerConfigError('record', record, '{ backend: string, createdAt: number }');
-    }
+    checkRecord('record', record);
     checkDuration('ttlMs', ttlMs, { min: 0, minExclusive: true });
     // PX takes whole milliseconds >= 1.
-    await this.#client.set(
+    await this.#client.set(this.prefix + key, encode(record), 'PX', Math.max(1, Math.ceil(ttlMs)));
+  }
+
+  /**
+   * Stores `record` unless another replica bound the key first, in one Lua script (atomic in
+   * Redis): it writes when the key holds `expected`, nothing, or no valid session (another type
+   * included), and otherwise answers the binding already there. Resolves to the binding held
+   * afterwards. See {@link SessionStore.bind}.
+   */
+  async bind(
+    key: string,
+    record: SessionRecord,
+    ttlMs: number,
+    expected: SessionRecord | undefined,
+  ): Promise<SessionRecord | undefined> {
+    this.#assertOpen();
+    checkString('key', key, { nonEmpty: false });
+    checkRecord('record', record);
+    if (expected !== undefined) checkRecord('expected', expected);
+    checkDuration('ttlMs', ttlMs, { min: 0, minExclusive: true });
+    const value = encode(record);
+    const reply = await this.#client.eval(
+      BIND_SCRIPT,
+      1,
       this.prefix + key,
-      `${record.createdAt}|${record.backend}`,
-      'PX',
+      value,
       Math.max(1, Math.ceil(ttlMs)),
+      expected === undefined ? '' : encode(expected),
     );
+    if (!Array.isArray(reply) || reply.length !== 2) {
+      throw new Error(`RedisSessionStore.bind: unexpected reply from Redis: ${String(reply)}`);
+    }
+    const [written, held] = reply as [unknown, unknown];
+    if (written === 1) return record;
+    return typeof held === 'string' && held !== '' ? decode(held) : undefined;
   }
 
   /** Forgets the session under `key`; resolves to whether there was one. */
@@ -252,6 +293,48 @@ export class RedisSessionStore
 
 /** Clients opened by `connect()`, handed to the constructor without widening its options. */
 const ownedClients = new WeakMap<RedisSessionStoreOptions, OwnedClient>();
+
+/**
+ * The atomic bind. KEYS[1] the session key; ARGV[1] the new value, ARGV[2] its TTL in ms,
+ * ARGV[3] the value the caller read ('' for none). Writes when the key holds ARGV[3], nothing,
+ * another type, or a value that is not `createdAt|backend` with a finite number (the rule of
+ * `decode` below); answers {1, new value} when it wrote, else {0, the value held}.
+ */
+const BIND_SCRIPT = `
+local current = false
+if redis.call('TYPE', KEYS[1])['ok'] == 'string' then current = redis.call('GET', KEYS[1]) end
+local function valid(v)
+  local bar = string.find(v, '|', 1, true)
+  if bar == nil or bar == 1 or bar == #v then return false end
+  local n = tonumber(string.sub(v, 1, bar - 1))
+  return n ~= nil and n == n and n ~= math.huge and n ~= -math.huge
+end
+if current == false or current == ARGV[3] or not valid(current) then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return {1, ARGV[1]}
+end
+return {0, current}
+`;
+
+function checkRecord(field: string, record: unknown): asserts record is SessionRecord {
+  if (
+    !isPlainObject(record) ||
+    typeof record['backend'] !== 'string' ||
+    typeof record['createdAt'] !== 'number' ||
+    !Number.isFinite(record['createdAt'])
+  ) {
+    throw new LoadBalancerConfigError(field, record, '{ backend: string, createdAt: number }');
+  }
+}
+
+/** Redis answers a command on a key of another type with an error starting `WRONGTYPE`. */
+function isWrongType(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('WRONGTYPE');
+}
+
+function encode(record: SessionRecord): string {
+  return `${record.createdAt}|${record.backend}`;
+}
 
 /** `createdAt|backend`; the backend id may itself hold `|`, so only the first one splits. */
 function decode(raw: string): SessionRecord | undefined {

@@ -49,8 +49,11 @@ export interface CookieAttributes {
 }
 
 /**
- * An HMAC key: a string (UTF-8) or bytes, at least 32 bytes long. Give a list to rotate keys:
- * the first signs, every one verifies.
+ * An HMAC key: a string (UTF-8) or bytes, at least 32 bytes long and not trivially guessable
+ * (refused: fewer than 8 distinct byte values, evenly spaced bytes such as 0, 1, 2, ... or
+ * `abcd...`, and a short block repeated, such as `'secret'.repeat(6)`; an all-zero
+ * `new Uint8Array(32)` that was never filled is the usual case). Give a list to rotate keys: the
+ * first signs, every one verifies.
  */
 export type CookieSecret = string | Uint8Array | readonly (string | Uint8Array)[];
 
@@ -267,6 +270,15 @@ export class HmacKeys {
           `a secret of at least ${MIN_SECRET_BYTES} bytes (RFC 2104 §3); generate one with crypto.getRandomValues`,
         );
       }
+      const weak = weakSecret(bytes);
+      if (weak !== undefined) {
+        // The value is never echoed: only its length and what is wrong with it.
+        throw new LoadBalancerConfigError(
+          f,
+          `(${bytes.length} bytes)`,
+          `a secret that is not trivially guessable (this one ${weak}); generate ${MIN_SECRET_BYTES} random bytes with crypto.getRandomValues`,
+        );
+      }
       return bytes;
     });
     this.count = this.#raw.length;
@@ -303,6 +315,33 @@ export class HmacKeys {
     }
     return undefined;
   }
+}
+
+/** Fewest distinct byte values a secret may have (32 random bytes have about 30). */
+const MIN_DISTINCT_BYTES = 8;
+
+/**
+ * Why a secret is trivially guessable, or undefined. Catches keys built by hand or by mistake
+ * (`'x'.repeat(32)`, `new Uint8Array(32)` never filled, `0, 1, 2, ...`, a word repeated), not
+ * weak passphrases in general: a brute-force estimate needs a model of the source, which a
+ * library cannot know. For 32 random bytes, each rule fails with a probability far below 2^-100.
+ */
+function weakSecret(bytes: Uint8Array): string | undefined {
+  const distinct = new Set(bytes).size;
+  if (distinct < MIN_DISTINCT_BYTES) {
+    return `has only ${distinct} distinct byte value${distinct === 1 ? '' : 's'}`;
+  }
+  const step = (bytes[1]! - bytes[0]! + 256) % 256;
+  let even = true;
+  for (let i = 2; i < bytes.length && even; i++)
+    even = (bytes[i]! - bytes[i - 1]! + 256) % 256 === step;
+  if (even) return 'is a run of evenly spaced bytes';
+  for (let period = 1; period <= bytes.length / 2; period++) {
+    let repeats = true;
+    for (let i = period; i < bytes.length && repeats; i++) repeats = bytes[i] === bytes[i - period];
+    if (repeats) return `repeats a block of ${period} bytes`;
+  }
+  return undefined;
 }
 
 /** Signs and verifies cookie values with HMAC-SHA256 (see {@link createCookieSigner}). */

@@ -97,6 +97,31 @@ export class MemorySessionStore implements SessionStore {
     this.#cache.set(key, record, { ttl: ttlMs });
   }
 
+  /**
+   * Stores `record` unless another binding replaced `expected` first; returns the binding held
+   * afterwards (see {@link SessionStore.bind}).
+   */
+  bind(
+    key: string,
+    record: SessionRecord,
+    ttlMs: number,
+    expected: SessionRecord | undefined,
+  ): SessionRecord | undefined {
+    this.#assertOpen();
+    if (typeof key !== 'string') throw new LoadBalancerConfigError('key', key, 'a string');
+    const current = this.#cache.get(key);
+    if (
+      current !== undefined &&
+      (expected === undefined ||
+        current.backend !== expected.backend ||
+        current.createdAt !== expected.createdAt)
+    ) {
+      return current;
+    }
+    this.set(key, record, ttlMs);
+    return record;
+  }
+
   /** Forgets the session under `key`; returns whether there was one. */
   delete(key: string): boolean {
     if (typeof key !== 'string') throw new LoadBalancerConfigError('key', key, 'a string');

@@ -25,6 +25,7 @@ import {
   sha256,
 } from './cookie.js';
 import { MemorySessionStore } from './memory-store.js';
+import { DEFAULT_CLOCK_SKEW_MS, stampAge } from './stamps.js';
 import type { Awaitable, SessionRecord, SessionStore } from './store.js';
 
 /** The sticky cookie: its name and `Set-Cookie` attributes. */
@@ -98,6 +99,16 @@ export interface SessionPersistenceOptions {
    * @default undefined (cookies are not signed)
    */
   secret?: CookieSecret;
+  /**
+   * How far in the future a session's time stamps (a stored binding's creation time, a cookie's
+   * issue and last-use times) may lie before the session is treated as invalid and balanced
+   * afresh. Replicas sharing a store need clocks within this of each other; a stamp set further
+   * ahead (a forged unsigned cookie, a record written by a clock gone wrong) would otherwise
+   * never grow old and outlive `ttlMs` and `maxLifeMs`. RFC 7519 §4.1.4 suggests "usually no
+   * more than a few minutes" for such leeway.
+   * @default 60000
+   */
+  clockSkewMs?: number;
   /** Time source. @default pool.clock */
   clock?: Clock;
 }
@@ -177,7 +188,13 @@ export interface SessionFetchHooks {
 }
 
 /** Why a returned cookie was not honoured. */
-export type CookieRejection = 'malformed' | 'bad-signature' | 'expired' | 'unknown-backend';
+export type CookieRejection =
+  | 'malformed'
+  | 'bad-signature'
+  | 'expired'
+  /** Its issue or last-use time lies more than `clockSkewMs` in the future. */
+  | 'future-timestamp'
+  | 'unknown-backend';
 
 /** Events of {@link SessionPersistenceManager}. */
 export interface SessionEvents {
@@ -217,6 +234,7 @@ const MANAGER_KEYS = [
   'storeRetryMs',
   'cookie',
   'secret',
+  'clockSkewMs',
   'clock',
 ] as const;
 
@@ -236,6 +254,8 @@ const FAILED: StoreResult<never> = Object.freeze({ ok: false });
 interface Outcome {
   readonly status: SessionStatus;
   readonly setCookie: string | undefined;
+  /** Key mode: another writer bound the session first, to this backend. */
+  readonly winner?: string;
 }
 const NO_SESSION: Outcome = Object.freeze({ status: 'none', setCookie: undefined });
 const UNAVAILABLE: Outcome = Object.freeze({ status: 'unavailable', setCookie: undefined });
@@ -252,6 +272,8 @@ interface Resolved {
   readonly seenAt: number;
   /** Key mode: whether the store answered (when not, the binding is not recorded). */
   readonly storeOk: boolean;
+  /** Key mode: the record the store held, valid or not (what a new binding replaces). */
+  readonly found?: SessionRecord;
 }
 
 const NONE: Resolved = Object.freeze({
@@ -306,6 +328,7 @@ export class SessionPersistenceManager extends EventEmitter<SessionEvents> {
   readonly maxLifeMs: number;
 
   readonly #clock: Clock;
+  readonly #clockSkewMs: number;
   readonly #ownsStore: boolean;
   readonly #storeTimeoutMs: number;
   readonly #storeRetryMs: number;
@@ -354,6 +377,9 @@ export class SessionPersistenceManager extends EventEmitter<SessionEvents> {
       minExclusive: true,
     });
     this.#storeRetryMs = optDuration('storeRetryMs', o.storeRetryMs, 1000, { min: 0 });
+    this.#clockSkewMs = optDuration('clockSkewMs', o.clockSkewMs, DEFAULT_CLOCK_SKEW_MS, {
+      min: 0,
+    });
     this.#cookieRefreshMs = this.ttlMs / 4;
 
     const cookie = o.cookie ?? false;
@@ -476,7 +502,7 @@ export class SessionPersistenceManager extends EventEmitter<SessionEvents> {
     else found = NONE;
     // Awaited only when the store is asynchronous: the in-memory path skips the extra turns.
     const resolved = isThenable(found) ? await found : found;
-    const lease = this.pool.acquire(this.#pickContext(resolved, ctx, undefined));
+    let lease = this.pool.acquire(this.#pickContext(resolved, ctx, undefined));
     let outcome: Outcome;
     try {
       const committed = this.#commit(resolved, lease.backend);
@@ -485,6 +511,9 @@ export class SessionPersistenceManager extends EventEmitter<SessionEvents> {
       // Never leak the lease: 'aborted' does not count against the backend.
       lease.release({ ok: false, failure: 'aborted', error });
       throw error;
+    }
+    if (outcome.winner !== undefined && outcome.winner !== lease.backend.id) {
+      lease = this.#followWinner(lease, outcome.winner, resolved, ctx);
     }
     const result: {
       lease: Lease;
@@ -495,6 +524,26 @@ export class SessionPersistenceManager extends EventEmitter<SessionEvents> {
     } = { lease, key, rebound: outcome.status === 'rebound', status: outcome.status };
     if (outcome.setCookie !== undefined) result.setCookie = outcome.setCookie;
     return result;
+  }
+
+  /**
+   * Another replica bound the session first: take the call to its backend too, when the pool
+   * gives it (the lease already taken is handed back without counting against its backend).
+   */
+  #followWinner(lease: Lease, winner: string, r: Resolved, ctx: PickContext | undefined): Lease {
+    const pinned: Resolved = { ...r, pinned: winner };
+    let other: Lease;
+    try {
+      other = this.pool.acquire(this.#pickContext(pinned, ctx, undefined));
+    } catch {
+      return lease;
+    }
+    if (other.backend.id !== winner) {
+      other.release({ ok: false, failure: 'aborted' });
+      return lease;
+    }
+    lease.release({ ok: false, failure: 'aborted' });
+    return other;
   }
 
   /**
@@ -591,10 +640,22 @@ export class SessionPersistenceManager extends EventEmitter<SessionEvents> {
       record === undefined ||
       record === null ||
       typeof record.backend !== 'string' ||
-      typeof record.createdAt !== 'number' ||
-      this.#clock.now() - record.createdAt >= this.maxLifeMs
+      typeof record.createdAt !== 'number'
     ) {
       return { via: 'key', key, pinned: undefined, createdAt: 0, seenAt: 0, storeOk: true };
+    }
+    // A creation time in the future would never reach maxLifeMs: such a record is no session.
+    const age = stampAge(record.createdAt, this.#clock.now(), this.#clockSkewMs);
+    if (age === undefined || age >= this.maxLifeMs) {
+      return {
+        via: 'key',
+        key,
+        pinned: undefined,
+        createdAt: 0,
+        seenAt: 0,
+        storeOk: true,
+        found: record,
+      };
     }
     return {
       via: 'key',
@@ -603,6 +664,7 @@ export class SessionPersistenceManager extends EventEmitter<SessionEvents> {
       createdAt: record.createdAt,
       seenAt: 0,
       storeOk: true,
+      found: record,
     };
   }
 
@@ -652,25 +714,31 @@ export class SessionPersistenceManager extends EventEmitter<SessionEvents> {
       const key = r.key!;
       if (!r.storeOk) return UNAVAILABLE;
       if (r.pinned === backend.id) {
-        // Sliding expiry: refresh in the background; the call need not wait for it.
+        // Sliding expiry: refresh in the background; the call need not wait for it. Through
+        // bind(), a refresh never undoes another replica's newer binding.
         const ttl = this.#ttlFor(r.createdAt, now);
         if (ttl > 0) {
           const record: SessionRecord = { backend: backend.id, createdAt: r.createdAt };
-          this.#background(this.#call('set', key, () => this.store.set(key, record, ttl)));
+          this.#background(this.#call('set', key, () => this.#write(key, record, ttl, r.found)));
         }
         return KEPT;
       }
       // A new binding is written before the call proceeds (bounded by storeTimeoutMs), so that
-      // other replicas sharing the store see it on their next call.
+      // other replicas sharing the store see it on their next call. With a store that binds
+      // atomically, the first of two replicas binding one session at once wins, and the other
+      // learns the winner here.
       const record: SessionRecord = { backend: backend.id, createdAt: now };
       const written = this.#call('set', key, () =>
-        this.store.set(key, record, this.#ttlFor(now, now)),
+        this.#write(key, record, this.#ttlFor(now, now), r.found),
       );
-      const done = (): Outcome => ({
-        status: this.#announce(r, key, backend),
-        setCookie: undefined,
-      });
-      return isThenable(written) ? written.then(done) : done();
+      const done = (result: StoreResult<SessionRecord | undefined>): Outcome => {
+        const held = result.ok ? result.value : undefined;
+        if (held !== undefined && (held.backend !== record.backend || held.createdAt !== now)) {
+          return { status: 'kept', setCookie: undefined, winner: held.backend };
+        }
+        return { status: this.#announce(r, key, backend), setCookie: undefined };
+      };
+      return isThenable(written) ? written.then(done) : done(written);
     }
     return this.#commitCookie(r, backend, now);
   }
@@ -706,6 +774,22 @@ export class SessionPersistenceManager extends EventEmitter<SessionEvents> {
       this.emit('rebound', { key, from: r.pinned, to: backend, reason, via });
     }
     return 'rebound';
+  }
+
+  /**
+   * Writes a binding: atomically through `store.bind` when the store has it (returning the
+   * binding held afterwards), else with `set` (the last writer wins).
+   */
+  #write(
+    key: string,
+    record: SessionRecord,
+    ttlMs: number,
+    expected: SessionRecord | undefined,
+  ): Awaitable<SessionRecord | undefined> {
+    const store = this.store;
+    if (typeof store.bind === 'function') return store.bind(key, record, ttlMs, expected);
+    const set = store.set(key, record, ttlMs);
+    return isThenable(set) ? set.then(() => record) : record;
   }
 
   /** The store TTL of a session: idle TTL, capped by what is left of its absolute life. */
@@ -751,8 +835,12 @@ export class SessionPersistenceManager extends EventEmitter<SessionEvents> {
     const seenAt = unstamp(seen);
     if (token.length === 0 || createdAt === undefined || seenAt === undefined) return 'malformed';
     if (seenAt < createdAt) return 'malformed';
+    // Stamps in the future would never expire (an unsigned cookie can carry any stamp).
     const now = this.#clock.now();
-    if (now - createdAt >= this.maxLifeMs || now - seenAt >= this.ttlMs) return 'expired';
+    const age = stampAge(createdAt, now, this.#clockSkewMs);
+    const idle = stampAge(seenAt, now, this.#clockSkewMs);
+    if (age === undefined || idle === undefined) return 'future-timestamp';
+    if (age >= this.maxLifeMs || idle >= this.ttlMs) return 'expired';
     let id = this.#idOf.get(token);
     if (id === undefined) {
       await this.#learnTokens();

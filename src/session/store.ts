@@ -41,6 +41,20 @@ export interface SessionStore {
    * Sliding expiry is done by setting the same record again on use.
    */
   set(key: string, record: SessionRecord, ttlMs: number): Awaitable<void>;
+  /**
+   * Writes `record` only if the key still holds `expected` (the record the caller read, or
+   * `undefined` for none) or holds no valid session, as one atomic step, and returns the record
+   * the key holds afterwards: `record` when it was written, else the binding another writer made
+   * first (or `undefined` when the key holds nothing usable). This lets the first of two replicas
+   * that bind one new session at once win, and both use its backend. Optional: without it the
+   * manager uses `set`, and the last writer wins.
+   */
+  bind?(
+    key: string,
+    record: SessionRecord,
+    ttlMs: number,
+    expected: SessionRecord | undefined,
+  ): Awaitable<SessionRecord | undefined>;
   /** Forgets a session. What it returns (often whether there was one) is not used. */
   delete(key: string): Awaitable<unknown>;
   /**

@@ -256,4 +256,47 @@ describe('connect() over TLS', () => {
       await new Promise<void>((r) => server.close(() => r()));
     }
   });
+
+  it('sends no SNI to a backend addressed by IP (RFC 6066 §3), and still verifies its certificate', async () => {
+    const seen: (string | false | null)[] = [];
+    const server = createTlsServer({ cert, key }, (s) => {
+      seen.push(s.servername);
+      s.on('error', () => {});
+      s.pipe(s);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): void => {
+      warnings.push(w);
+    };
+    process.on('warning', onWarning);
+    try {
+      const p = pool(
+        [`tcp://127.0.0.1:${port}`, `tcp://localhost:${port}`],
+        new RoundRobin({ startIndex: 0 }),
+      );
+      for (let i = 0; i < 2; i++) {
+        const s = await open(p, { tls: { ca: cert } });
+        const echoed = new Promise<string>((r) => s.once('data', (d) => r(String(d))));
+        s.write('sni');
+        expect(await echoed).toBe('sni');
+        const done = closed(s);
+        s.end();
+        await done;
+      }
+      // The IP backend gets no server name; the named one gets its name.
+      expect(seen).toEqual([false, 'localhost']);
+      // A servername given by the caller is sent as it is.
+      const s = await open(p, { tls: { ca: cert, servername: 'localhost' } });
+      const done = closed(s);
+      s.end();
+      await done;
+      expect(seen[2]).toBe('localhost');
+      expect(warnings.filter((w) => String(w.message).includes('RFC 6066'))).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
 });

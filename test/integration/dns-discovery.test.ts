@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import {
   BackendPool,
   DiscoveryBinding,
+  type DiscoveryBindingOptions,
   type DiscoveryEvents,
   RoundRobin,
 } from '../../src/index.js';
@@ -56,7 +57,10 @@ function common(clock: ManualClock) {
   };
 }
 
-function harness<S extends DnsDiscovery | DnsSrvDiscovery>(make: (clock: ManualClock) => S) {
+function harness<S extends DnsDiscovery | DnsSrvDiscovery>(
+  make: (clock: ManualClock) => S,
+  bindingOptions: DiscoveryBindingOptions = {},
+) {
   const clock = new ManualClock();
   const pool = new BackendPool({
     clock,
@@ -65,7 +69,7 @@ function harness<S extends DnsDiscovery | DnsSrvDiscovery>(make: (clock: ManualC
     algorithm: new RoundRobin(),
   });
   const source = make(clock);
-  const binding = new DiscoveryBinding(pool, source);
+  const binding = new DiscoveryBinding(pool, source, bindingOptions);
   const events: Partial<Record<keyof DiscoveryEvents, Record<string, unknown>[]>> = {};
   onEveryEvent(binding, (name, payload) => {
     const list = events[name] ?? [];
@@ -309,6 +313,7 @@ describe('DnsDiscovery (A/AAAA)', () => {
       [() => new DnsDiscovery({ ...base, family: 5 as 4 }), 'family'],
       [() => new DnsDiscovery({ ...base, scheme: 'ht tp' }), 'scheme'],
       [() => new DnsDiscovery({ ...base, basePath: 'v1' }), 'basePath'],
+      [() => new DnsDiscovery({ ...base, basePath: '/v1\r\nX: y' }), 'basePath'],
       [() => new DnsDiscovery({ ...base, servers: ['not an ip'] }), 'servers'],
       [() => new DnsDiscovery({ ...base, weight: 0 }), 'weight'],
       [() => new DnsDiscovery({ ...base, minRefreshMs: -5 }), 'minRefreshMs'],
@@ -461,5 +466,72 @@ describe('DnsSrvDiscovery (SRV)', () => {
     await h.nextRefresh();
     expect(h.ids()).toHaveLength(4);
     expect(h.events['empty-answer']).toHaveLength(1);
+  });
+});
+
+describe('address policy on DNS answers', () => {
+  it('refuses unspecified, metadata, link-local and IPv4-mapped metadata addresses, each with an invalid-endpoint event', async () => {
+    dns.setAddresses(HOST, [
+      '10.1.0.1',
+      '169.254.169.254',
+      '0.0.0.0',
+      '169.254.10.20',
+      'fd00::7',
+      '::',
+      '::ffff:a9fe:a9fe',
+      'fe80::1',
+      'fd00:ec2::254',
+    ]);
+    const h = harness(aSource());
+    await h.begin();
+    expect(h.ids()).toEqual(['10.1.0.1:8080', '[fd00::7]:8080']);
+    const refused = (h.events['invalid-endpoint'] ?? []).map((e) => [
+      (e['endpoint'] as { url: string }).url,
+      e['reason'],
+    ]);
+    expect(refused.sort()).toEqual(
+      [
+        ['http://0.0.0.0:8080', expect.stringContaining('unspecified')],
+        ['http://169.254.10.20:8080', expect.stringContaining('(link-local)')],
+        ['http://169.254.169.254:8080', expect.stringContaining('(metadata)')],
+        ['http://[::]:8080', expect.stringContaining('unspecified')],
+        ['http://[::ffff:169.254.169.254]:8080', expect.stringContaining('(metadata)')],
+        ['http://[fd00:ec2::254]:8080', expect.stringContaining('(metadata)')],
+        ['http://[fe80::1]:8080', expect.stringContaining('(link-local)')],
+      ].sort(),
+    );
+    expect(h.events['invalid-endpoint']?.every((e) => e['source'] === `dns:${HOST}`)).toBe(true);
+  });
+
+  it('refuses SRV records with port 0 and keeps the others', async () => {
+    dns.setSrv(SRV, [
+      { priority: 10, weight: 1, port: 0, target: 'a.svc.test' },
+      { priority: 10, weight: 1, port: 9002, target: 'b.svc.test' },
+    ]);
+    dns.setAddresses('a.svc.test', ['10.2.0.1']);
+    dns.setAddresses('b.svc.test', ['10.2.0.2']);
+    const h = harness(srvSource({ family: 4 }));
+    await h.begin();
+    expect(h.ids()).toEqual(['10.2.0.2:9002']);
+    expect(h.events['invalid-endpoint']).toHaveLength(1);
+    expect(h.events['invalid-endpoint']?.[0]).toMatchObject({
+      source: `dns-srv:${SRV}`,
+      endpoint: { url: 'http://10.2.0.1:0' },
+      reason: expect.stringContaining('port 0'),
+    });
+  });
+
+  it('applies an allow list of CIDRs to every answer, refresh after refresh', async () => {
+    dns.setAddresses(HOST, ['10.1.0.1', '10.9.0.1', '127.0.0.1']);
+    const h = harness(aSource({ family: 4 }), { addressPolicy: { allow: ['10.1.0.0/16'] } });
+    await h.begin();
+    const refused = (): string[] =>
+      (h.events['invalid-endpoint'] ?? []).map((e) => (e['endpoint'] as { url: string }).url);
+    expect(h.ids()).toEqual(['10.1.0.1:8080']);
+    expect(refused().sort()).toEqual(['http://10.9.0.1:8080', 'http://127.0.0.1:8080']);
+    dns.setAddresses(HOST, ['10.1.0.1', '10.1.0.2', '169.254.169.254']);
+    await h.nextRefresh();
+    expect(h.ids()).toEqual(['10.1.0.1:8080', '10.1.0.2:8080']);
+    expect(refused()).toContain('http://169.254.169.254:8080');
   });
 });

@@ -9,7 +9,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { attachDiscovery, BackendPool } from '../../src/index.js';
+import { attachDiscovery, BackendPool, DiscoveryBinding } from '../../src/index.js';
 import { DnsDiscovery, DnsSrvDiscovery } from '../../src/node/index.js';
 import { ManualClock } from '../../src/testing/index.js';
 import { requireCommand } from '../support/services.js';
@@ -46,6 +46,19 @@ describe.runIf(requireCommand('dnsmasq'))('DNS discovery against dnsmasq', () =>
     dir = await mkdtemp(join(tmpdir(), 'loadwise-dnsmasq-'));
     hostsFile = join(dir, 'hosts');
     await writeFile(hostsFile, `10.3.0.1 api.${ZONE}\n10.3.0.2 api.${ZONE}\n`);
+    // Answers an attacker who controls the zone could give: a cloud metadata address, the
+    // unspecified addresses (0.0.0.0 reaches the local host), an IPv4-mapped metadata address.
+    await writeFile(
+      join(dir, 'hostile'),
+      [
+        `169.254.169.254 hostile.${ZONE}`,
+        `0.0.0.0 hostile.${ZONE}`,
+        `10.3.2.1 hostile.${ZONE}`,
+        `::ffff:169.254.169.254 hostile.${ZONE}`,
+        `:: hostile.${ZONE}`,
+        '',
+      ].join('\n'),
+    );
     for (let attempt = 0; attempt < 3 && child === undefined; attempt++) {
       const port = await freeUdpPort();
       const proc = spawn(
@@ -63,10 +76,13 @@ describe.runIf(requireCommand('dnsmasq'))('DNS discovery against dnsmasq', () =>
           '--local-ttl=45',
           `--local=/${ZONE}/`,
           `--addn-hosts=${hostsFile}`,
+          `--addn-hosts=${join(dir, 'hostile')}`,
           `--host-record=a.${ZONE},10.3.1.1`,
           `--host-record=b.${ZONE},10.3.1.2,fd00::3:2`,
           `--srv-host=${SRV},a.${ZONE},9001,10,5`,
           `--srv-host=${SRV},b.${ZONE},9002,20,0`,
+          `--srv-host=_port0._tcp.${ZONE},a.${ZONE},0,10,5`,
+          `--srv-host=_port0._tcp.${ZONE},a.${ZONE},9003,10,5`,
         ],
         { stdio: ['ignore', 'ignore', 'pipe'] },
       );
@@ -148,6 +164,56 @@ describe.runIf(requireCommand('dnsmasq'))('DNS discovery against dnsmasq', () =>
         ['[fd00::3:2]:9002', 1, 0.005],
       ]);
       expect(pool.eligible().map((b) => b.id)).toEqual(['10.3.1.1:9001']);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('refuses metadata, unspecified and port-0 answers, each reported as invalid-endpoint', async () => {
+    const clock = new ManualClock();
+    const pool = new BackendPool({ clock, skew: false });
+    const hostile = new DnsDiscovery({
+      hostname: `hostile.${ZONE}`,
+      port: 8080,
+      servers: [server],
+      resolverOptions: { timeout: 500, tries: 2 },
+      clock,
+    });
+    const port0 = new DnsSrvDiscovery({
+      service: `_port0._tcp.${ZONE}`,
+      family: 4,
+      servers: [server],
+      resolverOptions: { timeout: 500, tries: 2 },
+      clock,
+    });
+    const refused: [string, string, string][] = [];
+    for (const source of [hostile, port0]) {
+      const binding = new DiscoveryBinding(pool, source);
+      binding.on('invalid-endpoint', (e) =>
+        refused.push([e.source, (e.endpoint as { url: string }).url, e.reason]),
+      );
+      binding.start();
+    }
+    try {
+      await hostile.settled();
+      await port0.settled();
+      expect(
+        pool
+          .backends()
+          .map((b) => b.id)
+          .sort(),
+      ).toEqual(['10.3.1.1:9003', '10.3.2.1:8080']);
+      expect(refused.sort()).toEqual([
+        [`dns-srv:_port0._tcp.${ZONE}`, 'http://10.3.1.1:0', expect.stringContaining('port 0')],
+        [`dns:hostile.${ZONE}`, 'http://0.0.0.0:8080', expect.stringContaining('unspecified')],
+        [`dns:hostile.${ZONE}`, 'http://169.254.169.254:8080', expect.stringContaining('metadata')],
+        [`dns:hostile.${ZONE}`, 'http://[::]:8080', expect.stringContaining('unspecified')],
+        [
+          `dns:hostile.${ZONE}`,
+          'http://[::ffff:169.254.169.254]:8080',
+          expect.stringContaining('metadata'),
+        ],
+      ]);
     } finally {
       await pool.close();
     }

@@ -10,7 +10,7 @@ import {
   type SessionPersistenceOptions,
 } from '../../src/index.js';
 import { RedisSessionStore } from '../../src/redis/index.js';
-import { seededRandom } from '../../src/testing/index.js';
+import { ManualClock, seededRandom } from '../../src/testing/index.js';
 import { hasRedis, type RedisServer, startRedis } from '../support/redis.js';
 
 const URLS = Array.from({ length: 5 }, (_, i) => `http://10.1.0.${i + 1}:8080`);
@@ -219,5 +219,99 @@ describe.runIf(hasRedis())('RedisSessionStore against a real redis-server', () =
     for (let i = 0; i < 5; i++) {
       expect(await call(sessions, 'k')).toEqual({ id: first!.id, status: 'kept' });
     }
+  });
+
+  it('one key of the wrong type (WRONGTYPE) is a miss for that key: the store stays up', async () => {
+    const s = await store();
+    const keyErrors: unknown[] = [];
+    s.on('keyError', (e) => keyErrors.push(e));
+    const { sessions } = replica(s, 4, { storeRetryMs: 60_000 });
+    const events: Array<keyof SessionEvents> = [];
+    for (const name of ['storeError', 'storeDown'] as const)
+      sessions.on(name, () => events.push(name));
+    await admin.lpush('loadwise:session:list-key', 'x');
+    await admin.hset('loadwise:session:hash-key', 'f', 'v');
+
+    const first = await call(sessions, 'list-key');
+    expect(first.status).toBe('new');
+    expect(await call(sessions, 'list-key')).toEqual({ id: first.id, status: 'kept' });
+    expect(await admin.type('loadwise:session:list-key')).toBe('string');
+    expect((await call(sessions, 'hash-key')).status).toBe('new');
+    // Every other session still sticks: the store was never marked down.
+    const other = await call(sessions, 'plain-key');
+    expect(other.status).toBe('new');
+    expect(await call(sessions, 'plain-key')).toEqual({ id: other.id, status: 'kept' });
+    expect(events).toEqual([]);
+    expect(sessions.storeDown).toBe(false);
+    expect(keyErrors).toEqual([
+      expect.objectContaining({ operation: 'get', key: 'list-key' }),
+      expect.objectContaining({ operation: 'get', key: 'hash-key' }),
+    ]);
+    // Reading it straight from the store answers a miss too.
+    await admin.sadd('loadwise:session:set-key', 'x');
+    expect(await s.get('set-key')).toBeUndefined();
+  });
+
+  it('two replicas binding one new session at once agree: the first binding wins', async () => {
+    const a = replica(await store(), 11);
+    const b = replica(await store(), 12);
+    const keys = Array.from({ length: 30 }, (_, i) => `race-${i}`);
+    // A replica that lost the race takes a second lease, on the winner's backend.
+    let acquires = 0;
+    a.pool.on('acquire', () => acquires++);
+    b.pool.on('acquire', () => acquires++);
+    for (const key of keys) {
+      // Both read "no session" before either writes, then both bind.
+      const [ra, rb] = await Promise.all([a.sessions.acquire(key), b.sessions.acquire(key)]);
+      ra.lease.release();
+      rb.lease.release();
+      const stored = (await admin.get(`loadwise:session:${key}`))?.split('|')[1];
+      expect(ra.lease.backend.id).toBe(stored);
+      expect(rb.lease.backend.id).toBe(stored);
+      // The loser reports 'kept' (two picks of one backend in one millisecond both read 'new').
+      expect([ra.status, rb.status]).toContain('new');
+      expect(['new', 'kept']).toEqual(expect.arrayContaining([ra.status, rb.status]));
+    }
+    // With 5 backends picked at random, most races picked two different backends.
+    expect(acquires - 2 * keys.length).toBeGreaterThan(keys.length / 2);
+    // And every later call, on both replicas, goes there.
+    for (const key of keys) {
+      const stored = (await admin.get(`loadwise:session:${key}`))?.split('|')[1];
+      expect(await call(a.sessions, key)).toEqual({ id: stored, status: 'kept' });
+      expect(await call(b.sessions, key)).toEqual({ id: stored, status: 'kept' });
+    }
+  });
+
+  it('a rebind raced by another replica keeps the first rebind', async () => {
+    const a = replica(await store(), 21);
+    const b = replica(await store(), 22);
+    const { id: old } = await call(a.sessions, 'moving');
+    a.pool.setHealthy(old, false);
+    b.pool.setHealthy(old, false);
+    const [ra, rb] = await Promise.all([
+      a.sessions.acquire('moving'),
+      b.sessions.acquire('moving'),
+    ]);
+    ra.lease.release();
+    rb.lease.release();
+    const stored = (await admin.get('loadwise:session:moving'))?.split('|')[1];
+    expect(stored).not.toBe(old);
+    expect(ra.lease.backend.id).toBe(stored);
+    expect(rb.lease.backend.id).toBe(stored);
+  });
+
+  it('a stored binding created in the future is not a session: it never outlives maxLifeMs', async () => {
+    const clock = new ManualClock(1_000_000);
+    const s = await store();
+    const { sessions } = replica(s, 5, { clock, maxLifeMs: 60_000, ttlMs: 30_000 });
+    // Written by a replica whose clock is a day ahead (or by someone with access to Redis).
+    await admin.set('loadwise:session:ahead', `${clock.now() + 86_400_000}|10.1.0.5:8080`);
+    const r = await call(sessions, 'ahead');
+    expect(r.status).toBe('new');
+    const [createdAt] = (await admin.get('loadwise:session:ahead'))!.split('|');
+    expect(Number(createdAt)).toBe(clock.now());
+    // Within the default one-minute allowance, a stamp from a clock slightly ahead still counts.
+    await admin.set('loadwise:session:slightly', `${clock.now() + 30_000}|10.1.0.5:8080`);
+    expect(await call(sessions, 'slightly')).toEqual({ id: '10.1.0.5:8080', status: 'kept' });
   });
 });

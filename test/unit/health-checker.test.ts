@@ -6,10 +6,11 @@ import { LoadBalancerConfigError } from '../../src/errors/config-error.js';
 import { HealthCheckTimeoutError } from '../../src/errors/health-check-timeout-error.js';
 import { PoolClosedError } from '../../src/errors/pool-closed-error.js';
 import { HealthChecker, type HealthCheckerOptions } from '../../src/health/health-checker.js';
-import type { Probe } from '../../src/health/probes.js';
+import { httpProbe, type Probe } from '../../src/health/probes.js';
 import { BackendPool } from '../../src/pool/backend-pool.js';
 import { ManualClock, seededRandom } from '../../src/testing/index.js';
 import type { BackendState } from '../../src/types.js';
+import { expectConfigErrors } from '../support/config-errors.js';
 
 type Verdict = boolean | 'hang' | 'ignore-abort' | { delayMs: number; ok: boolean };
 
@@ -102,6 +103,28 @@ describe('HealthChecker: configuration', () => {
     ['empty expected statuses', { expectedStatuses: [] }, 'expectedStatuses'],
     ['full URL as path', { path: 'http://other/health' }, 'path'],
     ['bad method', { method: 'POST' }, 'method'],
+    [
+      'CR/LF in a header value',
+      { headers: { 'x-token': 'a\r\nX-Injected: 1' } },
+      'headers.x-token',
+    ],
+    ['LF in a header value', { headers: { 'x-token': 'a\nb' } }, 'headers.x-token'],
+    ['NUL in a header value', { headers: { 'x-token': 'a\u0000b' } }, 'headers.x-token'],
+    ['a leading space in a header value', { headers: { 'x-token': ' a' } }, 'headers.x-token'],
+    [
+      'a character above U+00FF in a header value',
+      { headers: { 'x-token': 'a\u0100' } },
+      'headers.x-token',
+    ],
+    ['a space in a header name', { headers: { 'x token': 'a' } }, 'headers'],
+    ['a colon in a header name', { headers: { 'x-token:': 'a' } }, 'headers'],
+    ['an empty header name', { headers: { '': 'a' } }, 'headers'],
+    ['a scheme-relative path to another host', { path: '//other-host/h' }, 'path'],
+    ['a backslash path to another host', { path: '\\\\other-host/h' }, 'path'],
+    ['a slash-backslash path to another host', { path: '/\\other-host/h' }, 'path'],
+    ['a path with a newline', { path: '/he\nalth' }, 'path'],
+    ['a path with a tab', { path: '/he\talth' }, 'path'],
+    ['a path with a space', { path: '/he alth' }, 'path'],
   ])('rejects %s', (_name, options, field) => {
     let thrown: unknown;
     try {
@@ -111,6 +134,24 @@ describe('HealthChecker: configuration', () => {
     }
     expect(thrown).toBeInstanceOf(LoadBalancerConfigError);
     expect((thrown as LoadBalancerConfigError).field).toBe(field);
+  });
+
+  it('accepts header values and paths the RFC 9110 grammar allows', () => {
+    const ok = [
+      { headers: { 'x-token': 'a\tb c', "x-!#$%&'*+-.^_`|~": '', 'x-latin1': 'caf\u00e9' } },
+      { path: 'health' },
+      { path: '../health?full=1' },
+      { path: '/health/ready?x=%20' },
+    ];
+    for (const options of ok) expect(() => new HealthChecker(pool, options)).not.toThrow();
+  });
+
+  it('httpProbe() refuses the same headers and paths when called alone', () => {
+    expectConfigErrors([
+      [() => httpProbe({ headers: { a: 'x\r\ny' } }), 'headers.a'],
+      [() => httpProbe({ headers: { 'a b': 'x' } }), 'headers'],
+      [() => httpProbe({ path: '//other-host/h' }), 'path'],
+    ]);
   });
 
   it('says why the timeout must be below the interval', () => {

@@ -552,6 +552,26 @@ describe('close()', () => {
   });
 });
 
+describe('control characters in backend URLs', () => {
+  it.each([
+    ['CR/LF in the host', 'http://a.test\r\n:80'],
+    ['LF in the path', 'http://a.test:80/v1\nX-Injected: 1'],
+    ['a tab in the host', 'http://a.\ttest:80'],
+    ['a leading LF', '\nhttp://a.test:80'],
+    ['a trailing CR', 'http://a.test:80\r'],
+    ['NUL', 'http://a.test:80/\u0000'],
+    ['DEL', 'http://a.test:80/\u007f'],
+  ])('refuses %s instead of silently rewriting the URL', async (_label, raw) => {
+    const e = configError(() => testPool([raw]));
+    expect(e.field).toBe('backends[0].url');
+    expect(e.message).toContain('control characters');
+    const { pool } = testPool([]);
+    expect(() => pool.add({ url: raw })).toThrow(LoadBalancerConfigError);
+    expect(pool.backends()).toHaveLength(0);
+    await pool.close();
+  });
+});
+
 describe('credentials in backend URLs', () => {
   it('refuses them without echoing the password into the error message', async () => {
     const { BackendPool, LoadBalancerConfigError } = await import('../../src/index.js');

@@ -8,8 +8,8 @@ import {
   serializeSetCookie,
 } from '../../src/index.js';
 
-const SECRET = 'k'.repeat(32);
-const OTHER = 'z'.repeat(32);
+const SECRET = 'unit-test-cookie-secret-k-7f3a9c2e';
+const OTHER = 'unit-test-cookie-secret-z-51d8b04a';
 
 describe('getCookie / parseCookieHeader', () => {
   it.each([
@@ -108,7 +108,7 @@ describe('createCookieSigner', () => {
   });
 
   it('accepts byte secrets', async () => {
-    const bytes = new Uint8Array(32).fill(7);
+    const bytes = crypto.getRandomValues(new Uint8Array(32));
     const signer = createCookieSigner(bytes);
     expect(await signer.verify(await signer.sign('x'))).toBe('x');
   });
@@ -120,5 +120,42 @@ describe('createCookieSigner', () => {
     ['short bytes', new Uint8Array(8)],
   ])('rejects a secret that is %s', (_label, secret) => {
     expect(() => createCookieSigner(secret as never)).toThrow(LoadBalancerConfigError);
+  });
+
+  it.each([
+    ['32 identical bytes', new Uint8Array(32).fill(7), '1 distinct byte value'],
+    ['a Uint8Array never filled', new Uint8Array(32), '1 distinct byte value'],
+    ['one character repeated', 'k'.repeat(32), '1 distinct byte value'],
+    ['two characters alternating', 'ab'.repeat(20), '2 distinct byte values'],
+    ['a word repeated', 'password'.repeat(4), '7 distinct byte values'],
+    ['bytes 0, 1, 2, ... 31', Uint8Array.from({ length: 32 }, (_, i) => i), 'evenly spaced'],
+    ['a 16-byte block twice', '0123456789abcdef'.repeat(2), 'repeats a block of 16 bytes'],
+    ['a 10-byte block repeated', 'q1w2e3r4t5'.repeat(4), 'repeats a block of 10 bytes'],
+    [
+      'one weak key in a rotation list',
+      ['unit-test-cookie-secret-k-7f3a9c2e', 'x'.repeat(32)],
+      '1 distinct',
+    ],
+  ])('rejects a trivially guessable secret: %s', (_label, secret, why) => {
+    let error: unknown;
+    try {
+      createCookieSigner(secret as never);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(LoadBalancerConfigError);
+    expect((error as Error).message).toContain(why);
+    expect((error as Error).message).toContain('not trivially guessable');
+    // The secret itself never shows in the message.
+    if (typeof secret === 'string') expect((error as Error).message).not.toContain(secret);
+  });
+
+  it('accepts secrets as they are usually made: random bytes, hex, base64, a passphrase', () => {
+    const random = crypto.getRandomValues(new Uint8Array(32));
+    const hex = Array.from(random, (b) => b.toString(16).padStart(2, '0')).join('');
+    const base64 = btoa(String.fromCharCode(...random));
+    for (const secret of [random, hex, base64, 'correct horse battery staple, v2 2024']) {
+      expect(() => createCookieSigner(secret)).not.toThrow();
+    }
   });
 });

@@ -17,7 +17,7 @@ import {
 } from '../../src/index.js';
 import { ManualClock, seededRandom } from '../../src/testing/index.js';
 
-const SECRET = 's'.repeat(32);
+const SECRET = 'unit-test-session-secret-s-9b2e6d41';
 const URLS = ['http://10.0.0.1:80', 'http://10.0.0.2:80', 'http://10.0.0.3:80'];
 const IDS = ['10.0.0.1:80', '10.0.0.2:80', '10.0.0.3:80'];
 
@@ -499,8 +499,8 @@ describe('SessionPersistenceManager: cookie-based affinity', () => {
 
   it('lets replicas with the same secret honour each other’s cookies; another secret does not', async () => {
     const a = setup({ cookie: true, secret: SECRET });
-    const b = setup({ cookie: true, secret: [`${'n'.repeat(32)}`, SECRET] }); // rotated
-    const c = setup({ cookie: true, secret: 'o'.repeat(32) });
+    const b = setup({ cookie: true, secret: ['unit-test-session-secret-n-0c7f3a58', SECRET] }); // rotated
+    const c = setup({ cookie: true, secret: 'unit-test-session-secret-o-e4a19d27' });
     for (let i = 0; i < 3; i++) {
       const fromA = await call(a.sessions, {});
       const cookie = cookieOf(fromA.setCookie);
@@ -635,6 +635,11 @@ describe('SessionPersistenceManager: lifecycle and validation', () => {
     [{ store: {} }, 'store'],
     [{ secret: SECRET }, 'secret'],
     [{ cookie: true, secret: 'short' }, 'secret'],
+    [{ cookie: true, secret: new Uint8Array(32).fill(1) }, 'secret'],
+    [
+      { cookie: true, secret: ['unit-test-session-secret-n-0c7f3a58', 'x'.repeat(32)] },
+      'secret[1]',
+    ],
     [{ cookie: { name: 'bad name' } }, 'cookie.name'],
     [{ cookie: { sameSite: 'None' } }, 'cookie.secure'],
     [{ cookie: 'yes' }, 'cookie'],
