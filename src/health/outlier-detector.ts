@@ -91,14 +91,14 @@ export interface OutlierDetectorOptions {
   consecutiveFailures?: number | false;
   /**
    * The analysis interval: success rate and failure percentage are computed over the requests of
-   * one interval, and the ejection multiplier decays once per interval (Envoy and grpc-js
-   * `interval`).
+   * one interval, and the ejection multiplier falls by one at each analysis that finds the
+   * backend back in service for at least a full interval (Envoy and grpc-js `interval`).
    * @default 10000
    */
   intervalMs?: number;
   /**
-   * Ejection time for a first ejection. The n-th ejection lasts n × this (Envoy
-   * `base_ejection_time`).
+   * Ejection time for a first ejection. The n-th ejection in a row lasts n × this, up to
+   * `maxEjectionMs` (Envoy `base_ejection_time`).
    * @default 30000
    */
   baseEjectionMs?: number;
@@ -189,7 +189,10 @@ export interface OutlierDetectorEvents {
 export interface OutlierStatus {
   readonly id: string;
   readonly consecutiveFailures: number;
-  /** The ejection multiplier: the next ejection lasts (this + 1) × `baseEjectionMs`. */
+  /**
+   * The ejection multiplier: the next ejection lasts (this + 1) × `baseEjectionMs`, up to
+   * `maxEjectionMs`.
+   */
   readonly ejections: number;
   /** Successes and failures counted in the current interval. */
   readonly intervalSuccesses: number;
@@ -217,6 +220,10 @@ interface Tracked {
   multiplier: number;
   ok: number;
   fail: number;
+  /** When the backend last came back from an ejection (Envoy's `lastUnejectionTime`). */
+  returnedAt: number | undefined;
+  /** Whether it was ejected at some point since the last analysis. */
+  ejectedInInterval: boolean;
 }
 
 const defaultIsFailure = (o: LeaseOutcome): boolean =>
@@ -289,6 +296,7 @@ export class OutlierDetector extends EventEmitter<OutlierDetectorEvents> {
         : checkFunction<(o: LeaseOutcome) => boolean>('isFailure', o.isFailure);
 
     pool.on('release', this.#onRelease);
+    pool.on('state', this.#onState);
     pool.on('removed', this.#onRemoved);
     pool.on('close', this.#onPoolClose);
     this.#arm();
@@ -327,6 +335,7 @@ export class OutlierDetector extends EventEmitter<OutlierDetectorEvents> {
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#pool.off('release', this.#onRelease);
+    this.#pool.off('state', this.#onState);
     this.#pool.off('removed', this.#onRemoved);
     this.#pool.off('close', this.#onPoolClose);
     this.#tracked.clear();
@@ -355,6 +364,18 @@ export class OutlierDetector extends EventEmitter<OutlierDetectorEvents> {
     }
   };
 
+  /** Ejections by anyone (this detector, `Retry-After`, `pool.eject`) and their ends. */
+  readonly #onState = (e: { backend: BackendView; from: string; to: string }): void => {
+    const t = this.#tracked.get(e.backend.id);
+    if (t === undefined || t.backend !== e.backend) return;
+    if (e.to === 'ejected') {
+      t.ejectedInInterval = true;
+      t.returnedAt = undefined;
+    } else if (e.from === 'ejected') {
+      t.returnedAt = this.#clock.now();
+    }
+  };
+
   readonly #onRemoved = ({ backend }: { backend: BackendView }): void => {
     if (this.#tracked.get(backend.id)?.backend === backend) this.#tracked.delete(backend.id);
   };
@@ -366,7 +387,15 @@ export class OutlierDetector extends EventEmitter<OutlierDetectorEvents> {
   #trackedFor(backend: BackendView): Tracked {
     let t = this.#tracked.get(backend.id);
     if (t === undefined || t.backend !== backend) {
-      t = { backend, consecutive: 0, multiplier: 0, ok: 0, fail: 0 };
+      t = {
+        backend,
+        consecutive: 0,
+        multiplier: 0,
+        ok: 0,
+        fail: 0,
+        returnedAt: undefined,
+        ejectedInInterval: false,
+      };
       this.#tracked.set(backend.id, t);
     }
     return t;
@@ -433,12 +462,14 @@ export class OutlierDetector extends EventEmitter<OutlierDetectorEvents> {
   }
 
   #sweep(): void {
+    const now = this.#clock.now();
     const live = [...this.#tracked.values()].filter(
       (t) => this.#pool.get(t.backend.id) === t.backend,
     );
+    const population = live;
     const sr = this.#successRate;
     if (sr !== undefined) {
-      const judged = live.filter((t) => t.ok + t.fail >= sr.requestVolume);
+      const judged = population.filter((t) => t.ok + t.fail >= sr.requestVolume);
       if (judged.length >= sr.minimumHosts) {
         const rates = judged.map((t) => t.ok / (t.ok + t.fail));
         const mean = rates.reduce((a, b) => a + b, 0) / rates.length;
@@ -458,7 +489,7 @@ export class OutlierDetector extends EventEmitter<OutlierDetectorEvents> {
     }
     const fp = this.#failurePct;
     if (fp !== undefined) {
-      const judged = live.filter((t) => t.ok + t.fail >= fp.requestVolume);
+      const judged = population.filter((t) => t.ok + t.fail >= fp.requestVolume);
       if (judged.length >= fp.minimumHosts) {
         for (const t of judged) {
           const failed = (100 * t.fail) / (t.ok + t.fail);
@@ -473,8 +504,14 @@ export class OutlierDetector extends EventEmitter<OutlierDetectorEvents> {
       }
     }
     for (const t of live) {
-      // Envoy and grpc-js: each interval a backend spends in service lowers its multiplier by one.
-      if (t.backend.state !== 'ejected' && t.multiplier > 0) t.multiplier--;
+      // Envoy `onIntervalTimer`: a backend in service lowers its multiplier by one at each
+      // analysis, but only once a full interval has passed since it came back, so one that
+      // fails again soon after its return is ejected for longer (30, 60, 90 s ...).
+      if (t.backend.state !== 'ejected' && t.multiplier > 0) {
+        // Back without a state event (its ejection ended while it drained): count from now.
+        if (t.returnedAt === undefined) t.returnedAt = now;
+        else if (now - t.returnedAt >= this.#intervalMs) t.multiplier--;
+      }
       t.ok = 0;
       t.fail = 0;
     }

@@ -1,0 +1,86 @@
+/**
+ * Where loadwise says it follows Envoy, one test per behaviour, named after the Envoy rule it
+ * pins and citing where Envoy states it. The deliberate differences are pinned too, named as
+ * such. All on ManualClock with seeded randomness.
+ *
+ * Envoy sources:
+ * - outlier detection: source/common/upstream/outlier_detection_impl.cc (`ejectHost`,
+ *   `checkHostForUneject`, `onIntervalTimer`, `processSuccessRateEjections`);
+ * - priority load and panic: source/extensions/load_balancing_policies/common/load_balancer_impl.cc
+ *   (`recalculatePerPriorityState`, `distributeLoad`, `recalculatePerPriorityPanic`,
+ *   `recalculateLoadInTotalPanic`, `choosePriority`) and the docs priority.rst,
+ *   overprovisioning.rst and panic_threshold.rst.
+ */
+import { describe, expect, it } from 'vitest';
+import { RoundRobin } from '../../src/algorithms/round-robin.js';
+import {
+  type EjectionCause,
+  OutlierDetector,
+  type OutlierDetectorOptions,
+} from '../../src/health/outlier-detector.js';
+import { BackendPool } from '../../src/pool/backend-pool.js';
+import { ManualClock, seededRandom } from '../../src/testing/index.js';
+import type { LeaseOutcome } from '../../src/types.js';
+
+const FAIL: LeaseOutcome = { ok: false, failure: 'connect' };
+
+/** A pool of `n` backends `b0`… on a ManualClock with an OutlierDetector. */
+function detecting(n: number, options: OutlierDetectorOptions = {}) {
+  const clock = new ManualClock();
+  const pool = new BackendPool({
+    backends: Array.from({ length: n }, (_, i) => ({
+      url: `http://10.0.0.${i + 1}:80`,
+      id: `b${i}`,
+    })),
+    algorithm: new RoundRobin({ startIndex: 0 }),
+    clock,
+    random: seededRandom(3),
+    skew: false,
+  });
+  const detector = new OutlierDetector(pool, options);
+  const ejections: { id: string; cause: EjectionCause; durationMs: number; ejections: number }[] =
+    [];
+  detector.on('eject', (e) =>
+    ejections.push({
+      id: e.backend.id,
+      cause: e.cause,
+      durationMs: e.durationMs,
+      ejections: e.ejections,
+    }),
+  );
+  const call = (id: string, outcome: LeaseOutcome, times = 1): void => {
+    for (let i = 0; i < times; i++) pool.acquire({ affinity: { id } }).release(outcome);
+  };
+  /** Advances the clock to `ms` since the start. */
+  const at = (ms: number): void => clock.advance(ms - clock.now());
+  const multiplier = (id: string) => detector.status().find((s) => s.id === id)?.ejections;
+  return { clock, pool, detector, ejections, call, at, multiplier };
+}
+
+describe('Envoy outlier detection (outlier_detection_impl.cc)', () => {
+  it('onIntervalTimer: the multiplier falls only once now - lastUnejection >= interval', () => {
+    // A backend that fails again as soon as it returns, its ejections lined up with the sweeps
+    // (every 10 s): Envoy gives 30, 60, 90 s. Lowering the multiplier at the first sweep after
+    // the return, on the same tick, gave 30 s every time.
+    const t = detecting(3);
+    t.at(10_000);
+    t.call('b0', FAIL, 5); // out from 10 s to 40 s
+    t.at(40_000); // back at 40 s, on the tick of a sweep
+    t.call('b0', FAIL, 5);
+    t.at(100_000); // back at 100 s, again on a sweep
+    t.call('b0', FAIL, 5);
+    expect(t.ejections.map((e) => [e.durationMs, e.ejections])).toEqual([
+      [30_000, 1],
+      [60_000, 2],
+      [90_000, 3],
+    ]);
+    // Back at 190 s: the sweep at 190 s is too soon; 200 s, 210 s and 220 s lower it to 0.
+    t.at(190_000);
+    expect(t.multiplier('b0')).toBe(3);
+    t.at(200_000);
+    expect(t.multiplier('b0')).toBe(2);
+    t.at(220_000);
+    expect(t.multiplier('b0')).toBe(0);
+    t.detector.close();
+  });
+});
