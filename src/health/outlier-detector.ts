@@ -104,7 +104,9 @@ export interface OutlierDetectorOptions {
   baseEjectionMs?: number;
   /**
    * The longest an ejection lasts, however often the backend was ejected (Envoy
-   * `max_ejection_time`; the cap is never below `baseEjectionMs`).
+   * `max_ejection_time`; the cap is never below `baseEjectionMs`). The multiplier stops growing
+   * once multiplier × `baseEjectionMs` reaches this + `baseEjectionMs` (11 with the defaults), so
+   * a backend that recovers is not held at the cap for long.
    * @default 300000
    */
   maxEjectionMs?: number;
@@ -436,7 +438,9 @@ export class OutlierDetector extends EventEmitter<OutlierDetectorEvents> {
       });
       return false;
     }
-    t.multiplier++;
+    // Envoy `ejectHost` (source/common/upstream/outlier_detection_impl.cc): the backoff grows only
+    // while backoff × base < max + base, so it stops at 11 with the defaults and decays from there.
+    if (t.multiplier * this.#baseMs < this.#maxMs + this.#baseMs) t.multiplier++;
     const durationMs =
       Math.min(this.#baseMs * t.multiplier, this.#maxMs) + this.#random() * this.#jitterMs;
     t.consecutive = 0;

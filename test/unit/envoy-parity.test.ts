@@ -83,4 +83,26 @@ describe('Envoy outlier detection (outlier_detection_impl.cc)', () => {
     expect(t.multiplier('b0')).toBe(0);
     t.detector.close();
   });
+
+  it('ejectHost: the multiplier stops growing once multiplier × base reaches max + base', () => {
+    // Defaults: base 30 s, max 300 s, so the multiplier stops at 11 (11 × 30 s = 330 s).
+    const t = detecting(3);
+    for (let i = 0; i < 15; i++) {
+      t.call('b0', FAIL, 5);
+      t.clock.advance(t.ejections.at(-1)!.durationMs); // back, and failing again at once
+    }
+    expect(t.ejections.map((e) => e.ejections)).toEqual([
+      1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 11, 11, 11, 11,
+    ]);
+    expect(t.ejections.map((e) => e.durationMs).slice(8)).toEqual([
+      270_000, 300_000, 300_000, 300_000, 300_000, 300_000, 300_000,
+    ]);
+    // So it decays from 11, not from 15: eleven full intervals in service bring it back to 0, and
+    // the next ejection lasts 30 s again.
+    t.clock.advance(110_000);
+    expect(t.multiplier('b0')).toBe(0);
+    t.call('b0', FAIL, 5);
+    expect(t.ejections.at(-1)?.durationMs).toBe(30_000);
+    t.detector.close();
+  });
 });
