@@ -470,7 +470,11 @@ export class OutlierDetector extends EventEmitter<OutlierDetectorEvents> {
     const live = [...this.#tracked.values()].filter(
       (t) => this.#pool.get(t.backend.id) === t.backend,
     );
-    const population = live;
+    // Envoy `processSuccessRateEjections` leaves ejected hosts out of the population, and with it
+    // loadwise leaves out those ejected at any time since the last analysis: their counts stop
+    // at the ejection, and a pool with one backend out may have too few left to judge.
+    const population = live.filter((t) => !t.ejectedInInterval && t.backend.state !== 'ejected');
+    for (const t of live) t.ejectedInInterval = false;
     const sr = this.#successRate;
     if (sr !== undefined) {
       const judged = population.filter((t) => t.ok + t.fail >= sr.requestVolume);

@@ -23,6 +23,7 @@ import { ManualClock, seededRandom } from '../../src/testing/index.js';
 import type { LeaseOutcome } from '../../src/types.js';
 
 const FAIL: LeaseOutcome = { ok: false, failure: 'connect' };
+const OK: LeaseOutcome = { ok: true };
 
 /** A pool of `n` backends `b0`… on a ManualClock with an OutlierDetector. */
 function detecting(n: number, options: OutlierDetectorOptions = {}) {
@@ -103,6 +104,47 @@ describe('Envoy outlier detection (outlier_detection_impl.cc)', () => {
     expect(t.multiplier('b0')).toBe(0);
     t.call('b0', FAIL, 5);
     expect(t.ejections.at(-1)?.durationMs).toBe(30_000);
+    t.detector.close();
+  });
+
+  it('processSuccessRateEjections: hosts ejected during the interval are not in the population', () => {
+    // Five backends, success-rate minimum_hosts 5. b4 is ejected during the interval after its
+    // calls were counted: four remain, too few to judge, so b3 (50% success) stays in.
+    const t = detecting(5, { consecutiveFailures: false, maxEjectionPercent: 50 });
+    for (const id of ['b0', 'b1', 'b2', 'b4']) t.call(id, OK, 100);
+    for (let i = 0; i < 100; i++) t.call('b3', i % 2 === 0 ? OK : FAIL);
+    t.pool.eject('b4', 60_000, 'operator');
+    t.at(10_000);
+    expect(t.ejections).toEqual([]);
+    expect(t.pool.get('b3')?.state).toBe('healthy');
+    // The same interval with b4 in service: five judged, and b3 falls below mean - 1.9 stdev.
+    t.pool.uneject('b4');
+    for (const id of ['b0', 'b1', 'b2', 'b4']) t.call(id, OK, 100);
+    for (let i = 0; i < 100; i++) t.call('b3', i % 2 === 0 ? OK : FAIL);
+    t.at(20_000);
+    expect(t.ejections).toEqual([
+      { id: 'b3', cause: 'success-rate', durationMs: 30_000, ejections: 1 },
+    ]);
+    t.detector.close();
+  });
+
+  it('processSuccessRateEjections (loadwise): a host ejected and back within the interval is left out too', () => {
+    // loadwise returns a host mid-interval (Envoy only at a sweep), so with a base below the
+    // interval a host can be out and back between two analyses. Its counts stop at the
+    // ejection and hold the calls that caused it: it is not judged on them again.
+    const t = detecting(5, {
+      consecutiveFailures: false,
+      maxEjectionPercent: 50,
+      baseEjectionMs: 5_000,
+    });
+    for (const id of ['b0', 'b1', 'b2', 'b4']) t.call(id, OK, 100);
+    for (let i = 0; i < 100; i++) t.call('b3', i % 2 === 0 ? OK : FAIL);
+    t.at(2_000);
+    t.pool.eject('b4', 5_000, 'operator');
+    t.at(8_000);
+    expect(t.pool.get('b4')?.state).toBe('healthy');
+    t.at(10_000);
+    expect(t.ejections).toEqual([]);
     t.detector.close();
   });
 });
