@@ -118,9 +118,13 @@ export interface OutlierDetectorOptions {
   ejectionJitterMs?: number;
   /**
    * At most this percentage of backends may be ejected at once, counting every ejected backend
-   * whatever ejected it. Checked before each ejection, as Envoy and grpc-js do, so while none is
-   * ejected one backend always may be, even in a small pool (10% of 3 backends rounds to none).
-   * 0 turns outlier ejection off (`Retry-After` still applies). Envoy `max_ejection_percent`.
+   * whatever ejected it. The rule is grpc-js's (gRFC A50, and Envoy's before 1.31): before each
+   * ejection, the share already ejected must be below this, so while none is ejected one backend
+   * always may be, even in a small pool (10% of 3 backends rounds to none). Envoy 1.31 and later
+   * require (ejected + 1) / backends <= this instead, which at 10% ejects nothing in a pool of
+   * fewer than 10 backends unless `always_eject_one_host` is set; client-side pools are mostly
+   * that small, so loadwise keeps grpc-js's rule. 0 turns outlier ejection off (`Retry-After`
+   * still applies). Envoy `max_ejection_percent`.
    * @default 10
    */
   maxEjectionPercent?: number;

@@ -147,4 +147,31 @@ describe('Envoy outlier detection (outlier_detection_impl.cc)', () => {
     expect(t.ejections).toEqual([]);
     t.detector.close();
   });
+
+  it('max_ejection_percent: loadwise keeps the rule of grpc-js (gRFC A50), not Envoy 1.31+', () => {
+    // grpc-js: eject while ejected / n < max. Envoy 1.31+: (ejected + 1) / n <= max, which ejects
+    // nothing at 10% of 5 backends and only one of 15.
+    for (const [n, expected] of [
+      [5, 1],
+      [15, 2],
+    ] as const) {
+      const t = detecting(n);
+      for (let i = 0; i < n; i++) t.call(`b${i}`, FAIL, 5);
+      expect(t.pool.backends().filter((b) => b.state === 'ejected')).toHaveLength(expected);
+      t.detector.close();
+    }
+  });
+
+  it('checkHostForUneject: loadwise returns a host when its ejection ends, not at the next sweep', () => {
+    // Ejected at 5 s for 30 s: back at 35 s. Envoy checks at its interval timer, so the host
+    // would stay out until the sweep at 40 s.
+    const t = detecting(3);
+    t.at(5_000);
+    t.call('b0', FAIL, 5);
+    t.at(34_999);
+    expect(t.pool.get('b0')?.state).toBe('ejected');
+    t.at(35_000);
+    expect(t.pool.get('b0')?.state).toBe('healthy');
+    t.detector.close();
+  });
 });
