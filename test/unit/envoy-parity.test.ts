@@ -18,9 +18,9 @@ import {
   OutlierDetector,
   type OutlierDetectorOptions,
 } from '../../src/health/outlier-detector.js';
-import { BackendPool } from '../../src/pool/backend-pool.js';
+import { BackendPool, type BackendPoolOptions } from '../../src/pool/backend-pool.js';
 import { ManualClock, seededRandom } from '../../src/testing/index.js';
-import type { LeaseOutcome } from '../../src/types.js';
+import type { BackendSpec, LeaseOutcome } from '../../src/types.js';
 
 const FAIL: LeaseOutcome = { ok: false, failure: 'connect' };
 const OK: LeaseOutcome = { ok: true };
@@ -173,5 +173,185 @@ describe('Envoy outlier detection (outlier_detection_impl.cc)', () => {
     t.at(35_000);
     expect(t.pool.get('b0')?.state).toBe('healthy');
     t.detector.close();
+  });
+});
+
+/** A pool of two tiers: `p0` backends `a…` at priority 0, `p1` backends `x…` at priority 1. */
+function tiered(p0: number, p1: number, options: BackendPoolOptions = {}) {
+  const backends: BackendSpec[] = [
+    ...Array.from({ length: p0 }, (_, i) => ({ url: `http://a${i}.test`, id: `a${i}` })),
+    ...Array.from({ length: p1 }, (_, i) => ({
+      url: `http://x${i}.test`,
+      id: `x${i}`,
+      priority: 1,
+    })),
+  ];
+  const pool = new BackendPool({
+    backends,
+    algorithm: new RoundRobin({ startIndex: 0 }),
+    clock: new ManualClock(),
+    random: seededRandom(5),
+    skew: false,
+    ...options,
+  });
+  /** Calls per backend id over `n` picks. */
+  const spread = (n: number): Map<string, number> => {
+    const counts = new Map<string, number>();
+    for (let i = 0; i < n; i++) {
+      const lease = pool.acquire();
+      counts.set(lease.backend.id, (counts.get(lease.backend.id) ?? 0) + 1);
+      lease.release();
+    }
+    return counts;
+  };
+  /** The share of `n` picks that went to tier 0. */
+  const tier0Share = (n: number): number => {
+    let sum = 0;
+    for (const [id, count] of spread(n)) if (id.startsWith('a')) sum += count;
+    return sum / n;
+  };
+  const loads = () => pool.explain().tiers.map((t) => t.load);
+  return { pool, spread, tier0Share, loads };
+}
+
+describe('Envoy priority load and panic (load_balancer_impl.cc, priority.rst, panic_threshold.rst)', () => {
+  it('priority.rst: a tier at 25% healthy takes 35% of the calls, the next tier the other 65%', () => {
+    // Tier 0 at 1 of 4 healthy used to panic inside itself and take every call, three quarters
+    // of them on unhealthy backends, while a healthy tier 1 sat idle.
+    const t = tiered(4, 4);
+    for (const id of ['a1', 'a2', 'a3']) t.pool.setHealthy(id, false);
+    expect(t.loads()).toEqual([35, 65]);
+    expect(t.pool.panic).toBe(false);
+    const spread = t.spread(4000);
+    expect([...spread.keys()].sort()).toEqual(['a0', 'x0', 'x1', 'x2', 'x3']);
+    expect(spread.get('a0')! / 4000).toBeCloseTo(0.35, 1);
+  });
+
+  it('priority.rst: at 50% healthy, 1.4 × 50% = 70% stays and 30% spills over', () => {
+    const t = tiered(4, 4);
+    t.pool.setHealthy('a0', false);
+    t.pool.setHealthy('a1', false);
+    expect(t.loads()).toEqual([70, 30]);
+    expect(t.tier0Share(4000)).toBeCloseTo(0.7, 1);
+  });
+
+  it('overprovisioning.rst: a tier keeps every call down to 72% healthy (factor 1.4)', () => {
+    const t = tiered(4, 4);
+    t.pool.setHealthy('a0', false); // 75% healthy: 1.4 × 75% = 105%, capped at 100%
+    expect(t.loads()).toEqual([100, 0]);
+    expect(t.tier0Share(100)).toBe(1);
+  });
+
+  it('overprovisioningFactor is an option: with 1 the first failure sheds load', () => {
+    const t = tiered(4, 4, { overprovisioningFactor: 1 });
+    t.pool.setHealthy('a0', false);
+    expect(t.loads()).toEqual([75, 25]);
+  });
+
+  it('panic_threshold.rst: no panic while the tiers together are at 100% health', () => {
+    // Tier 0 at 1 of 5 healthy is far below the 50% threshold, but tier 1 can take the rest.
+    const t = tiered(5, 2);
+    for (const id of ['a1', 'a2', 'a3', 'a4']) t.pool.setHealthy(id, false);
+    expect(t.pool.panic).toBe(false);
+    expect([...t.spread(200).keys()].sort()).toEqual(['a0', 'x0', 'x1']);
+  });
+
+  it('recalculatePerPriorityPanic: below 100% total health, a tier under the threshold routes over all its backends', () => {
+    // Tier 0 at 1 of 5 healthy (health 28), tier 1 at 1 of 2 (health 70): 98 in all. Tier 0
+    // panics and spreads its 29% over all five; tier 1 keeps its 71% on its healthy backend.
+    const t = tiered(5, 2);
+    for (const id of ['a1', 'a2', 'a3', 'a4']) t.pool.setHealthy(id, false);
+    t.pool.setHealthy('x1', false);
+    const tiers = t.pool.explain().tiers;
+    expect(tiers.map((x) => [x.health, x.load, x.panic])).toEqual([
+      [28, 29, true],
+      [70, 71, false],
+    ]);
+    expect(t.pool.panic).toBe(true);
+    const spread = t.spread(4000);
+    expect([...spread.keys()].sort()).toEqual(['a0', 'a1', 'a2', 'a3', 'a4', 'x0']);
+    expect(spread.get('x0')! / 4000).toBeCloseTo(0.71, 1);
+  });
+
+  it('recalculateLoadInTotalPanic: when every tier panics, calls split by backend count', () => {
+    const t = tiered(4, 3);
+    for (const id of ['a1', 'a2', 'a3', 'x1', 'x2']) t.pool.setHealthy(id, false);
+    const split = t.pool.explain();
+    expect(split.tiers.map((x) => [x.load, x.panic])).toEqual([
+      [58, true],
+      [42, true],
+    ]);
+    expect(split.note).toContain('every tier is in panic, so calls split by backend count');
+    expect(t.spread(700).size).toBe(7);
+  });
+
+  it('choosePriority: the tier is drawn from the injected random, and not while one tier takes every call', () => {
+    let draws = 0;
+    const random = seededRandom(2);
+    const counting = () => {
+      draws++;
+      return random();
+    };
+    const t = tiered(2, 2, { random: counting });
+    const before = draws;
+    t.spread(50);
+    expect(draws).toBe(before);
+    t.pool.setHealthy('a0', false);
+    // One draw per pick, taken from the random source 64 at a time so a pick allocates nothing.
+    t.spread(64);
+    expect(draws).toBe(before + 64);
+    t.spread(1);
+    expect(draws).toBe(before + 128);
+  });
+
+  it('explain() and the priority-load event say how the load was split and why', () => {
+    const t = tiered(2, 2);
+    const events: { loads: number[]; normalizedHealth: number; totalPanic: boolean }[] = [];
+    t.pool.on('priority-load', (e) =>
+      events.push({
+        loads: e.tiers.map((x) => x.load),
+        normalizedHealth: e.normalizedHealth,
+        totalPanic: e.totalPanic,
+      }),
+    );
+    t.pool.setHealthy('a0', false);
+    t.pool.setHealthy('x0', false); // the split stays 70/30: no event
+    t.pool.setHealthy('a0', true);
+    t.pool.setHealthy('x1', false);
+    t.pool.setHealthy('a1', false);
+    t.pool.setHealthy('a0', false); // both tiers empty of healthy backends: total panic
+    expect(events).toEqual([
+      { loads: [70, 30], normalizedHealth: 100, totalPanic: false },
+      { loads: [100, 0], normalizedHealth: 100, totalPanic: false },
+      // Tier 0 at 70% health is the only one with any: it takes everything; tier 1 (no healthy
+      // backend, load 0) counts as in panic now that the total is below 100%.
+      { loads: [100, 0], normalizedHealth: 70, totalPanic: false },
+      { loads: [50, 50], normalizedHealth: 0, totalPanic: true },
+    ]);
+    t.pool.setHealthy('a0', true);
+    t.pool.setHealthy('x0', true);
+    t.pool.setHealthy('a1', false);
+    const e = t.pool.explain();
+    expect(e.wouldPick).toBeUndefined();
+    expect(e.note).toBe(
+      'priority load: tier 0 70% (1 of 2 healthy × 1.4 → health 70%), tier 1 30% (1 of 2 healthy × 1.4 → health 70%); ' +
+        'the tiers together are at 100% health, so no tier panics. The tier is drawn per pick; ' +
+        'tier 0 (70%): round robin over 1 backends; next in turn is a0; tier 1 (30%): round robin over 1 backends; next in turn is x0',
+    );
+  });
+
+  it('healthy_panic_threshold 0 (loadwise): panicThreshold 0 alone keeps panic on while minHealthy is 1', () => {
+    // Envoy turns panic off with a 0% threshold and answers 503 when nothing is healthy;
+    // loadwise's minHealthy (default 1) still spreads calls so that something is tried.
+    const t = tiered(2, 0, { panicThreshold: 0 });
+    t.pool.setHealthy('a0', false);
+    t.pool.setHealthy('a1', false);
+    expect(t.pool.panic).toBe(true);
+    expect(t.spread(4).size).toBe(2);
+    const off = tiered(2, 0, { panicThreshold: 0, minHealthy: 0 });
+    off.pool.setHealthy('a0', false);
+    off.pool.setHealthy('a1', false);
+    expect(off.pool.panic).toBe(false);
+    expect(() => off.pool.acquire()).toThrow(/no backend/i);
   });
 });
