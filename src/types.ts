@@ -240,7 +240,10 @@ export interface PickExplanation {
   readonly algorithm: string;
   /** Whether any tier that takes calls routes across unhealthy backends. */
   readonly panic: boolean;
-  /** How the calls split across priority tiers, best first (one entry without tiers). */
+  /**
+   * How the calls split across priority tiers, best first: one entry per tier that has
+   * backends (a single one in a pool without tiers).
+   */
   readonly tiers: readonly PriorityTierLoad[];
   /** The backends the algorithm would choose from. */
   readonly eligible: readonly {
