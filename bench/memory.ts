@@ -274,6 +274,40 @@ async function measure(): Promise<Results> {
     medianBytesPerOp: acquire.median,
     gcs: acquire.gcs,
   });
+  // Two priority tiers sharing the calls (tier 0 at 2 of 4 healthy takes 70%): each pick draws
+  // its tier. The same figure as one tier means the draw allocates nothing.
+  const tieredPools: [string, () => Algorithm][] = [
+    ['PowerOfTwoChoices', () => new PowerOfTwoChoices()],
+    ['LeastConnections', () => new LeastConnections()],
+  ];
+  for (const [name, make] of tieredPools) {
+    for (const tiers of [1, 2]) {
+      const pool = new BackendPool({
+        backends: [
+          ...urls(4),
+          ...urls(8)
+            .slice(4)
+            .map((url) => ({ url, priority: tiers - 1 })),
+        ],
+        algorithm: make(),
+        clock,
+        random: seededRandom(5),
+        skew: false,
+      });
+      if (tiers === 2) {
+        const [a, b] = pool.backends();
+        pool.setHealthy(a!.id, false);
+        pool.setHealthy(b!.id, false);
+      }
+      const m = await allocation(() => pool.acquire().release());
+      perPick.push({
+        name: `pool.acquire().release(), ${name}, ${tiers === 1 ? 'one tier' : 'two tiers sharing 70/30'}`,
+        bytesPerOp: m.bytes,
+        medianBytesPerOp: m.median,
+        gcs: m.gcs,
+      });
+    }
+  }
   observer.disconnect();
   return { node: process.version, perBackend, perSession, perPick };
 }

@@ -27,9 +27,9 @@ export interface BackendInit {
   /** Locality label (zone, rack, region) for zone-aware routing and reporting. */
   zone?: string;
   /**
-   * Priority tier, 0 being the best. Calls go to the best tier that has a healthy backend; worse
-   * tiers serve only while every better tier is down (DNS SRV priorities, Envoy priority levels).
-   * An integer >= 0.
+   * Priority tier, 0 being the best. The best tier takes every call while enough of it is
+   * healthy; as its backends fail, a share of the calls spills to the next tiers in order, as
+   * Envoy's priority levels do (see the pool's `overprovisioningFactor`). An integer >= 0.
    * @default 0
    */
   priority?: number;
@@ -121,13 +121,17 @@ export interface Algorithm {
    */
   onMembershipChange?(members: readonly BackendView[]): void;
   /**
-   * Called with the pool's new eligible snapshot whenever it changes (before the next pick).
-   * `pick` then receives this very array, except on retries that exclude backends already tried,
-   * which get a shorter array of their own.
+   * Called with the pool's new eligible snapshots whenever they change (before the next pick):
+   * one array per priority tier that takes a share of the calls, best tier first. A pool whose
+   * calls all go to one tier (every pool without priority tiers) announces a single array.
+   * `pick` then receives one of these very arrays, except on retries that exclude backends
+   * already tried, which get a shorter array of their own; keep per-array state (a rotation, a
+   * table) per snapshot.
    */
-  onEligibleChange?(candidates: readonly BackendView[]): void;
+  onEligibleChange?(snapshots: readonly (readonly BackendView[])[]): void;
   /**
-   * Picks one of `candidates` (never empty; every element has `eligible === true`).
+   * Picks one of `candidates` (never empty; every element has `eligible === true`). The
+   * candidates of one pick all belong to one priority tier: the pool chooses the tier first.
    * Return `undefined` only when the algorithm cannot choose (the pool then reports an error).
    */
   pick(candidates: readonly BackendView[], ctx: PickContext): BackendView | undefined;
@@ -218,10 +222,38 @@ export interface PoolStats {
   readonly inFlight: number;
 }
 
+/**
+ * One priority tier's share of the calls, as the pool computes it (Envoy's priority load): in
+ * `pool.explain().tiers` and the `priority-load` event.
+ */
+export interface PriorityTierLoad {
+  /** The tier (0 is the best). */
+  readonly priority: number;
+  /** Its backends that are not draining. */
+  readonly backends: number;
+  /** How many of them are healthy. */
+  readonly healthy: number;
+  /**
+   * Its health score in whole percent: min(100, ⌊overprovisioningFactor × 100 × healthy /
+   * backends⌋), so a tier at 72% healthy still scores 100 with the default factor 1.4.
+   */
+  readonly health: number;
+  /** The percentage of calls it takes; the tiers' loads add up to 100 while any can take one. */
+  readonly load: number;
+  /** Whether its unhealthy backends take calls too (panic within the tier). */
+  readonly panic: boolean;
+}
+
 /** The answer of `pool.explain(ctx)`. */
 export interface PickExplanation {
   readonly algorithm: string;
+  /** Whether any tier that takes calls routes across unhealthy backends. */
   readonly panic: boolean;
+  /**
+   * How the calls split across priority tiers, best first: one entry per tier that has
+   * backends (a single one in a pool without tiers).
+   */
+  readonly tiers: readonly PriorityTierLoad[];
   /** The backends the algorithm would choose from. */
   readonly eligible: readonly {
     id: string;
@@ -253,8 +285,22 @@ export interface PoolEvents {
   removed: (e: { backend: BackendView }) => void;
   /** A weight or another attribute changed. */
   updated: (e: { backend: BackendView }) => void;
-  /** Panic mode entered (`active: true`) or left. */
+  /**
+   * Panic mode entered (`active: true`) or left. `healthy` and `total` count the backends (not
+   * draining) of the tiers that take calls.
+   */
   panic: (e: { active: boolean; healthy: number; total: number; threshold: number }) => void;
+  /**
+   * The split of calls across priority tiers changed (a tier's load or panic), in a pool with
+   * more than one tier. `normalizedHealth` is the tiers' health summed and capped at 100; below
+   * 100 tiers may panic, and with `totalPanic` every tier is in panic and the load follows
+   * backend counts.
+   */
+  'priority-load': (e: {
+    tiers: readonly PriorityTierLoad[];
+    normalizedHealth: number;
+    totalPanic: boolean;
+  }) => void;
   /** A backend took a share of recent requests above `factor` × its fair share. */
   skew: (e: {
     backend: BackendView;

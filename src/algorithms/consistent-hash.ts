@@ -202,8 +202,8 @@ export abstract class HashRingAlgorithm implements Algorithm {
   }
 
   /**
-   * Walks the ring from index `start` to the first eligible backend under the load cap; falls
-   * back to the candidates from `fallback` (the hash mod their count).
+   * Walks the ring from index `start` to the first eligible backend of the candidates' tier under
+   * the load cap; falls back to the candidates from `fallback` (the hash mod their count).
    */
   #choose(
     candidates: readonly BackendView[],
@@ -211,6 +211,8 @@ export abstract class HashRingAlgorithm implements Algorithm {
     fallback: number,
   ): BackendView | undefined {
     const cap = this.#cap(candidates);
+    // The pool draws a tier first: only backends of that tier may take this pick.
+    const tier = candidates[0]!.priority;
     const s = this.#snapshot;
     if (s !== undefined && start >= 0) {
       const owners = s.owners;
@@ -219,7 +221,7 @@ export abstract class HashRingAlgorithm implements Algorithm {
       let pos = start;
       for (let step = 0; step < total; step++) {
         const v = views[owners[pos]!];
-        if (v?.eligible && v.inFlight < cap) return v;
+        if (v?.eligible && v.priority === tier && v.inFlight < cap) return v;
         pos = pos + 1 === total ? 0 : pos + 1;
       }
     }

@@ -1,5 +1,5 @@
 import type { Algorithm, AlgorithmExplanation, BackendView } from '../types.js';
-import { describeLoads, isRetrySubset } from './shared.js';
+import { describeLoads, snapshotHolding, snapshotIndex } from './shared.js';
 
 /**
  * The backend with the fewest calls in flight per unit of weight. Ties are broken fairly:
@@ -15,10 +15,11 @@ import { describeLoads, isRetrySubset } from './shared.js';
  * pick at 100 backends and 5 µs at 1000, and a heap keyed by (load, last pick) 85 ns and 150 ns
  * (bench/picks.ts), against a 50 ns target.
  *
- * The structure is built for the candidate array the pool hands over (the pool makes a new
- * array on every membership, state or weight change, and announces it through
- * `onEligibleChange`). Any other array, the reduced list of a retry that excludes backends, is
- * scanned in the same turn order instead, leaving the structure as it is.
+ * A structure is built for each candidate array the pool hands over (the pool makes new arrays
+ * on every membership, state or weight change, one per priority tier that takes calls, and
+ * announces them through `onEligibleChange`). Any other array, the reduced list of a retry that
+ * excludes backends, is scanned in the turn order of the snapshot it was cut from instead,
+ * leaving the structure as it is.
  *
  * Right for calls of very different lengths and for long-lived connections.
  *
@@ -29,11 +30,81 @@ import { describeLoads, isRetrySubset } from './shared.js';
  */
 export class LeastConnections implements Algorithm {
   readonly name = 'least-connections';
+  /** The pool's eligible snapshots, as announced by `onEligibleChange`. */
+  #snapshots: readonly (readonly BackendView[])[] | undefined;
+  /** One structure per snapshot (one for any array, without a pool). */
+  #rings: LoadRings[] = [new LoadRings()];
+
+  onEligibleChange(snapshots: readonly (readonly BackendView[])[]): void {
+    this.#snapshots = snapshots;
+    for (let k = this.#rings.length; k < snapshots.length; k++) this.#rings.push(new LoadRings());
+  }
+
+  pick(candidates: readonly BackendView[]): BackendView | undefined {
+    const k = snapshotIndex(candidates, this.#snapshots);
+    if (k < 0) {
+      // A retry's subset: scanned in the turn order of the snapshot it was cut from.
+      const held = snapshotHolding(candidates, this.#snapshots);
+      const rings = this.#rings[held];
+      const snapshot = this.#snapshots?.[held];
+      if (rings === undefined || snapshot === undefined) return leastOf(candidates);
+      if (rings.cands !== snapshot) rings.build(snapshot);
+      return rings.pickUnadopted(candidates);
+    }
+    const rings = this.#rings[k]!;
+    if (rings.cands !== candidates) rings.build(candidates);
+    return rings.take(candidates);
+  }
+
+  onAcquire(backend: BackendView): void {
+    // Every structure that knows the backend: one built for an older snapshot is rebuilt before
+    // its next use anyway, and the live one must not miss the change.
+    const all = this.#rings;
+    for (let k = 0; k < all.length; k++) all[k]!.update(backend);
+  }
+
+  onRelease(backend: BackendView): void {
+    const all = this.#rings;
+    for (let k = 0; k < all.length; k++) all[k]!.update(backend);
+  }
+
+  explain(candidates: readonly BackendView[]): AlgorithmExplanation {
+    const k = snapshotIndex(candidates, this.#snapshots);
+    const rings = this.#rings[k < 0 ? snapshotHolding(candidates, this.#snapshots) : k];
+    const wouldPick =
+      rings === undefined
+        ? leastOf(candidates)
+        : rings.cands === candidates
+          ? rings.peek(candidates)
+          : rings.leastInTurn(candidates);
+    return {
+      wouldPick,
+      note: `least in-flight per weight (equal loads take turns); in-flight/weight: ${describeLoads(candidates)}`,
+    };
+  }
+}
+
+/** The least loaded of `candidates`, ties to the first (O(n), for arrays without a structure). */
+function leastOf(candidates: readonly BackendView[]): BackendView | undefined {
+  let best: BackendView | undefined;
+  let bestLoad = Number.POSITIVE_INFINITY;
+  for (const b of candidates) {
+    const load = b.inFlight / b.effectiveWeight;
+    if (load < bestLoad) {
+      best = b;
+      bestLoad = load;
+    }
+  }
+  return best;
+}
+
+/**
+ * The rings and heap of one candidate array: backends with the same load in a ring, the rings
+ * in a min-heap by load.
+ */
+class LoadRings {
   /** The candidate array the structure describes. */
   #cands: readonly BackendView[] | undefined;
-  /** An array seen on the last pick but not adopted yet. */
-  /** The pool's eligible snapshot, as announced by `onEligibleChange`. */
-  #snapshot: readonly BackendView[] | undefined;
   /** Candidate → its index in `#cands`. */
   #index = new Map<BackendView, number>();
   /** Per candidate: in-flight / effective weight as last seen. */
@@ -56,29 +127,26 @@ export class LeastConnections implements Algorithm {
   #heap = new Int32Array(0);
   #heapSize = 0;
 
-  onEligibleChange(candidates: readonly BackendView[]): void {
-    this.#snapshot = candidates;
+  /** The array the structure describes. */
+  get cands(): readonly BackendView[] | undefined {
+    return this.#cands;
   }
 
-  pick(candidates: readonly BackendView[]): BackendView | undefined {
-    if (candidates !== this.#cands) {
-      if (this.#cands !== undefined && isRetrySubset(candidates, this.#snapshot)) {
-        return this.#pickUnadopted(candidates);
-      }
-      this.#build(candidates);
-    }
+  /** Takes the head of the lightest ring and moves the head on (O(1)). */
+  take(candidates: readonly BackendView[]): BackendView | undefined {
     const r = this.#heap[0]!;
     const i = this.#head[r]!;
     this.#head[r] = this.#next[i]!;
     return candidates[i];
   }
 
-  onAcquire(backend: BackendView): void {
-    const i = this.#index.get(backend);
-    if (i !== undefined) this.#move(i, backend.inFlight / backend.effectiveWeight);
+  /** The backend `take` would return, without taking it. */
+  peek(candidates: readonly BackendView[]): BackendView | undefined {
+    return candidates[this.#head[this.#heap[0]!]!];
   }
 
-  onRelease(backend: BackendView): void {
+  /** Moves `backend` to the ring of its current load, if this structure knows it. */
+  update(backend: BackendView): void {
     const i = this.#index.get(backend);
     if (i !== undefined) this.#move(i, backend.inFlight / backend.effectiveWeight);
   }
@@ -87,15 +155,15 @@ export class LeastConnections implements Algorithm {
    * O(n) pick for an array that has no structure: the least loaded, ties to the first in turn
    * order; a backend the structure knows goes to the back of its ring, as after a normal pick.
    */
-  #pickUnadopted(candidates: readonly BackendView[]): BackendView | undefined {
-    const best = this.#leastInTurn(candidates);
+  pickUnadopted(candidates: readonly BackendView[]): BackendView | undefined {
+    const best = this.leastInTurn(candidates);
     const i = best === undefined ? undefined : this.#index.get(best);
     if (i !== undefined) this.#requeue(i);
     return best;
   }
 
   /** The least loaded of `candidates`, ties to the first in join order. */
-  #leastInTurn(candidates: readonly BackendView[]): BackendView | undefined {
+  leastInTurn(candidates: readonly BackendView[]): BackendView | undefined {
     let best: BackendView | undefined;
     let bestLoad = Number.POSITIVE_INFINITY;
     for (const i of this.#joinOrder(candidates)) {
@@ -153,7 +221,7 @@ export class LeastConnections implements Algorithm {
     return order;
   }
 
-  #build(candidates: readonly BackendView[]): void {
+  build(candidates: readonly BackendView[]): void {
     const n = candidates.length;
     const order = this.#joinOrder(candidates);
     this.#cands = candidates;
@@ -271,16 +339,5 @@ export class LeastConnections implements Algorithm {
     }
     heap[s] = item;
     this.#slot[item] = s;
-  }
-
-  explain(candidates: readonly BackendView[]): AlgorithmExplanation {
-    const wouldPick =
-      candidates === this.#cands
-        ? candidates[this.#head[this.#heap[0]!]!]
-        : this.#leastInTurn(candidates);
-    return {
-      wouldPick,
-      note: `least in-flight per weight (equal loads take turns); in-flight/weight: ${describeLoads(candidates)}`,
-    };
   }
 }

@@ -136,10 +136,12 @@ export class Maglev implements Algorithm {
     const slots = table._slots;
     const views = this.#views;
     const m = slots.length;
+    // The pool draws a tier first: only backends of that tier may take this pick.
+    const tier = candidates[0]!.priority;
     let s = slot;
     for (let step = 0; step < m; step++) {
       const v = views[slots[s]!];
-      if (v?.eligible) return v;
+      if (v?.eligible && v.priority === tier) return v;
       s = s + 1 === m ? 0 : s + 1;
     }
     // No eligible backend holds a slot (more backends than slots, or a table not built for these

@@ -1,6 +1,6 @@
 import type { Algorithm, AlgorithmEnv, AlgorithmExplanation, BackendView } from '../types.js';
 import { checkNumber, checkOptions } from '../validate.js';
-import { isRetrySubset } from './shared.js';
+import { snapshotIndex } from './shared.js';
 
 /** Options of {@link RoundRobin}. */
 export interface RoundRobinOptions {
@@ -13,7 +13,9 @@ export interface RoundRobinOptions {
 }
 
 /**
- * Each eligible backend in turn, ignoring weights. O(1) per pick.
+ * Each eligible backend in turn, ignoring weights. O(1) per pick. Each of the pool's snapshots
+ * (one per priority tier that takes calls) has a rotation of its own, as Envoy keeps one per
+ * priority.
  *
  * @example
  * ```ts
@@ -22,46 +24,59 @@ export interface RoundRobinOptions {
  */
 export class RoundRobin implements Algorithm {
   readonly name = 'round-robin';
-  #next: number;
+  /** Where a rotation starts. */
+  #start: number;
   readonly #fixedStart: boolean;
-  /** The pool's eligible snapshot, which the main rotation runs over. */
-  #main: readonly BackendView[] | undefined;
+  /** The pool's eligible snapshots, as announced by `onEligibleChange`. */
+  #snapshots: readonly (readonly BackendView[])[] | undefined;
+  /** The next turn of each snapshot's rotation (of any array, without a pool). */
+  #turns: number[];
   /** The rotation of retries' subsets. */
   #side = 0;
 
   constructor(options: RoundRobinOptions = {}) {
     const o = checkOptions('RoundRobinOptions', options, ['startIndex']);
     this.#fixedStart = o.startIndex !== undefined;
-    this.#next =
+    this.#start =
       o.startIndex === undefined
         ? 0
         : checkNumber('startIndex', o.startIndex, { min: 0, integer: true });
+    this.#turns = [this.#start];
   }
 
   attach(env: AlgorithmEnv): void {
-    if (!this.#fixedStart) this.#next = Math.floor(env.random() * 0x7fffffff);
+    if (!this.#fixedStart) {
+      this.#start = Math.floor(env.random() * 0x7fffffff);
+      this.#turns = [this.#start];
+    }
   }
 
-  onEligibleChange(candidates: readonly BackendView[]): void {
-    this.#main = candidates;
+  onEligibleChange(snapshots: readonly (readonly BackendView[])[]): void {
+    this.#snapshots = snapshots;
+    // Each rotation keeps its turn across changes (by tier order); a new one starts afresh.
+    const turns = this.#turns;
+    for (let k = turns.length; k < snapshots.length; k++) turns.push(this.#start);
   }
 
   pick(candidates: readonly BackendView[]): BackendView | undefined {
-    if (isRetrySubset(candidates, this.#main)) {
+    const k = snapshotIndex(candidates, this.#snapshots);
+    if (k < 0) {
       // A retry's subset (backends already tried left out): served from a rotation of its own,
       // so retries do not shift the main turn. Sharing one counter let a dead backend's retries
       // starve one of the healthy backends.
       return candidates[this.#side++ % candidates.length];
     }
     const n = candidates.length;
-    let i = this.#next;
+    let i = this.#turns[k]!;
     if (i >= n) i %= n;
-    this.#next = i + 1;
+    this.#turns[k] = i + 1;
     return candidates[i];
   }
 
   explain(candidates: readonly BackendView[]): AlgorithmExplanation {
-    const wouldPick = candidates[this.#next % candidates.length];
+    const k = snapshotIndex(candidates, this.#snapshots);
+    const turn = k < 0 ? this.#side : this.#turns[k]!;
+    const wouldPick = candidates[turn % candidates.length];
     return {
       wouldPick,
       note: `round robin over ${candidates.length} backends; next in turn is ${wouldPick?.id}`,

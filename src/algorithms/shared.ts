@@ -19,18 +19,35 @@ export function requireEnv(env: AlgorithmEnv | undefined, name: string): Algorit
 }
 
 /**
- * Whether `candidates` is a retry's subset rather than the pool's eligible snapshot. The pool
- * announces every new snapshot through `onEligibleChange` before the next pick, so any other
- * array is the shorter list of a retry that excludes backends already tried: an algorithm serves
- * it without replacing the state it keeps for the snapshot. Without a pool (no snapshot
- * announced) every array counts as a snapshot.
+ * Which of the pool's eligible snapshots `candidates` is: its index among those announced by
+ * `onEligibleChange` (one per priority tier that takes calls), or -1 for any other array, the
+ * shorter list of a retry that excludes backends already tried, which an algorithm serves
+ * without replacing the state it keeps per snapshot. Without a pool (nothing announced) every
+ * array counts as snapshot 0. Allocates nothing.
  * @internal
  */
-export function isRetrySubset(
+export function snapshotIndex(
   candidates: readonly BackendView[],
-  snapshot: readonly BackendView[] | undefined,
-): boolean {
-  return snapshot !== undefined && candidates !== snapshot;
+  snapshots: readonly (readonly BackendView[])[] | undefined,
+): number {
+  if (snapshots === undefined) return 0;
+  for (let i = 0; i < snapshots.length; i++) if (snapshots[i] === candidates) return i;
+  return -1;
+}
+
+/**
+ * The index of the announced snapshot a retry's subset was cut from (the one holding its first
+ * backend), or -1. O(n); for retries only.
+ * @internal
+ */
+export function snapshotHolding(
+  subset: readonly BackendView[],
+  snapshots: readonly (readonly BackendView[])[] | undefined,
+): number {
+  const first = subset[0];
+  if (snapshots === undefined || first === undefined) return -1;
+  for (let i = 0; i < snapshots.length; i++) if (snapshots[i]!.includes(first)) return i;
+  return -1;
 }
 
 /** In-flight calls per unit of effective weight: the load figure of least-loaded algorithms. @internal */

@@ -1,5 +1,5 @@
 import type { Algorithm, AlgorithmExplanation, BackendView } from '../types.js';
-import { isRetrySubset, round } from './shared.js';
+import { round, snapshotHolding, snapshotIndex } from './shared.js';
 
 /** Longest cycle worth precomputing; beyond it picks run the O(n) loop. */
 const MAX_CYCLE = 1 << 16;
@@ -20,9 +20,10 @@ const MAX_PRECOMPUTE = 1 << 21;
  * O(n) loop. A new candidate array continues the cycle at the same position rather than
  * restarting it, so frequent changes do not favour the first backend.
  *
- * An array other than the pool's eligible snapshot (announced through `onEligibleChange`), the
- * reduced list of a retry that excludes backends, gets the backend the current order reaches
- * first among its members, and the order goes on from there.
+ * Each of the pool's snapshots (one per priority tier that takes calls) keeps an order of its own.
+ * An array other than those snapshots (announced through `onEligibleChange`), the reduced list of
+ * a retry that excludes backends, gets the backend the order of its snapshot reaches first among
+ * its members, and that order goes on from there.
  *
  * @example
  * ```ts
@@ -31,31 +32,30 @@ const MAX_PRECOMPUTE = 1 << 21;
  */
 export class WeightedRoundRobin implements Algorithm {
   readonly name = 'weighted-round-robin';
-  #cached: readonly BackendView[] | undefined;
-  /** The pool's eligible snapshot, as announced by `onEligibleChange`. */
-  #snapshot: readonly BackendView[] | undefined;
-  #state: State = {
-    index: new Map(),
-    weights: new Float64Array(0),
-    current: new Float64Array(0),
-    total: 0,
-    cycle: undefined,
-    pos: 0,
-  };
+  /** The pool's eligible snapshots, as announced by `onEligibleChange`. */
+  #snapshots: readonly (readonly BackendView[])[] | undefined;
+  /** One order per snapshot (one for any array, without a pool). */
+  #orders: Order[] = [emptyOrder()];
 
-  onEligibleChange(candidates: readonly BackendView[]): void {
-    this.#snapshot = candidates;
+  onEligibleChange(snapshots: readonly (readonly BackendView[])[]): void {
+    this.#snapshots = snapshots;
+    for (let k = this.#orders.length; k < snapshots.length; k++) this.#orders.push(emptyOrder());
   }
 
   pick(candidates: readonly BackendView[]): BackendView | undefined {
-    if (candidates !== this.#cached) {
-      if (this.#cached !== undefined && isRetrySubset(candidates, this.#snapshot)) {
-        return this.#among(candidates, true);
-      }
-      this.#cached = candidates;
-      this.#state = this.#plan(candidates);
+    let k = snapshotIndex(candidates, this.#snapshots);
+    if (k < 0) {
+      // A retry's subset: served from the order of the snapshot it was cut from.
+      k = snapshotHolding(candidates, this.#snapshots);
+      const order = this.#orders[k];
+      const snapshot = this.#snapshots?.[k];
+      if (order === undefined || snapshot === undefined) return this.#heaviest(candidates);
+      this.#adopt(order, snapshot);
+      return this.#among(order, candidates, true);
     }
-    const st = this.#state;
+    const order = this.#orders[k]!;
+    this.#adopt(order, candidates);
+    const st = order.state;
     const cycle = st.cycle;
     if (cycle !== undefined) {
       const i = cycle[st.pos]!;
@@ -65,12 +65,26 @@ export class WeightedRoundRobin implements Algorithm {
     return candidates[step(st.weights, st.current, st.total)];
   }
 
+  /** Makes `order` serve `candidates`, continuing its state where it can. */
+  #adopt(order: Order, candidates: readonly BackendView[]): void {
+    if (order.cached === candidates) return;
+    order.state = this.#plan(candidates, order.state);
+    order.cached = candidates;
+  }
+
+  /** The heaviest of `subset`. */
+  #heaviest(subset: readonly BackendView[]): BackendView | undefined {
+    let heaviest = subset[0];
+    for (const b of subset) if (b.effectiveWeight > heaviest!.effectiveWeight) heaviest = b;
+    return heaviest;
+  }
+
   /**
-   * The first of `subset` that the adopted order reaches; with `take`, that turn is used up.
+   * The first of `subset` that the order reaches; with `take`, that turn is used up.
    */
-  #among(subset: readonly BackendView[], take: boolean): BackendView | undefined {
-    const cached = this.#cached!;
-    const st = this.#state;
+  #among(order: Order, subset: readonly BackendView[], take: boolean): BackendView | undefined {
+    const cached = order.cached!;
+    const st = order.state;
     const cycle = st.cycle;
     if (cycle !== undefined) {
       const member = new Uint8Array(cached.length);
@@ -100,14 +114,11 @@ export class WeightedRoundRobin implements Algorithm {
       if (best !== undefined) return best;
     }
     // None of them is known: the heaviest.
-    let heaviest = subset[0];
-    for (const b of subset) if (b.effectiveWeight > heaviest!.effectiveWeight) heaviest = b;
-    return heaviest;
+    return this.#heaviest(subset);
   }
 
-  /** The state for a new candidate array, continuing the current one where it can. */
-  #plan(candidates: readonly BackendView[]): State {
-    const old = this.#state;
+  /** The state for a new candidate array, continuing `old` where it can. */
+  #plan(candidates: readonly BackendView[], old: State): State {
     const n = candidates.length;
     const index = new Map<BackendView, number>();
     const weights = new Float64Array(n);
@@ -149,14 +160,14 @@ export class WeightedRoundRobin implements Algorithm {
 
   explain(candidates: readonly BackendView[]): AlgorithmExplanation {
     let wouldPick: BackendView | undefined;
-    if (
-      candidates !== this.#cached &&
-      this.#cached !== undefined &&
-      isRetrySubset(candidates, this.#snapshot)
-    ) {
-      wouldPick = this.#among(candidates, false);
+    const k = snapshotIndex(candidates, this.#snapshots);
+    const held = k < 0 ? snapshotHolding(candidates, this.#snapshots) : -1;
+    const heldOrder = this.#orders[held];
+    if (k < 0 && heldOrder?.cached !== undefined) {
+      wouldPick = this.#among(heldOrder, candidates, false);
     } else {
-      const st = candidates === this.#cached ? this.#state : this.#plan(candidates);
+      const order = this.#orders[Math.max(k, 0)]!;
+      const st = candidates === order.cached ? order.state : this.#plan(candidates, order.state);
       if (st.cycle !== undefined) {
         wouldPick = candidates[st.cycle[st.pos]!];
       } else {
@@ -178,6 +189,26 @@ export class WeightedRoundRobin implements Algorithm {
       note: `smooth weighted round robin; shares by effective weight: ${shares}${candidates.length > 8 ? ', ...' : ''}`,
     };
   }
+}
+
+/** One snapshot's order: the array it was planned for, and the plan. */
+interface Order {
+  cached: readonly BackendView[] | undefined;
+  state: State;
+}
+
+function emptyOrder(): Order {
+  return {
+    cached: undefined,
+    state: {
+      index: new Map(),
+      weights: new Float64Array(0),
+      current: new Float64Array(0),
+      total: 0,
+      cycle: undefined,
+      pos: 0,
+    },
+  };
 }
 
 /** Smooth weighted round robin's state for one candidate array. */

@@ -92,20 +92,22 @@ export interface OutlierDetectorOptions {
   consecutiveFailures?: number | false;
   /**
    * The analysis interval: success rate and failure percentage are computed over the requests of
-   * one interval, and the ejection multiplier decays once per interval (Envoy and grpc-js
-   * `interval`).
+   * one interval, and the ejection multiplier falls by one at each analysis that finds the
+   * backend back in service for at least a full interval (Envoy and grpc-js `interval`).
    * @default 10000
    */
   intervalMs?: number;
   /**
-   * Ejection time for a first ejection. The n-th ejection lasts n × this (Envoy
-   * `base_ejection_time`).
+   * Ejection time for a first ejection. The n-th ejection in a row lasts n × this, up to
+   * `maxEjectionMs` (Envoy `base_ejection_time`).
    * @default 30000
    */
   baseEjectionMs?: number;
   /**
    * The longest an ejection lasts, however often the backend was ejected (Envoy
-   * `max_ejection_time`; the cap is never below `baseEjectionMs`).
+   * `max_ejection_time`; the cap is never below `baseEjectionMs`). The multiplier stops growing
+   * once multiplier × `baseEjectionMs` reaches this + `baseEjectionMs` (11 with the defaults), so
+   * a backend that recovers is not held at the cap for long.
    * @default 300000
    */
   maxEjectionMs?: number;
@@ -117,9 +119,13 @@ export interface OutlierDetectorOptions {
   ejectionJitterMs?: number;
   /**
    * At most this percentage of backends may be ejected at once, counting every ejected backend
-   * whatever ejected it. Checked before each ejection, as Envoy and grpc-js do, so while none is
-   * ejected one backend always may be, even in a small pool (10% of 3 backends rounds to none).
-   * 0 turns outlier ejection off (`Retry-After` still applies). Envoy `max_ejection_percent`.
+   * whatever ejected it. The rule is grpc-js's (gRFC A50, and Envoy's before 1.31): before each
+   * ejection, the share already ejected must be below this, so while none is ejected one backend
+   * always may be, even in a small pool (10% of 3 backends rounds to none). Envoy 1.31 and later
+   * require (ejected + 1) / backends <= this instead, which at 10% ejects nothing in a pool of
+   * fewer than 10 backends unless `always_eject_one_host` is set; client-side pools are mostly
+   * that small, so loadwise keeps grpc-js's rule. 0 turns outlier ejection off (`Retry-After`
+   * still applies). Envoy `max_ejection_percent`.
    * @default 10
    */
   maxEjectionPercent?: number;
@@ -190,7 +196,10 @@ export interface OutlierDetectorEvents {
 export interface OutlierStatus {
   readonly id: string;
   readonly consecutiveFailures: number;
-  /** The ejection multiplier: the next ejection lasts (this + 1) × `baseEjectionMs`. */
+  /**
+   * The ejection multiplier: the next ejection lasts (this + 1) × `baseEjectionMs`, up to
+   * `maxEjectionMs`.
+   */
   readonly ejections: number;
   /** Successes and failures counted in the current interval. */
   readonly intervalSuccesses: number;
@@ -218,6 +227,10 @@ interface Tracked {
   multiplier: number;
   ok: number;
   fail: number;
+  /** When the backend last came back from an ejection (Envoy's `lastUnejectionTime`). */
+  returnedAt: number | undefined;
+  /** Whether it was ejected at some point since the last analysis. */
+  ejectedInInterval: boolean;
 }
 
 const defaultIsFailure = (o: LeaseOutcome): boolean =>
@@ -290,6 +303,7 @@ export class OutlierDetector extends EventEmitter<OutlierDetectorEvents> {
         : checkFunction<(o: LeaseOutcome) => boolean>('isFailure', o.isFailure);
 
     pool.on('release', this.#onRelease);
+    pool.on('state', this.#onState);
     pool.on('removed', this.#onRemoved);
     pool.on('close', this.#onPoolClose);
     this.#arm();
@@ -328,6 +342,7 @@ export class OutlierDetector extends EventEmitter<OutlierDetectorEvents> {
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#pool.off('release', this.#onRelease);
+    this.#pool.off('state', this.#onState);
     this.#pool.off('removed', this.#onRemoved);
     this.#pool.off('close', this.#onPoolClose);
     this.#tracked.clear();
@@ -357,6 +372,18 @@ export class OutlierDetector extends EventEmitter<OutlierDetectorEvents> {
     }
   };
 
+  /** Ejections by anyone (this detector, `Retry-After`, `pool.eject`) and their ends. */
+  readonly #onState = (e: { backend: BackendView; from: string; to: string }): void => {
+    const t = this.#tracked.get(e.backend.id);
+    if (t === undefined || t.backend !== e.backend) return;
+    if (e.to === 'ejected') {
+      t.ejectedInInterval = true;
+      t.returnedAt = undefined;
+    } else if (e.from === 'ejected') {
+      t.returnedAt = this.#clock.now();
+    }
+  };
+
   readonly #onRemoved = ({ backend }: { backend: BackendView }): void => {
     if (this.#tracked.get(backend.id)?.backend === backend) this.#tracked.delete(backend.id);
   };
@@ -368,7 +395,15 @@ export class OutlierDetector extends EventEmitter<OutlierDetectorEvents> {
   #trackedFor(backend: BackendView): Tracked {
     let t = this.#tracked.get(backend.id);
     if (t === undefined || t.backend !== backend) {
-      t = { backend, consecutive: 0, multiplier: 0, ok: 0, fail: 0 };
+      t = {
+        backend,
+        consecutive: 0,
+        multiplier: 0,
+        ok: 0,
+        fail: 0,
+        returnedAt: undefined,
+        ejectedInInterval: false,
+      };
       this.#tracked.set(backend.id, t);
     }
     return t;
@@ -412,7 +447,9 @@ export class OutlierDetector extends EventEmitter<OutlierDetectorEvents> {
       });
       return false;
     }
-    t.multiplier++;
+    // Envoy `ejectHost` (source/common/upstream/outlier_detection_impl.cc): the backoff grows only
+    // while backoff × base < max + base, so it stops at 11 with the defaults and decays from there.
+    if (t.multiplier * this.#baseMs < this.#maxMs + this.#baseMs) t.multiplier++;
     const durationMs =
       Math.min(this.#baseMs * t.multiplier, this.#maxMs) + this.#random() * this.#jitterMs;
     t.consecutive = 0;
@@ -438,12 +475,18 @@ export class OutlierDetector extends EventEmitter<OutlierDetectorEvents> {
   }
 
   #sweep(): void {
+    const now = this.#clock.now();
     const live = [...this.#tracked.values()].filter(
       (t) => this.#pool.get(t.backend.id) === t.backend,
     );
+    // Envoy `processSuccessRateEjections` leaves ejected hosts out of the population, and with it
+    // loadwise leaves out those ejected at any time since the last analysis: their counts stop
+    // at the ejection, and a pool with one backend out may have too few left to judge.
+    const population = live.filter((t) => !t.ejectedInInterval && t.backend.state !== 'ejected');
+    for (const t of live) t.ejectedInInterval = false;
     const sr = this.#successRate;
     if (sr !== undefined) {
-      const judged = live.filter((t) => t.ok + t.fail >= sr.requestVolume);
+      const judged = population.filter((t) => t.ok + t.fail >= sr.requestVolume);
       if (judged.length >= sr.minimumHosts) {
         const rates = judged.map((t) => t.ok / (t.ok + t.fail));
         const mean = rates.reduce((a, b) => a + b, 0) / rates.length;
@@ -463,7 +506,7 @@ export class OutlierDetector extends EventEmitter<OutlierDetectorEvents> {
     }
     const fp = this.#failurePct;
     if (fp !== undefined) {
-      const judged = live.filter((t) => t.ok + t.fail >= fp.requestVolume);
+      const judged = population.filter((t) => t.ok + t.fail >= fp.requestVolume);
       if (judged.length >= fp.minimumHosts) {
         for (const t of judged) {
           const failed = (100 * t.fail) / (t.ok + t.fail);
@@ -478,8 +521,14 @@ export class OutlierDetector extends EventEmitter<OutlierDetectorEvents> {
       }
     }
     for (const t of live) {
-      // Envoy and grpc-js: each interval a backend spends in service lowers its multiplier by one.
-      if (t.backend.state !== 'ejected' && t.multiplier > 0) t.multiplier--;
+      // Envoy `onIntervalTimer`: a backend in service lowers its multiplier by one at each
+      // analysis, but only once a full interval has passed since it came back, so one that
+      // fails again soon after its return is ejected for longer (30, 60, 90 s ...).
+      if (t.backend.state !== 'ejected' && t.multiplier > 0) {
+        // Back without a state event (its ejection ended while it drained): count from now.
+        if (t.returnedAt === undefined) t.returnedAt = now;
+        else if (now - t.returnedAt >= this.#intervalMs) t.multiplier--;
+      }
       t.ok = 0;
       t.fail = 0;
     }

@@ -34,6 +34,7 @@ import {
 } from '../validate.js';
 import { BackendRecord } from './backend-record.js';
 import { normalizeBackend } from './normalize.js';
+import { PriorityLoad, TierDraws } from './priority-load.js';
 
 /** Options of the distribution-skew monitor. */
 export interface SkewOptions {
@@ -72,7 +73,10 @@ export interface BackendPoolOptions {
    */
   algorithm?: Algorithm;
   /**
-   * Enter panic mode when fewer backends than this are healthy.
+   * Enter panic mode when fewer backends than this are healthy (in a tier, when the tiers
+   * together cannot take the load; see `panicThreshold`). With the default, a pool never routes
+   * to nothing while something is up, even with `panicThreshold: 0`; set both to 0 to turn panic
+   * off.
    * @default 1
    */
   minHealthy?: number;
@@ -80,10 +84,24 @@ export interface BackendPoolOptions {
    * Enter panic mode when the healthy share of non-draining backends falls below this fraction.
    * In panic mode calls spread over every backend that is not draining, rather than pile onto
    * the few that look healthy or fail outright. Envoy's `healthy_panic_threshold` default is 50%.
-   * Set 0 to rely on `minHealthy` alone.
+   * As in Envoy, panic is judged per priority tier and only while the tiers together cannot take
+   * the load (their health, see `overprovisioningFactor`, sums to less than 100%); when every
+   * tier is in panic, calls split across tiers by backend count. Set 0 to rely on `minHealthy`
+   * alone.
    * @default 0.5
    */
   panicThreshold?: number;
+  /**
+   * How much spare capacity each priority tier is assumed to have (Envoy's
+   * `overprovisioning_factor`, 140%). A tier's health is min(100%, factor × its healthy share):
+   * with 1.4 a tier keeps every call until fewer than 72% of its backends are healthy, then
+   * takes its health in percent of the calls and the next tiers take the rest, in order. With
+   * 1 a tier sheds load as soon as one backend fails; a very large factor (such as 1e6) keeps
+   * every call on the best tier while any backend of it is healthy, the strict order of DNS SRV
+   * priorities (RFC 2782). A finite number > 0.
+   * @default 1.4
+   */
+  overprovisioningFactor?: number;
   /**
    * Ramp a backend that joins (after construction) or recovers from a floor to its full weight
    * over this many ms, so a cold instance is not flooded (Envoy `slow_start_window`, HAProxy
@@ -182,6 +200,7 @@ const POOL_KEYS = [
   'algorithm',
   'minHealthy',
   'panicThreshold',
+  'overprovisioningFactor',
   'slowStartMs',
   'slowStartMinWeight',
   'slowStartAggression',
@@ -228,6 +247,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
 
   readonly #minHealthy: number;
   readonly #panicThreshold: number;
+  readonly #overprovisioningFactor: number;
   readonly #slowStartMs: number;
   readonly #slowStartMin: number;
   readonly #slowStartAggression: number;
@@ -238,6 +258,10 @@ export class BackendPool extends EventEmitter<PoolEvents> {
   readonly #records = new Map<string, BackendRecord>();
   #members: BackendRecord[] = [];
   #candidates: BackendRecord[] = [];
+  /** The split of calls across priority tiers, with each loaded tier's candidates. */
+  #load: PriorityLoad = PriorityLoad.EMPTY;
+  /** Draws of the injected random for choosing a tier when tiers share the calls. */
+  readonly #draws: TierDraws;
   #panic = false;
   #closed = false;
   #slowStarting = 0;
@@ -252,8 +276,15 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     this.name = o.name === undefined ? 'default' : checkString('name', o.name);
     this.clock = o.clock === undefined ? systemClock : checkClock('clock', o.clock);
     this.random = o.random === undefined ? defaultRandom : checkRandom('random', o.random);
+    this.#draws = new TierDraws(this.random);
     this.#minHealthy = optNumber('minHealthy', o.minHealthy, 1, { min: 0, integer: true });
     this.#panicThreshold = optNumber('panicThreshold', o.panicThreshold, 0.5, { min: 0, max: 1 });
+    this.#overprovisioningFactor = optNumber(
+      'overprovisioningFactor',
+      o.overprovisioningFactor,
+      1.4,
+      { min: 0, minExclusive: true },
+    );
     this.#slowStartMs = optDuration('slowStartMs', o.slowStartMs, 0, { min: 0 });
     this.#slowStartMin = optNumber('slowStartMinWeight', o.slowStartMinWeight, 0.1, {
       min: 0,
@@ -350,15 +381,19 @@ export class BackendPool extends EventEmitter<PoolEvents> {
       if (pinned !== undefined && this.#affinityRoutable(pinned, c.affinity.allowDraining === true))
         return pinned;
     }
-    const candidates = this.#candidates;
-    if (candidates.length === 0) throw this.#noBackendError();
+    if (this.#candidates.length === 0) throw this.#noBackendError();
+    // The tier first (Envoy's choosePriority, a draw only when tiers share the calls), then the
+    // algorithm among that tier's candidates.
+    const load = this.#load;
+    const candidates = load.only ?? load.tierAt(this.#draws.next());
     if (c.exclude !== undefined) return this.#pickExcluding(candidates, c);
     const picked = this.algorithm.pick(candidates, c) as BackendRecord | undefined;
     if (picked === undefined || !picked.eligible) throw this.#algorithmFailed(picked);
     return picked;
   }
 
-  #pickExcluding(candidates: BackendRecord[], ctx: PickContext): BackendRecord {
+  #pickExcluding(drawn: BackendRecord[], ctx: PickContext): BackendRecord {
+    let candidates = drawn;
     const exclude = ctx.exclude!;
     if (
       !Array.isArray(exclude) &&
@@ -375,7 +410,18 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     const has = isSet(exclude)
       ? (id: string) => exclude.has(id)
       : (id: string) => exclude.includes(id);
-    const kept = candidates.filter((r) => !has(r.id));
+    let kept = candidates.filter((r) => !has(r.id));
+    if (kept.length === 0) {
+      // Every candidate of the drawn tier was tried: another tier that takes calls, if any.
+      for (const tier of this.#load.snapshots) {
+        const others = tier.candidates.filter((r) => !has(r.id));
+        if (others.length > 0) {
+          candidates = tier.candidates;
+          kept = others;
+          break;
+        }
+      }
+    }
     if (kept.length === 0 || kept.length === candidates.length) {
       const picked = this.algorithm.pick(candidates, ctx) as BackendRecord | undefined;
       if (picked === undefined || !picked.eligible) throw this.#algorithmFailed(picked);
@@ -452,8 +498,9 @@ export class BackendPool extends EventEmitter<PoolEvents> {
 
   /**
    * Says how the next pick for `ctx` would be decided: which backends are eligible and why the
-   * others are not, whether panic or stickiness applies, and which backend would be picked when
-   * that is known without picking. Changes nothing.
+   * others are not, how the calls split across priority tiers and why, whether panic or
+   * stickiness applies, and which backend would be picked when that is known without picking.
+   * Changes nothing.
    */
   explain(ctx?: PickContext): PickExplanation {
     if (!this.#closed) this.#refreshSlowStartIfDue();
@@ -467,7 +514,13 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     const excluded = this.#members
       .filter((r) => !r.eligible)
       .map((r) => ({ id: r.id, state: r.state, why: this.#whyExcluded(r) }));
-    const base = { algorithm: this.algorithm.name, panic: this.#panic, eligible, excluded };
+    const base = {
+      algorithm: this.algorithm.name,
+      panic: this.#panic,
+      tiers: this.#load.tiers,
+      eligible,
+      excluded,
+    };
     if (this.#closed) {
       return {
         ...base,
@@ -492,13 +545,33 @@ export class BackendPool extends EventEmitter<PoolEvents> {
       }
     }
     const affinity = c.affinity === undefined ? 'none' : 'not-routable';
+    // With more than one tier, say how the calls split and why before the algorithm's part.
+    const split =
+      this.#load.tiers.length > 1
+        ? `${this.#load.describe(this.#overprovisioningFactor, this.#panicThreshold)}. `
+        : '';
     if (this.#candidates.length === 0) {
       return {
         ...base,
         affinity,
         wouldPick: undefined,
-        note: 'nothing to pick',
+        note: `${split}nothing to pick`,
         error: this.#noBackendError().message,
+      };
+    }
+    const panic = this.#panic ? 'PANIC: routing across unhealthy backends too. ' : '';
+    const tiers = this.#load.snapshots;
+    if (tiers.length > 1) {
+      // Which tier the next pick goes to is a draw: say what each would do.
+      const notes = tiers.map((t) => {
+        const e = this.algorithm.explain?.(t.candidates, c);
+        return `tier ${t.priority} (${t.figures.load}%): ${e?.note ?? `${this.algorithm.name} picks among ${t.candidates.length} backends`}`;
+      });
+      return {
+        ...base,
+        affinity,
+        wouldPick: undefined,
+        note: `${panic}${split}The tier is drawn per pick; ${notes.join('; ')}`,
       };
     }
     const e = this.algorithm.explain?.(this.#candidates, c);
@@ -506,7 +579,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
       ...base,
       affinity,
       wouldPick: e?.wouldPick?.id,
-      note: `${this.#panic ? 'PANIC: routing across unhealthy backends too. ' : ''}${e?.note ?? `${this.algorithm.name} picks among ${this.#candidates.length} backends`}`,
+      note: `${panic}${split}${e?.note ?? `${this.algorithm.name} picks among ${this.#candidates.length} backends`}`,
     };
   }
 
@@ -518,8 +591,12 @@ export class BackendPool extends EventEmitter<PoolEvents> {
         return `ejected until ${r.ejectedUntil}: ${r.ejectReason}`;
       case 'unhealthy':
         return 'failing health checks';
-      default:
-        return 'not routable';
+      default: {
+        const tier = this.#load.tiers.find((t) => t.priority === r.priority);
+        return tier !== undefined && tier.load === 0
+          ? `priority ${r.priority} takes no calls now (better tiers are healthy enough)`
+          : 'not routable';
+      }
     }
   }
 
@@ -608,7 +685,11 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     return this.#members;
   }
 
-  /** The backends the next pick chooses from (healthy ones, or all non-draining in panic). */
+  /**
+   * The backends the next pick may choose from: those of every priority tier that takes a share
+   * of the calls (its healthy ones, or in panic all that are not draining). With one such tier,
+   * the very array the algorithm's `pick` receives.
+   */
   eligible(): readonly BackendView[] {
     return this.#candidates;
   }
@@ -961,40 +1042,39 @@ export class BackendPool extends EventEmitter<PoolEvents> {
   }
 
   /**
-   * Recomputes the active priority tier, panic and the eligible snapshot after any state or
-   * weight change. The active tier is the best (lowest) priority that has a healthy backend;
-   * panic is judged within it; with no healthy backend anywhere, every tier is in play.
+   * Recomputes the split across priority tiers, panic and the eligible snapshots after any state
+   * or weight change (src/pool/priority-load.ts, Envoy's priority load): each pick then only
+   * draws a tier and lets the algorithm choose among that tier's candidates.
    */
   #rebuild(): void {
-    let tier = Number.POSITIVE_INFINITY;
-    for (const r of this.#members)
-      if (r.state === 'healthy' && r.priority < tier) tier = r.priority;
-    const inTier = (r: BackendRecord): boolean =>
-      tier === Number.POSITIVE_INFINITY || r.priority === tier;
-    let healthy = 0;
-    let routable = 0;
-    for (const r of this.#members) {
-      if (!inTier(r)) continue;
-      if (!r.draining) routable++;
-      if (r.state === 'healthy') healthy++;
-    }
-    const panic =
-      routable > 0 &&
-      (healthy < Math.min(this.#minHealthy, routable) || healthy < this.#panicThreshold * routable);
-    const candidates: BackendRecord[] = [];
-    for (const r of this.#members) {
-      r.eligible = inTier(r) && (panic ? !r.draining : r.state === 'healthy');
-      if (r.eligible) candidates.push(r);
-    }
+    const previous = this.#load;
+    const load = PriorityLoad.compute(this.#members, {
+      overprovisioningFactor: this.#overprovisioningFactor,
+      panicThreshold: this.#panicThreshold,
+      minHealthy: this.#minHealthy,
+    });
+    this.#load = load;
+    const candidates = load.candidates;
+    for (const r of this.#members) r.eligible = false;
+    for (const r of candidates) r.eligible = true;
     this.#candidates = candidates;
-    this.algorithm.onEligibleChange?.(candidates);
+    this.algorithm.onEligibleChange?.(load.snapshots.map((t) => t.candidates));
+    const panic = load.panic;
     if (panic !== this.#panic) {
       this.#panic = panic;
-      this.emit('panic', {
-        active: panic,
-        healthy,
-        total: routable,
-        threshold: this.#panicThreshold,
+      let healthy = 0;
+      let total = 0;
+      for (const t of load.snapshots) {
+        healthy += t.figures.healthy;
+        total += t.figures.backends;
+      }
+      this.emit('panic', { active: panic, healthy, total, threshold: this.#panicThreshold });
+    }
+    if ((load.tiers.length > 1 || previous.tiers.length > 1) && !load.sameSplit(previous)) {
+      this.emit('priority-load', {
+        tiers: load.tiers,
+        normalizedHealth: load.normalizedHealth,
+        totalPanic: load.totalPanic,
       });
     }
     if (
@@ -1075,16 +1155,21 @@ export class BackendPool extends EventEmitter<PoolEvents> {
 
   #checkSkew(skew: Required<SkewOptions>): void {
     let total = 0;
-    let weightSum = 0;
+    // A backend's fair share is its tier's load times its weight within the tier.
+    const tierWeight = new Map<number, number>();
+    const tierLoad = new Map<number, number>();
+    for (const t of this.#load.snapshots) tierLoad.set(t.priority, t.figures.load / 100);
     for (const r of this.#members) {
       total += r.windowRequests;
-      if (r.eligible) weightSum += r.effectiveWeight;
+      if (r.eligible)
+        tierWeight.set(r.priority, (tierWeight.get(r.priority) ?? 0) + r.effectiveWeight);
     }
-    if (total >= skew.minRequests && weightSum > 0) {
+    if (total >= skew.minRequests && tierWeight.size > 0) {
       for (const r of this.#members) {
         if (!r.eligible || r.windowRequests === 0) continue;
         const share = r.windowRequests / total;
-        const expectedShare = r.effectiveWeight / weightSum;
+        const expectedShare =
+          ((tierLoad.get(r.priority) ?? 0) * r.effectiveWeight) / tierWeight.get(r.priority)!;
         if (share > skew.factor * expectedShare) {
           this.emit('skew', {
             backend: r,

@@ -364,7 +364,7 @@ describe('DnsSrvDiscovery (SRV)', () => {
     expect(h.source.nextRefreshAt).toBe(20_000);
   });
 
-  it('uses a worse priority only while every better backend is unhealthy', async () => {
+  it('spills calls from a degraded priority to the next ones in order', async () => {
     zone();
     const h = harness(srvSource({ family: 4 }));
     await h.begin();
@@ -377,15 +377,22 @@ describe('DnsSrvDiscovery (SRV)', () => {
       }
       return seen;
     };
+    const loads = () => h.pool.explain().tiers.map((t) => t.load);
+    expect(loads()).toEqual([100, 0, 0]);
     expect(picked(40)).toEqual(new Set(['10.2.0.1:9001', '10.2.0.2:9002']));
+    // Priority 10 at 1 of 2 healthy keeps 70% of the calls (Envoy's factor 1.4), 20 takes 30%.
     h.pool.setHealthy('10.2.0.1:9001', false);
-    expect(picked(10)).toEqual(new Set(['10.2.0.2:9002']));
+    expect(loads()).toEqual([70, 30, 0]);
+    expect(picked(100)).toEqual(new Set(['10.2.0.2:9002', '10.2.0.3:9003']));
     h.pool.setHealthy('10.2.0.2:9002', false);
+    expect(loads()).toEqual([0, 100, 0]);
     expect(picked(10)).toEqual(new Set(['10.2.0.3:9003']));
     h.pool.setHealthy('10.2.0.3:9003', false);
+    expect(loads()).toEqual([0, 0, 100]);
     expect(picked(10)).toEqual(new Set(['10.2.0.4:9004']));
     h.pool.setHealthy('10.2.0.1:9001', true);
-    expect(picked(10)).toEqual(new Set(['10.2.0.1:9001']));
+    expect(loads()).toEqual([70, 0, 30]);
+    expect(picked(100)).toEqual(new Set(['10.2.0.1:9001', '10.2.0.4:9004']));
   });
 
   it('applies changed weights in place, keeping statistics, and picks up added and removed targets', async () => {

@@ -4,9 +4,11 @@ import {
   type BackendPool,
   type BackendSpec,
   type BackendView,
+  ConsistentHash,
   type Lease,
   LeastConnections,
   LoadBalancerConfigError,
+  Maglev,
   PeakEwma,
   PowerOfTwoChoices,
   RandomPick,
@@ -466,5 +468,53 @@ describe('RoundRobin with retries that exclude a failing backend', () => {
     expect(served.get('a:1')).toBeUndefined();
     expect(served.get('b:1')).toBe(30);
     expect(served.get('c:1')).toBe(30);
+  });
+});
+
+describe('every algorithm with two priority tiers sharing the calls', () => {
+  // Tier 0 at 2 of 4 healthy takes 70% (Envoy's priority load), tier 1 the other 30%. Each
+  // algorithm keeps its own state per tier's snapshot: the split holds, and within each tier the
+  // calls spread evenly over its healthy backends.
+  const backends: BackendSpec[] = [
+    url('a'),
+    url('b'),
+    url('c'),
+    url('d'),
+    { url: url('x'), priority: 1 },
+    { url: url('y'), priority: 1 },
+  ];
+  // Rotations (strict: each tier's backends take turns exactly) and random or hashed picks.
+  const algorithms: [string, () => Algorithm, boolean][] = [
+    ['RoundRobin', () => new RoundRobin({ startIndex: 0 }), true],
+    ['WeightedRoundRobin', () => new WeightedRoundRobin(), true],
+    ['LeastConnections', () => new LeastConnections(), true],
+    ['PowerOfTwoChoices', () => new PowerOfTwoChoices(), false],
+    ['PeakEwma', () => new PeakEwma(), false],
+    ['RandomPick', () => new RandomPick(), false],
+    ['ConsistentHash', () => new ConsistentHash(), false],
+    ['Maglev', () => new Maglev(), false],
+  ];
+
+  it.each(algorithms)('%s', (_name, make, strict) => {
+    const { pool } = makePool(make(), backends, 11);
+    pool.setHealthy(idOf('c'), false);
+    pool.setHealthy(idOf('d'), false);
+    const counts: Record<string, number> = {};
+    const n = 4000;
+    for (let i = 0; i < n; i++) {
+      const lease = pool.acquire({ key: `user-${i}` });
+      const name = nameOf(lease.backend.id);
+      counts[name] = (counts[name] ?? 0) + 1;
+      lease.release();
+    }
+    expect(Object.keys(counts).sort()).toEqual(['a', 'b', 'x', 'y']);
+    const share = (name: string) => counts[name]! / n;
+    expect(share('a') + share('b')).toBeCloseTo(0.7, 1);
+    expect(share('a')).toBeCloseTo(0.35, 1);
+    expect(share('x')).toBeCloseTo(0.15, 1);
+    if (strict) {
+      expect(Math.abs(counts.a! - counts.b!)).toBeLessThanOrEqual(1);
+      expect(Math.abs(counts.x! - counts.y!)).toBeLessThanOrEqual(1);
+    }
   });
 });

@@ -194,7 +194,13 @@ describe('OutlierDetector: ejection time', () => {
     expect(t.ejections.at(-1)?.durationMs).toBe(60_000);
     t.clock.advance(60_000); // to 95 s: sweeps during the ejection do not decay it
     expect(t.detector.status()[0]?.ejections).toBe(2);
-    t.clock.advance(20_000); // sweeps at 100 s and 110 s, in service
+    // Back at 95 s. The sweep at 100 s comes 5 s after the return: too soon (Envoy waits a full
+    // interval since the return); those at 110 s and 120 s lower it by one each.
+    t.clock.advance(5_000);
+    expect(t.detector.status()[0]?.ejections).toBe(2);
+    t.clock.advance(10_000);
+    expect(t.detector.status()[0]?.ejections).toBe(1);
+    t.clock.advance(10_000);
     expect(t.detector.status()[0]?.ejections).toBe(0);
     t.call('b0', FAIL, 5);
     expect(t.ejections.at(-1)?.durationMs).toBe(30_000);

@@ -261,25 +261,55 @@ describe('priority tiers', () => {
     expect(pool.explain().excluded.map((e) => nameOf(e.id))).toEqual(['c', 'd']);
   });
 
-  it('a worse tier serves only while every better tier has no healthy backend', () => {
+  it('a worse tier takes the share a better tier cannot (Envoy priority load)', () => {
     const { pool } = makePool(tiers);
+    const loads = () => pool.explain().tiers.map((t) => t.load);
     pool.setHealthy(idOf('a'), false);
-    // b is still healthy: tier 0 keeps the calls (in panic within the tier: 1 of 2 is not
-    // below 50%).
-    expect(spread(pool, 2)).toEqual({ b: 2 });
+    // Tier 0 at 1 of 2 healthy: health 1.4 × 50% = 70%, the other 30% go to tier 1.
+    expect(loads()).toEqual([70, 30, 0]);
+    const split = spread(pool, 1000);
+    expect(Object.keys(split).sort()).toEqual(['b', 'c']);
+    expect(split.b! / 1000).toBeCloseTo(0.7, 1);
     pool.eject(idOf('b'), 10_000);
+    expect(loads()).toEqual([0, 100, 0]);
     expect(spread(pool, 2)).toEqual({ c: 2 });
     pool.setHealthy(idOf('c'), false);
+    expect(loads()).toEqual([0, 0, 100]);
     expect(spread(pool, 2)).toEqual({ d: 2 });
     pool.uneject(idOf('b'));
-    expect(spread(pool, 2)).toEqual({ b: 2 });
+    expect(loads()).toEqual([70, 0, 30]);
+    expect(Object.keys(spread(pool, 100)).sort()).toEqual(['b', 'd']);
   });
 
-  it('with no healthy backend anywhere, panic spreads over every tier', () => {
+  it('with no healthy backend anywhere, panic spreads over every tier by backend count', () => {
     const { pool } = makePool(tiers);
     for (const n of ['a', 'b', 'c', 'd']) pool.setHealthy(idOf(n), false);
     expect(pool.panic).toBe(true);
-    expect(spread(pool, 8)).toEqual({ a: 2, b: 2, c: 2, d: 2 });
+    expect(pool.explain().tiers.map((t) => [t.load, t.panic])).toEqual([
+      [50, true],
+      [25, true],
+      [25, true],
+    ]);
+    const split = spread(pool, 2000);
+    expect((split.a! + split.b!) / 2000).toBeCloseTo(0.5, 1);
+    expect(split.c! / 2000).toBeCloseTo(0.25, 1);
+    expect(split.d! / 2000).toBeCloseTo(0.25, 1);
+  });
+
+  it('a retry that excludes every candidate of the drawn tier goes to another tier', () => {
+    const { pool } = makePool([url('a'), url('b'), { url: url('x'), priority: 1 }]);
+    pool.setHealthy(idOf('b'), false); // tier 0 takes 70%, all on a; tier 1 30%, on x
+    const picked = new Set<string>();
+    for (let i = 0; i < 50; i++) {
+      const lease = pool.acquire({ exclude: [idOf('a')] });
+      picked.add(nameOf(lease.backend.id));
+      lease.release();
+    }
+    expect(picked).toEqual(new Set(['x']));
+    // With nothing else left, an excluded backend is still better than no call.
+    const lease = pool.acquire({ exclude: [idOf('a'), idOf('x')] });
+    expect(['a', 'x']).toContain(nameOf(lease.backend.id));
+    lease.release();
   });
 
   it('draining a whole tier moves the calls to the next one', async () => {
@@ -467,6 +497,21 @@ describe('skew monitor', () => {
     for (let i = 0; i < 40; i++) pool.acquire().release();
     clock.advance(1000);
     // a takes 100% against a fair 75%: under 2x, no event.
+    expect(events).toEqual([]);
+  });
+
+  it("measures fair shares within each priority tier's share of the calls", () => {
+    // Tier 0 at 1 of 2 healthy takes 70%, all on a; tier 1 takes 30% over x and y. Against the
+    // union of eligible backends a's fair share would be a third, and 70% more than twice that.
+    const { pool, clock } = makePool(
+      [url('a'), url('b'), { url: url('x'), priority: 1 }, { url: url('y'), priority: 1 }],
+      { skew: { windowMs: 1000, minRequests: 10 } },
+    );
+    pool.setHealthy(idOf('b'), false);
+    const events: unknown[] = [];
+    pool.on('skew', (e) => events.push([nameOf(e.backend.id), e.expectedShare]));
+    for (let i = 0; i < 1000; i++) pool.acquire().release();
+    clock.advance(1000);
     expect(events).toEqual([]);
   });
 

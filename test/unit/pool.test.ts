@@ -83,6 +83,12 @@ describe('BackendPool validation', () => {
     { options: { minHealthy: '1' }, field: 'minHealthy' },
     { options: { panicThreshold: 1.5 }, field: 'panicThreshold' },
     { options: { panicThreshold: -0.1 }, field: 'panicThreshold' },
+    { options: { overprovisioningFactor: 0 }, field: 'overprovisioningFactor' },
+    {
+      options: { overprovisioningFactor: Number.POSITIVE_INFINITY },
+      field: 'overprovisioningFactor',
+    },
+    { options: { overprovisioningFactor: '1.4' }, field: 'overprovisioningFactor' },
     { options: { slowStartMs: -1 }, field: 'slowStartMs' },
     { options: { slowStartMinWeight: 0 }, field: 'slowStartMinWeight' },
     { options: { slowStartMinWeight: 2 }, field: 'slowStartMinWeight' },

@@ -4,8 +4,8 @@
  * sticky, keyed), release and advancing time run against a BackendPool and against a small model
  * that knows only the documented rules. After every step:
  * - each backend's state is the one the model derives (draining, then ejected, then health);
- * - the eligible set and panic are what the documented rules give (priority tiers, `minHealthy`,
- *   `panicThreshold`), computed independently from the model;
+ * - the eligible set and panic are what the documented rules give (Envoy's priority load across
+ *   tiers, `minHealthy`, `panicThreshold`), computed independently from the model;
  * - a pick is never of an ineligible backend outside panic, never of a draining one in panic
  *   (a sticky pin with `allowDraining` is the one documented exception), never of a removed one,
  *   and honours `exclude`; `acquire` throws only when nothing is eligible;
@@ -149,25 +149,65 @@ function modelState(m: Model): BackendState {
   return m.healthy ? 'healthy' : 'unhealthy';
 }
 
-/** The documented routing rules, from the model alone. */
+/**
+ * The documented routing rules, from the model alone: Envoy's priority load (a tier's health is
+ * min(100, ⌊140 × healthy / backends⌋) with the default overprovisioning factor 1.4; tiers take
+ * load in order; panic only while the health sums to less than 100, per tier; by backend count
+ * when every tier panics). The backends that may take a pick are the candidates of every tier
+ * with a share of the load.
+ */
 function expectedRouting(
   members: readonly Model[],
   minHealthy: number,
   panicThreshold: number,
 ): { eligible: Set<Model>; panic: boolean } {
-  // The active tier is the best priority with a healthy backend; with none, every tier plays.
-  let tier = Number.POSITIVE_INFINITY;
-  for (const m of members) if (modelState(m) === 'healthy') tier = Math.min(tier, m.priority);
-  const inTier = (m: Model) => tier === Number.POSITIVE_INFINITY || m.priority === tier;
-  const tiered = members.filter(inTier);
-  const routable = tiered.filter((m) => !m.draining).length;
-  const healthy = tiered.filter((m) => modelState(m) === 'healthy').length;
-  const panic =
-    routable > 0 &&
-    (healthy < Math.min(minHealthy, routable) || healthy < panicThreshold * routable);
-  const eligible = new Set(
-    tiered.filter((m) => (panic ? !m.draining : modelState(m) === 'healthy')),
+  const priorities = [...new Set(members.map((m) => m.priority))].sort((a, b) => a - b);
+  const tiers = priorities.map((p) => {
+    const all = members.filter((m) => m.priority === p);
+    const backends = all.filter((m) => !m.draining).length;
+    const healthy = all.filter((m) => modelState(m) === 'healthy').length;
+    return { all, backends, healthy };
+  });
+  const health = tiers.map((t) =>
+    t.backends === 0 ? 0 : Math.min(100, Math.floor((140 * t.healthy) / t.backends)),
   );
+  const normalized = Math.min(
+    100,
+    health.reduce((a, b) => a + b, 0),
+  );
+  const inPanic = tiers.map(
+    (t) =>
+      normalized < 100 &&
+      t.backends > 0 &&
+      (t.healthy < Math.min(minHealthy, t.backends) || t.healthy < panicThreshold * t.backends),
+  );
+  const totalPanic =
+    tiers.some((t) => t.backends > 0) && tiers.every((t, i) => t.backends === 0 || inPanic[i]);
+  const load = tiers.map(() => 0);
+  if (totalPanic) {
+    const all = tiers.reduce((sum, t) => sum + t.backends, 0);
+    tiers.forEach((t, i) => {
+      load[i] = Math.floor((100 * t.backends) / all);
+    });
+    const first = tiers.findIndex((t) => t.backends > 0);
+    load[first]! += 100 - load.reduce((a, b) => a + b, 0);
+  } else if (normalized > 0) {
+    let left = 100;
+    health.forEach((h, i) => {
+      load[i] = Math.min(left, Math.floor((h * 100) / normalized));
+      left -= load[i]!;
+    });
+    load[health.findIndex((h) => h > 0)]! += left;
+  }
+  const eligible = new Set<Model>();
+  let panic = false;
+  tiers.forEach((t, i) => {
+    if (load[i] === 0) return;
+    if (inPanic[i]) panic = true;
+    for (const m of t.all) {
+      if (inPanic[i] ? !m.draining : modelState(m) === 'healthy') eligible.add(m);
+    }
+  });
   return { eligible, panic };
 }
 
