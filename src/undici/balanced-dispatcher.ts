@@ -1,6 +1,8 @@
+import { EventEmitter } from 'eventemitter3';
 import { Dispatcher, errors, Pool } from 'undici';
 import { BalancedCall, type CallTransport, type Held, isThenable } from '../call/call.js';
 import { Cancel } from '../call/cancel.js';
+import type { HedgeExplanation } from '../call/hedging.js';
 import {
   CALL_OPTION_KEYS,
   type CallOptions,
@@ -34,6 +36,52 @@ import {
 } from '../validate.js';
 import { Attempt } from './attempt.js';
 import { type Downstream, rawHeader, toDownstream } from './handlers.js';
+
+/**
+ * Events of a {@link BalancedDispatcher} (`dispatcher.events`, an eventemitter3 emitter; the
+ * dispatcher itself emits undici's connection events). The same as the balanced fetch's, with the
+ * request's dispatch options in place of a `Request`. Emitted only while someone listens.
+ */
+export interface BalancedDispatcherEvents {
+  /** An attempt is about to be sent to `backend`. */
+  attempt: (e: {
+    options: Dispatcher.DispatchOptions;
+    backend: BackendView;
+    attempt: number;
+    hedge: boolean;
+  }) => void;
+  /** Attempt `attempt` on `backend` failed and a retry follows after `delayMs`. */
+  retry: (e: {
+    options: Dispatcher.DispatchOptions;
+    attempt: number;
+    backend: BackendView;
+    reason: string;
+    delayMs: number;
+  }) => void;
+  /** Response headers arrived for an attempt (`latencyMs` is the time to headers). */
+  response: (e: {
+    options: Dispatcher.DispatchOptions;
+    backend: BackendView;
+    attempt: number;
+    status: number;
+    latencyMs: number;
+  }) => void;
+  /** An attempt failed without a response (`backend` undefined when none could be picked). */
+  failure: (e: {
+    options: Dispatcher.DispatchOptions;
+    backend: BackendView | undefined;
+    attempt: number;
+    error: unknown;
+  }) => void;
+  /** A hedge goes to `backend` because the attempt on `slow` had not answered within `delayMs`. */
+  hedge: (e: {
+    options: Dispatcher.DispatchOptions;
+    backend: BackendView;
+    slow: BackendView;
+    attempt: number;
+    delayMs: number;
+  }) => void;
+}
 
 /** What the `context` hook of a {@link BalancedDispatcher} receives besides the options. */
 export interface DispatchContextInfo {
@@ -140,6 +188,8 @@ interface Upstream {
 export class BalancedDispatcher extends Dispatcher {
   /** The pool the dispatcher balances over. */
   readonly pool: BackendPool;
+  /** Attempt, retry, response, failure and hedge events. */
+  readonly events = new EventEmitter<BalancedDispatcherEvents>();
 
   readonly #cfg: Config;
   readonly #poolOptions: Pool.Options;
@@ -330,6 +380,13 @@ export class BalancedDispatcher extends Dispatcher {
 
   // ---------------------------------------------------------------- for calls
 
+  /**
+   * Says how a request starting now would be hedged, or `undefined` when hedging is off.
+   */
+  explainHedging(): HedgeExplanation | undefined {
+    return this.#cfg.hedging?.explain();
+  }
+
   /** @internal The undici pool of `backend`, made on first use (again after it was retired). */
   upstreamFor(backend: BackendView): Upstream {
     const known = this.#upstreams.get(backend.id);
@@ -493,6 +550,41 @@ class DispatchCall implements CallTransport<Attempt> {
 
   classify(error: unknown): FailureKind {
     return classifyError(error);
+  }
+
+  onAttempt(backend: BackendView, attempt: number, hedge: boolean): void {
+    const events = this.#dispatcher.events;
+    if (events.listenerCount('attempt') > 0) {
+      events.emit('attempt', { options: this.#options, backend, attempt, hedge });
+    }
+  }
+
+  onResponse(backend: BackendView, attempt: number, status: number, latencyMs: number): void {
+    const events = this.#dispatcher.events;
+    if (events.listenerCount('response') > 0) {
+      events.emit('response', { options: this.#options, backend, attempt, status, latencyMs });
+    }
+  }
+
+  onFailure(backend: BackendView | undefined, attempt: number, error: unknown): void {
+    const events = this.#dispatcher.events;
+    if (events.listenerCount('failure') > 0) {
+      events.emit('failure', { options: this.#options, backend, attempt, error });
+    }
+  }
+
+  onRetry(attempt: number, backend: BackendView, reason: string, delayMs: number): void {
+    const events = this.#dispatcher.events;
+    if (events.listenerCount('retry') > 0) {
+      events.emit('retry', { options: this.#options, attempt, backend, reason, delayMs });
+    }
+  }
+
+  onHedge(backend: BackendView, slow: BackendView, attempt: number, delayMs: number): void {
+    const events = this.#dispatcher.events;
+    if (events.listenerCount('hedge') > 0) {
+      events.emit('hedge', { options: this.#options, backend, slow, attempt, delayMs });
+    }
   }
 
   pickContext(

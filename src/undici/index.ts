@@ -6,6 +6,7 @@
  */
 export {
   BalancedDispatcher,
+  type BalancedDispatcherEvents,
   type BalancedDispatcherOptions,
   type DispatchContextInfo,
 } from './balanced-dispatcher.js';

@@ -31,6 +31,8 @@ const EXPECTED: Readonly<Record<string, RegExp>> = {
     /6 calls -> \{(?=[^}]*"a")(?=[^}]*"b")(?=[^}]*"c")[^}]*\} \(panic mode: still served by every backend\)/,
   'manual-clock-testing.ts': /^all tests passed/m,
   'prometheus.ts': /^loadwise_requests_total\{pool="[^"]+",backend="[^"]+"\} [1-9]\d*$/m,
+  'undici-dispatcher.ts':
+    /^c turned slow : served by [^\n]*\nhedges sent: [1-9]\d*; in flight after the calls: 0$/m,
   'sticky-gateway.ts': /cookie not honoured \(unknown-backend\)[\s\S]*alice: app-\d: 2 items/,
 };
 
