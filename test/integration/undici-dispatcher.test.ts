@@ -17,6 +17,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   AllAttemptsFailedError,
   BackendPool,
+  OutlierDetector,
   RequestRefusedError,
   RoundRobin,
 } from '../../src/index.js';
@@ -269,6 +270,46 @@ describe('BalancedDispatcher under faults', () => {
     await closed;
     expect(inFlight(pool)).toBe(0);
     expect(pool.stats().backends[0]!.failures).toBe(0);
+  });
+});
+
+describe('BalancedDispatcher with the pool’s other parts', () => {
+  it('the outlier detector ejects a backend that answers 5xx through the dispatcher', async () => {
+    const { servers, pool, dispatcher } = await faultSetup(3, { retries: 0 });
+    const detector = new OutlierDetector(pool, { consecutiveFailures: 3 });
+    cleanups.push(async () => detector.close());
+    servers[0]!.setMode('status', { status: 503 });
+    for (let i = 0; i < 12; i++) {
+      const { body } = await dispatcher.request({ path: '/x', method: 'GET' });
+      await body.text();
+    }
+    expect(pool.get(pool.backends()[0]!.id)!.state).toBe('ejected');
+    // Once ejected, no new request reaches it.
+    const before = servers[0]!.hits;
+    for (let i = 0; i < 6; i++) {
+      await (await dispatcher.request({ path: '/x', method: 'GET' })).body.text();
+    }
+    expect(servers[0]!.hits).toBe(before);
+    expect(inFlight(pool)).toBe(0);
+  });
+
+  it('draining a backend lets its requests finish, then closes its undici pool', async () => {
+    const { servers, pool, dispatcher } = await setup(2);
+    servers[0]!.setHandler((_req, res) => {
+      setTimeout(() => res.end('slow-0'), 80);
+    });
+    const slow = dispatcher.request({ path: '/x', method: 'GET' });
+    await new Promise((r) => setTimeout(r, 20));
+    const upstream = dispatcher.getUpstream(servers[0]!.url)!;
+    const drained = pool.drain(pool.backends()[0]!.id, { graceMs: 5000 });
+    expect(upstream.closed).toBe(false);
+    expect(await (await slow).body.text()).toBe('slow-0');
+    expect(await drained).toMatchObject({ completed: true });
+    await new Promise((r) => setTimeout(r, 10));
+    expect(upstream.closed).toBe(true);
+    // New requests go to the other backend.
+    expect(await (await dispatcher.request({ path: '/y', method: 'GET' })).body.text()).toBe('1');
+    expect(inFlight(pool)).toBe(0);
   });
 });
 
