@@ -1,5 +1,5 @@
 import { LoadBalancerConfigError } from '../errors/config-error.js';
-import { type FleetPosition, fleetOffset, sliceOf, subsetRing } from '../fleet/subset.js';
+import { type FleetPosition, fleetOffset, sliceOf, subsetHash } from '../fleet/subset.js';
 import type {
   Algorithm,
   AlgorithmEnv,
@@ -119,6 +119,10 @@ export class DeterministicSubset implements Algorithm {
   #widened = false;
   #fallback = false;
   #membersDirty = true;
+  /** Whether membership or eligibility changed since the subset was last computed. */
+  #dirty = true;
+  /** MurmurHash3 of each member id, kept across rebuilds of the ring. */
+  #hashes = new Map<string, number>();
 
   constructor(options: DeterministicSubsetOptions) {
     if (!isPlainObject(options)) {
@@ -176,16 +180,19 @@ export class DeterministicSubset implements Algorithm {
 
   /** The ids of this client's subset (before any widening), in ring order. */
   subset(): readonly string[] {
+    this.#settle();
     return this.#subset.slice(0, this.#subsetSize).map((b) => b.id);
   }
 
   /** The ids the inner algorithm picks among now (the subset's routable members, or more when widened). */
   active(): readonly string[] {
+    this.#settle();
     return this.#active.map((b) => b.id);
   }
 
   /** Whether the subset is widened now because too few of its members can take calls. */
   get widened(): boolean {
+    this.#settle();
     return this.#widened;
   }
 
@@ -200,7 +207,7 @@ export class DeterministicSubset implements Algorithm {
     if (next.index === this.#position.index && next.count === this.#position.count) return;
     this.#position = next;
     this.#membersDirty = true;
-    if (this.#snapshot !== undefined) this.onEligibleChange(this.#snapshot);
+    this.#dirty = true;
   }
 
   attach(env: AlgorithmEnv): void {
@@ -208,14 +215,27 @@ export class DeterministicSubset implements Algorithm {
   }
 
   onMembershipChange(members: readonly BackendView[]): void {
-    // Weights may have changed too (slow start): the inner algorithm hears of it below.
+    // Weights may have changed too (slow start): the inner algorithm hears of it on the next
+    // recompute.
     if (!sameMembers(members, this.#members)) this.#rings.clear();
     this.#members = members;
     this.#membersDirty = true;
+    this.#dirty = true;
   }
 
   onEligibleChange(candidates: readonly BackendView[]): void {
     this.#snapshot = candidates;
+    this.#dirty = true;
+  }
+
+  /**
+   * Recomputes the subset once after any number of changes, before the next pick: a discovery
+   * answer that adds 5,000 backends one by one costs one ring, not 5,000.
+   */
+  #settle(): void {
+    if (!this.#dirty || this.#snapshot === undefined) return;
+    this.#dirty = false;
+    const candidates = this.#snapshot;
     const ring = this.#ringFor(candidates);
     this.#ringSize = ring.length;
     const slice = sliceOf(ring, this.#position, this.size, this.#offset);
@@ -255,6 +275,7 @@ export class DeterministicSubset implements Algorithm {
   }
 
   pick(candidates: readonly BackendView[], ctx: PickContext): BackendView | undefined {
+    if (this.#dirty) this.#settle();
     if (!isRetrySubset(candidates, this.#snapshot)) {
       return this.inner.pick(this.#active.length > 0 ? this.#active : candidates, ctx);
     }
@@ -265,6 +286,7 @@ export class DeterministicSubset implements Algorithm {
   }
 
   explain(candidates: readonly BackendView[], ctx: PickContext): AlgorithmExplanation {
+    this.#settle();
     const active = isRetrySubset(candidates, this.#snapshot)
       ? this.#active.filter((b) => b.eligible)
       : this.#active;
@@ -306,13 +328,31 @@ export class DeterministicSubset implements Algorithm {
     }
     let ring = this.#rings.get(tier);
     if (ring === undefined) {
+      if (this.#rings.size === 0) this.#pruneHashes();
       const members =
         tier === -1 ? this.#members : this.#members.filter((b) => b.priority === tier);
-      const byId = new Map(members.map((b) => [b.id, b]));
-      ring = subsetRing(members.map((b) => b.id)).map((id) => byId.get(id)!);
+      const keyed = members.map((b) => ({ b, h: this.#hashOf(b.id) }));
+      keyed.sort((x, y) => x.h - y.h || (x.b.id < y.b.id ? -1 : x.b.id > y.b.id ? 1 : 0));
+      ring = keyed.map((k) => k.b);
       this.#rings.set(tier, ring);
     }
     return ring;
+  }
+
+  #hashOf(id: string): number {
+    let h = this.#hashes.get(id);
+    if (h === undefined) {
+      h = subsetHash(id);
+      this.#hashes.set(id, h);
+    }
+    return h;
+  }
+
+  /** Forgets the hashes of ids no longer in the pool. */
+  #pruneHashes(): void {
+    if (this.#hashes.size <= this.#members.length) return;
+    const present = new Set(this.#members.map((b) => b.id));
+    for (const id of this.#hashes.keys()) if (!present.has(id)) this.#hashes.delete(id);
   }
 }
 

@@ -37,9 +37,14 @@ export interface FleetPosition {
  * same order whatever order its discovery lists the backends in.
  */
 export function subsetRing(ids: readonly string[]): string[] {
-  const keyed = ids.map((id) => ({ id, h: murmur3(id) }));
+  const keyed = ids.map((id) => ({ id, h: subsetHash(id) }));
   keyed.sort((a, b) => a.h - b.h || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   return keyed.map((k) => k.id);
+}
+
+/** The ring key of a backend id: MurmurHash3 (x86, 32-bit, seed 0) of its UTF-8 bytes. */
+export function subsetHash(id: string): number {
+  return murmur3(id);
 }
 
 /**

@@ -238,6 +238,19 @@ describe('DeterministicSubset in a pool', () => {
     expect(recorder.picks[0]).toHaveLength(10);
   });
 
+  it('recomputes once after a burst of changes, at the next pick', () => {
+    const recorder = new Recorder();
+    const { pool } = subsetPool(recorder, 10, 0, 4, 5);
+    pool.acquire().release();
+    const before = recorder.members.length;
+    for (const u of urls(2010).slice(10)) pool.add(u);
+    expect(recorder.members.length).toBe(before);
+    pool.acquire().release();
+    expect(recorder.members.length).toBe(before + 1);
+    // 4 clients cannot cover 2,010 backends with 5 each: one cover, a quarter of the ring each.
+    expect(recorder.members.at(-1)).toHaveLength(Math.floor(2010 / 4));
+  });
+
   it('skips unhealthy members, and widens along the ring when too few are left', () => {
     const { pool, subset } = subsetPool(new RoundRobin(), 60, 2, 12, 10);
     const mine = subset.subset();
