@@ -217,7 +217,7 @@ export class DeterministicSubset implements Algorithm {
   onMembershipChange(members: readonly BackendView[]): void {
     // Weights may have changed too (slow start): the inner algorithm hears of it on the next
     // recompute.
-    if (!sameMembers(members, this.#members)) this.#rings.clear();
+    this.#rings.clear();
     this.#members = members;
     this.#membersDirty = true;
     this.#dirty = true;
