@@ -430,22 +430,33 @@ export class EtcdDiscovery extends BaseDiscovery {
     void this.#list('start');
   }
 
-  protected override onClose(): void {
+  protected override async onClose(): Promise<void> {
     this.#generation++;
-    this.#dropWatcher();
+    const cancelled = this.#dropWatcher();
     if (this.#retryTimer !== undefined) this.#clock.clearTimeout(this.#retryTimer);
     if (this.#publishTimer !== undefined) this.#clock.clearTimeout(this.#publishTimer);
     this.#retryTimer = undefined;
     this.#publishTimer = undefined;
     this.#events.removeAllListeners();
-    this.#owned?.close();
+    if (this.#owned === undefined) return;
+    // etcd3 keeps reconnecting a watcher whose client closed under it (and so keeps the process
+    // alive): let the cancel reach etcd first, for a second at most.
+    let timer: TimerHandle | undefined;
+    await Promise.race([
+      cancelled,
+      new Promise<void>((resolve) => {
+        timer = backgroundTimer(this.#clock, resolve, 1000);
+      }),
+    ]);
+    if (timer !== undefined) this.#clock.clearTimeout(timer);
+    this.#owned.close();
   }
 
   // ---------------------------------------------------------------- range read
 
   async #list(reason: EtcdResyncReason): Promise<void> {
     const generation = ++this.#generation;
-    this.#dropWatcher();
+    void this.#dropWatcher();
     let entries: Map<string, BackendSpec>;
     let invalid = 0;
     let revision: number;
@@ -578,7 +589,7 @@ export class EtcdDiscovery extends BaseDiscovery {
       if (!current()) return;
       // etcd cancelled the watch: most often the history was compacted past our revision
       // (etcd 3.4 gives no reason then). Either way the watch cannot resume; read it all again.
-      this.#dropWatcher();
+      void this.#dropWatcher();
       void this.#cancelReason(error).then((reason) => {
         if (current()) void this.#list(reason);
       });
@@ -588,7 +599,7 @@ export class EtcdDiscovery extends BaseDiscovery {
   #onDisconnect(generation: number, error: unknown): void {
     if (generation !== this.#generation || this.closed) return;
     this.#generation++;
-    this.#dropWatcher();
+    void this.#dropWatcher();
     this.#interrupted = true;
     const retryInMs = this.#nextDelay();
     this.#events.emit('disconnected', {
@@ -690,15 +701,16 @@ export class EtcdDiscovery extends BaseDiscovery {
     }
   }
 
-  #dropWatcher(): void {
+  /** Detaches the current watcher and asks etcd to cancel it; resolves once that is done. */
+  #dropWatcher(): Promise<void> {
     const watcher = this.#watcher;
     this.#watcher = undefined;
-    if (watcher === undefined) return;
+    if (watcher === undefined) return Promise.resolve();
     watcher.removeAllListeners();
     // etcd3 emits "error" on a watcher with no listener as an uncaught error; keep one.
     watcher.on('error', noop);
     // Cancelling is best effort: a watcher whose stream is gone is dropped by the client.
-    watcher.cancel().catch(noop);
+    return watcher.cancel().catch(noop);
   }
 
   #schedulePublish(): void {
