@@ -505,7 +505,7 @@ export class EtcdDiscovery extends BaseDiscovery {
     const revision = parseRevision(res.header.revision);
     for (;;) {
       if (generation !== this.#generation || this.closed) return undefined;
-      kvs.push(...res.kvs);
+      for (const kv of res.kvs) kvs.push(kv);
       const last = res.kvs.at(-1);
       if (!res.more || last === undefined) break;
       // The next page starts just after the last key read ("\0" appended), at the same revision,
