@@ -43,9 +43,12 @@ export {
   deterministicSubset,
   type FleetPosition,
   fleetOffset,
+  type SubsetPlacement,
+  type SubsetSpanOptions,
   subsetCoverage,
   subsetRing,
   subsetSpan,
+  vanDerCorput,
 } from './fleet/subset.js';
 export {
   ConsistentHashRing,

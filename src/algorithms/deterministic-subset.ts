@@ -1,5 +1,11 @@
 import { LoadBalancerConfigError } from '../errors/config-error.js';
-import { type FleetPosition, fleetOffset, sliceOf, subsetHash } from '../fleet/subset.js';
+import {
+  type FleetPosition,
+  fleetOffset,
+  type SubsetPlacement,
+  sliceOf,
+  subsetHash,
+} from '../fleet/subset.js';
 import type {
   Algorithm,
   AlgorithmEnv,
@@ -7,7 +13,13 @@ import type {
   BackendView,
   PickContext,
 } from '../types.js';
-import { checkFunction, checkNumber, checkOptions, isPlainObject } from '../validate.js';
+import {
+  checkFunction,
+  checkNumber,
+  checkOneOf,
+  checkOptions,
+  isPlainObject,
+} from '../validate.js';
 import { PowerOfTwoChoices } from './power-of-two-choices.js';
 import { isRetrySubset } from './shared.js';
 
@@ -46,6 +58,17 @@ export interface DeterministicSubsetOptions {
    */
   offset?: number | string;
   /**
+   * Where the fleet's clients stand on the ring. `even` spreads calls exactly evenly over the
+   * backends for any fleet size, and a client joining or leaving moves a few percent of the
+   * fleet's assignments; `stable` (Ringsteady's van der Corput positions) moves nothing when a
+   * client joins at the end of the fleet and only the leaving client's backends when one leaves,
+   * keeps connections exactly balanced, but spreads calls less evenly (max/mean calls per
+   * backend 1.05 at 500 clients × 1,000 backends, 1.25 at 260 clients). Every client of one fleet
+   * must use the same placement. See `SubsetPlacement`.
+   * @default 'even'
+   */
+  placement?: SubsetPlacement;
+  /**
    * Widen when fewer than this share of the subset can take calls (unhealthy, ejected or
    * draining members): the subset then grows along the ring until it holds as many routable
    * backends as its size, or the whole pool. 0 never widens (the pool's panic rule alone
@@ -62,6 +85,7 @@ const KEYS = [
   'clientCount',
   'fleet',
   'offset',
+  'placement',
   'minEligibleShare',
 ] as const;
 
@@ -101,6 +125,8 @@ export class DeterministicSubset implements Algorithm {
   readonly size: number;
   readonly #fleet: (() => FleetPosition) | undefined;
   readonly #offset: number;
+  /** Where the fleet's clients stand on the ring. */
+  readonly placement: SubsetPlacement;
   readonly #minEligibleShare: number;
   #position: FleetPosition;
 
@@ -157,6 +183,8 @@ export class DeterministicSubset implements Algorithm {
       }
       this.#offset = offset;
     }
+    this.placement =
+      o.placement === undefined ? 'even' : checkOneOf('placement', o.placement, ['even', 'stable']);
     if (o.fleet !== undefined) {
       if (o.clientIndex !== undefined || o.clientCount !== undefined) {
         throw new LoadBalancerConfigError(
@@ -238,7 +266,10 @@ export class DeterministicSubset implements Algorithm {
     const candidates = this.#snapshot;
     const ring = this.#ringFor(candidates);
     this.#ringSize = ring.length;
-    const slice = sliceOf(ring, this.#position, this.size, this.#offset);
+    const slice = sliceOf(ring, this.#position, this.size, {
+      offset: this.#offset,
+      placement: this.placement,
+    });
     this.#subsetSize = slice.length;
     let eligible = 0;
     for (const b of slice) if (b.eligible) eligible++;

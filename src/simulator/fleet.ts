@@ -9,6 +9,7 @@
  */
 import { DeterministicSubset } from '../algorithms/deterministic-subset.js';
 import { RoundRobin } from '../algorithms/round-robin.js';
+import type { SubsetPlacement } from '../fleet/subset.js';
 import { murmur3 } from '../hashing/murmur3.js';
 import { BackendPool } from '../pool/backend-pool.js';
 import { sfc32 } from '../random.js';
@@ -31,7 +32,12 @@ export interface FleetScenarioOptions {
 }
 
 /** Ways of choosing subsets compared by {@link simulateFleet}. */
-export type FleetStrategy = 'deterministic-subset' | 'sre-book' | 'random-subset' | 'no-subsetting';
+export type FleetStrategy =
+  | 'deterministic-subset'
+  | 'deterministic-subset-stable'
+  | 'sre-book'
+  | 'random-subset'
+  | 'no-subsetting';
 
 /** Figures of one strategy after one step. */
 export interface FleetStepResult {
@@ -71,6 +77,8 @@ export interface FleetReport {
 const DESCRIPTIONS: Record<FleetStrategy, string> = {
   'deterministic-subset':
     'DeterministicSubset in real pools: slices of a hash-ordered ring (Finagle deterministic aperture)',
+  'deterministic-subset-stable':
+    "the same with placement 'stable': clients at van der Corput positions (Ringsteady)",
   'sre-book': 'SRE book ch. 20: rounds of clients, each round over its own seeded shuffle',
   'random-subset': 'each client its own k backends by rendezvous hashing (moves least)',
   'no-subsetting': 'every client calls every backend',
@@ -113,7 +121,12 @@ export function simulateFleet(options: FleetScenarioOptions = {}): FleetReport {
     {
       name: 'deterministic-subset',
       description: DESCRIPTIONS['deterministic-subset'],
-      steps: pooled(steps, size, calls),
+      steps: pooled(steps, size, calls, 'even'),
+    },
+    {
+      name: 'deterministic-subset-stable',
+      description: DESCRIPTIONS['deterministic-subset-stable'],
+      steps: pooled(steps, size, calls, 'stable'),
     },
   ];
   for (const name of ['sre-book', 'random-subset', 'no-subsetting'] as const) {
@@ -166,7 +179,12 @@ function churnSteps(clients: number, backends: number, seed: number, deployShare
 }
 
 /** DeterministicSubset in one real pool per client, churn applied through pool.add/remove. */
-function pooled(steps: readonly Step[], size: number, calls: number): FleetStepResult[] {
+function pooled(
+  steps: readonly Step[],
+  size: number,
+  calls: number,
+  placement: SubsetPlacement,
+): FleetStepResult[] {
   let count = steps[0]!.clients;
   const fleet = { count };
   const pools: { pool: BackendPool; subset: DeterministicSubset }[] = [];
@@ -175,6 +193,7 @@ function pooled(steps: readonly Step[], size: number, calls: number): FleetStepR
       algorithm: new RoundRobin({ startIndex: 0 }),
       fleet: () => ({ index, count: fleet.count }),
       size,
+      placement,
     });
     const pool = new BackendPool({
       backends: backends.map((id) => ({ url: `http://${id}`, id })),
@@ -232,7 +251,10 @@ type Chooser = (
   size: number,
 ) => Set<string>;
 
-const CHOOSERS: Record<Exclude<FleetStrategy, 'deterministic-subset'>, Chooser> = {
+const CHOOSERS: Record<
+  Exclude<FleetStrategy, 'deterministic-subset' | 'deterministic-subset-stable'>,
+  Chooser
+> = {
   /**
    * SRE book, "A Subset Selection Algorithm: Deterministic Subsetting": subset_count =
    * backends / subset_size; client i is in round i / subset_count, whose seeded shuffle of the

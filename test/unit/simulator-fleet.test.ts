@@ -43,6 +43,17 @@ describe('simulateFleet', () => {
     expect(ours[3]!.moved).toBeGreaterThan(0);
   });
 
+  it('with placement "stable", moves nothing when a client joins and keeps connections exact', () => {
+    const stable = by('deterministic-subset-stable').steps;
+    for (const s of stable) expect(s.connectionSkew).toBe(1);
+    expect(stable[3]!.step).toBe('a client joins');
+    expect(stable[3]!.moved).toBe(0);
+    // The leaving client's backends go to its neighbours: about one subset's worth.
+    expect(stable[5]!.moved).toBeGreaterThan(0);
+    expect(stable[5]!.moved).toBeLessThanOrEqual(stable[5]!.subsetSize.max * 3);
+    expect(by('deterministic-subset').steps[3]!.moved).toBeGreaterThan(stable[3]!.moved);
+  });
+
   it('shows what random subsets cost in balance', () => {
     expect(by('random-subset').steps[0]!.connectionSkew).toBeGreaterThan(1.3);
     expect(by('no-subsetting').steps[0]!.totalConnections).toBe(60 * 120);
@@ -57,7 +68,7 @@ describe('simulateFleet', () => {
       seed: 3,
     });
     expect(again).toEqual(report);
-    expect(formatFleetReport(report)).toContain('| deterministic-subset |');
+    expect(formatFleetReport(report)).toMatch(/\| deterministic-subset +\|/);
     const charts = fleetCharts(report);
     expect(charts.map((c) => c.name)).toEqual(['subsetting-balance', 'subsetting-churn']);
     for (const c of charts) expect(c.svg.startsWith('<svg')).toBe(true);

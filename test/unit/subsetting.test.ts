@@ -21,8 +21,10 @@ import {
   PowerOfTwoChoices,
   RandomPick,
   RoundRobin,
+  type SubsetPlacement,
   subsetCoverage,
   subsetRing,
+  vanDerCorput,
   WeightedRoundRobin,
 } from '../../src/index.js';
 import { seededRandom } from '../../src/testing/index.js';
@@ -33,11 +35,17 @@ const ids = (m: number): string[] =>
 const urls = (m: number): string[] => ids(m).map((id) => `http://${id}`);
 
 /** Every client's subset, as sets of ids. */
-function fleet(backends: readonly string[], n: number, size: number, offset = 0): Set<string>[] {
+function fleet(
+  backends: readonly string[],
+  n: number,
+  size: number,
+  offset = 0,
+  placement: SubsetPlacement = 'even',
+): Set<string>[] {
   const ring = subsetRing(backends);
   return Array.from(
     { length: n },
-    (_, i) => new Set(sliceOf(ring, { index: i, count: n }, size, offset)),
+    (_, i) => new Set(sliceOf(ring, { index: i, count: n }, size, { offset, placement })),
   );
 }
 
@@ -49,7 +57,8 @@ function connectionsPerBackend(backends: readonly string[], subsets: Set<string>
 
 /** Per client, how many backends of `after` were not in `before`. */
 function moved(before: Set<string>[], after: Set<string>[]): number[] {
-  return before.map((s, i) => [...after[i]!].filter((b) => !s.has(b)).length);
+  const n = Math.min(before.length, after.length);
+  return before.slice(0, n).map((s, i) => [...after[i]!].filter((b) => !s.has(b)).length);
 }
 
 describe('deterministic subsets (the rule)', () => {
@@ -88,35 +97,40 @@ describe('deterministic subsets (the rule)', () => {
     );
   });
 
-  it('moves at most one backend at each end of a slice when a backend joins or leaves', () => {
-    fc.assert(
-      fc.property(
-        fc.integer({ min: 2, max: 300 }),
-        fc.integer({ min: 1, max: 300 }),
-        fc.integer({ min: 1, max: 40 }),
-        fc.nat(),
-        (m, n, size, pick) => {
-          const backends = ids(m + 1);
-          const before = fleet(backends.slice(0, m), n, size);
-          const joined = fleet(backends, n, size);
-          const left = fleet(
-            backends.slice(0, m).filter((_, i) => i !== pick % m),
-            n,
-            size,
-          );
-          // The rule holds while the coverage stays the same whole number; crossing to another
-          // (every step of size·n/m past a half) re-cuts every slice, as the guide says.
-          if (subsetCoverage(size, n, m) === subsetCoverage(size, n, m + 1)) {
-            expect(Math.max(...moved(before, joined))).toBeLessThanOrEqual(2);
-          }
-          if (subsetCoverage(size, n, m) === subsetCoverage(size, n, m - 1)) {
-            expect(Math.max(...moved(before, left))).toBeLessThanOrEqual(2);
-          }
-        },
-      ),
-      { numRuns: 200, seed: 16 },
-    );
-  });
+  it.each(['even', 'stable'] as const)(
+    'moves at most one backend at each end of a slice when a backend joins or leaves (%s)',
+    (placement) => {
+      fc.assert(
+        fc.property(
+          fc.integer({ min: 2, max: 300 }),
+          fc.integer({ min: 1, max: 300 }),
+          fc.integer({ min: 1, max: 40 }),
+          fc.nat(),
+          (m, n, size, pick) => {
+            const backends = ids(m + 1);
+            const before = fleet(backends.slice(0, m), n, size, 0, placement);
+            const joined = fleet(backends, n, size, 0, placement);
+            const left = fleet(
+              backends.slice(0, m).filter((_, i) => i !== pick % m),
+              n,
+              size,
+              0,
+              placement,
+            );
+            // The rule holds while the coverage stays the same whole number; crossing to another
+            // (every step of size·n/m past a half) re-cuts every slice, as the guide says.
+            if (subsetCoverage(size, n, m) === subsetCoverage(size, n, m + 1)) {
+              expect(Math.max(...moved(before, joined))).toBeLessThanOrEqual(2);
+            }
+            if (subsetCoverage(size, n, m) === subsetCoverage(size, n, m - 1)) {
+              expect(Math.max(...moved(before, left))).toBeLessThanOrEqual(2);
+            }
+          },
+        ),
+        { numRuns: 200, seed: 16 },
+      );
+    },
+  );
 
   it('moves few assignments at 500 × 1,000 when one backend leaves, and far fewer than a reshuffle', () => {
     const backends = ids(1000);
@@ -141,6 +155,60 @@ describe('deterministic subsets (the rule)', () => {
     // One cover (10 × 7 / 50 rounds to 1): a seventh of the ring, 7 or 8 backends.
     expect(a.length).toBeGreaterThanOrEqual(7);
     expect(a.length).toBeLessThanOrEqual(8);
+  });
+
+  it('places clients by the van der Corput sequence with placement "stable"', () => {
+    expect([0, 1, 2, 3, 4, 5, 6, 7].map(vanDerCorput)).toEqual([
+      0, 0.5, 0.25, 0.75, 0.125, 0.625, 0.375, 0.875,
+    ]);
+    expect(vanDerCorput(2 ** 32 - 1)).toBe((2 ** 32 - 1) / 2 ** 32);
+  });
+
+  it('covers every backend the same number of times with placement "stable" too', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 200 }),
+        fc.integer({ min: 1, max: 200 }),
+        fc.integer({ min: 1, max: 50 }),
+        fc.double({ min: 0, max: 0.999, noNaN: true }),
+        (m, n, size, offset) => {
+          const backends = ids(m);
+          const conns = connectionsPerBackend(backends, fleet(backends, n, size, offset, 'stable'));
+          const c = size >= m ? n : Math.min(n, subsetCoverage(size, n, m));
+          expect(Math.min(...conns)).toBe(c);
+          expect(Math.max(...conns)).toBe(c);
+        },
+      ),
+      { numRuns: 150, seed: 16 },
+    );
+  });
+
+  it('moves nothing when a client joins, and only the leaving client\'s backends when one leaves, with placement "stable"', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 2, max: 300 }),
+        fc.integer({ min: 2, max: 300 }),
+        fc.integer({ min: 1, max: 40 }),
+        (m, n, size) => {
+          const backends = ids(m);
+          const before = fleet(backends, n, size, 0, 'stable');
+          if (subsetCoverage(size, n, m) === subsetCoverage(size, n + 1, m)) {
+            const joined = fleet(backends, n + 1, size, 0, 'stable');
+            expect(moved(before, joined).reduce((a, b) => a + b, 0)).toBe(0);
+          }
+          if (subsetCoverage(size, n, m) === subsetCoverage(size, n - 1, m)) {
+            const left = fleet(backends, n - 1, size, 0, 'stable');
+            // The leaving client's backends go to the clients before it; nothing else moves.
+            const total = moved(before, left).reduce((a, b) => a + b, 0);
+            expect(total).toBeLessThanOrEqual(before[n - 1]!.size * subsetCoverage(size, n, m));
+            for (const [i, s] of left.entries()) {
+              for (const b of s) if (!before[i]!.has(b)) expect(before[n - 1]!.has(b)).toBe(true);
+            }
+          }
+        },
+      ),
+      { numRuns: 150, seed: 16 },
+    );
   });
 
   it('turns the fleet with an offset, keeping the exact cover', () => {
