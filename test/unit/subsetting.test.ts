@@ -211,6 +211,22 @@ describe('deterministic subsets (the rule)', () => {
     );
   });
 
+  it('spreads calls less evenly with placement "stable" (the figures of docs/fleet.md)', () => {
+    /** max/mean calls per backend when every client spreads its calls evenly over its subset. */
+    const callSkew = (n: number, m: number, placement: SubsetPlacement): number => {
+      const backends = ids(m);
+      const calls = new Map(backends.map((b) => [b, 0]));
+      for (const s of fleet(backends, n, 20, 0, placement))
+        for (const b of s) calls.set(b, calls.get(b)! + 1 / s.size);
+      const values = [...calls.values()];
+      return Math.max(...values) / (values.reduce((a, b) => a + b, 0) / values.length);
+    };
+    expect(callSkew(500, 1000, 'even')).toBeCloseTo(1, 6);
+    expect(callSkew(500, 1000, 'stable')).toBeCloseTo(1.05, 2);
+    expect(callSkew(260, 1000, 'stable')).toBeCloseTo(1.25, 2);
+    expect(callSkew(260, 1000, 'even')).toBeLessThan(1.02);
+  });
+
   it('turns the fleet with an offset, keeping the exact cover', () => {
     const backends = ids(100);
     const plain = fleet(backends, 10, 10);
