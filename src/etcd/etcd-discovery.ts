@@ -438,9 +438,8 @@ export class EtcdDiscovery extends BaseDiscovery {
     this.#retryTimer = undefined;
     this.#publishTimer = undefined;
     this.#events.removeAllListeners();
-    if (this.#owned === undefined) return;
     // etcd3 keeps reconnecting a watcher whose client closed under it (and so keeps the process
-    // alive): let the cancel reach etcd first, for a second at most.
+    // alive): let the cancel reach etcd before the client may close, for a second at most.
     let timer: TimerHandle | undefined;
     await Promise.race([
       cancelled,
@@ -449,7 +448,7 @@ export class EtcdDiscovery extends BaseDiscovery {
       }),
     ]);
     if (timer !== undefined) this.#clock.clearTimeout(timer);
-    this.#owned.close();
+    this.#owned?.close();
   }
 
   // ---------------------------------------------------------------- range read
