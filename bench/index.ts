@@ -17,6 +17,7 @@ const sections: Record<string, () => Promise<{ default: Runner }>> = {
   routing: () => import('./routing.js'),
   tail: () => import('./tail-latency.js'),
   memory: () => import('./memory.js'),
+  etcd: () => import('./etcd.js'),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -17,6 +17,7 @@ import {
   type Algorithm,
   BackendPool,
   type BackendView,
+  DeterministicSubset,
   type Lease,
   LeastConnections,
   PeakEwma,
@@ -61,6 +62,8 @@ const CORE: Record<string, () => Algorithm> = {
   PowerOfTwoChoices: () => new PowerOfTwoChoices(),
   PeakEwma: () => new PeakEwma(),
   RandomPick: () => new RandomPick(),
+  // Power of two choices inside a deterministic subset of about 20 (client 3 of 10).
+  DeterministicSubset: () => new DeterministicSubset({ clientIndex: 3, clientCount: 10, size: 20 }),
 };
 
 /** Hash-based algorithms, measured when their files exist. */

@@ -7,11 +7,15 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   BUILT_IN_SCENARIOS,
+  type FleetReport,
+  fleetCharts,
+  formatFleetReport,
   formatReport,
   reportCharts,
   SIMULATION_ALGORITHMS,
   type SimulationReport,
   simulate,
+  simulateFleet,
   simulationCandidates,
 } from '../src/simulator/index.js';
 
@@ -40,6 +44,8 @@ charts.
 
 Scenarios (default: linkerd; "all" runs every one):
 ${BUILT_IN_SCENARIOS.map((s) => `  ${s.name.padEnd(12)} ${s.summary}`).join('\n')}
+  ${'fleet'.padEnd(12)} deterministic subsetting: N clients (real pools) × M backends through churn,
+               against the SRE book's subsetting, random subsets and none
 
 Flags:
   --algorithms a,b,...  algorithms to compare (default: the scenario's own list)
@@ -51,12 +57,16 @@ ${wrap(`known: ${SIMULATION_ALGORITHMS.join(', ')}`, 24, 100)}
   --out DIR             where to write the SVG charts (default docs/images)
   --no-charts           do not write charts
   --json                print the full reports as JSON instead of tables
+  --clients N           fleet: clients (default 500)
+  --backends N          fleet: backends (default 1000)
+  --size N              fleet: target subset size (default 20)
   -h, --help            show this help
 
 Examples:
   npm run simulate                        # Linkerd's "Beyond Round Robin" experiment
   npm run simulate -- all --no-charts
   npm run simulate -- heavy-tail --algorithms round-robin,power-of-two-choices --seed 7
+  npm run simulate -- fleet               # 500 clients × 1,000 backends, subsets of 20
 `;
 
 function fail(message: string): never {
@@ -83,6 +93,9 @@ function parse() {
       out: { type: 'string', default: 'docs/images' },
       'no-charts': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
+      clients: { type: 'string' },
+      backends: { type: 'string' },
+      size: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -99,15 +112,16 @@ if (values.help) {
 }
 
 const known = new Map(BUILT_IN_SCENARIOS.map((s) => [s.name, s]));
+const wantFleet = positionals.includes('fleet') || positionals.includes('all');
 const wanted =
   positionals.length === 0
     ? ['linkerd']
     : positionals.includes('all')
       ? [...known.keys()]
-      : positionals;
+      : positionals.filter((p) => p !== 'fleet');
 for (const name of wanted) {
   if (!known.has(name))
-    fail(`Unknown scenario "${name}". Known: ${[...known.keys()].join(', ')}, all`);
+    fail(`Unknown scenario "${name}". Known: ${[...known.keys()].join(', ')}, fleet, all`);
 }
 let seed = 1;
 if (values.seed !== undefined) {
@@ -156,6 +170,38 @@ for (const name of wanted) {
     }
   }
 }
-if (values.json) console.log(JSON.stringify(reports, null, 2));
+const fleetReports: FleetReport[] = [];
+if (wantFleet) {
+  const count = (flag: 'clients' | 'backends' | 'size'): number | undefined => {
+    const n = positiveNumber(flag, values[flag]);
+    if (n !== undefined && !Number.isInteger(n)) fail(`--${flag} must be an integer`);
+    return n;
+  };
+  const clients = count('clients');
+  const backends = count('backends');
+  const size = count('size');
+  const started = performance.now();
+  const report = simulateFleet({
+    seed,
+    ...(clients === undefined ? {} : { clients }),
+    ...(backends === undefined ? {} : { backends }),
+    ...(size === undefined ? {} : { size }),
+  });
+  fleetReports.push(report);
+  if (!values.json) {
+    console.log(
+      `${formatFleetReport(report)}\n\n(${report.clients} pools in ${((performance.now() - started) / 1000).toFixed(1)} s)\n`,
+    );
+  }
+  if (!values['no-charts']) {
+    await mkdir(values.out, { recursive: true });
+    for (const chart of fleetCharts(report)) {
+      const file = join(values.out, `${chart.name}.svg`);
+      await writeFile(file, chart.svg);
+      written.push(file);
+    }
+  }
+}
+if (values.json) console.log(JSON.stringify([...reports, ...fleetReports], null, 2));
 else if (written.length > 0)
   console.log(`Charts written:\n${written.map((f) => `  ${f}`).join('\n')}`);

@@ -12,6 +12,10 @@ export {
   type HashRingAlgorithmOptions,
   type MissingKeyPolicy,
 } from './algorithms/consistent-hash.js';
+export {
+  DeterministicSubset,
+  type DeterministicSubsetOptions,
+} from './algorithms/deterministic-subset.js';
 export { IpHash, type IpHashOptions } from './algorithms/ip-hash.js';
 export { LeastConnections } from './algorithms/least-connections.js';
 export { Maglev, type MaglevOptions } from './algorithms/maglev.js';
@@ -35,6 +39,17 @@ export type {
   FetchResolution,
   FetchTarget,
 } from './fetch/types.js';
+export {
+  deterministicSubset,
+  type FleetPosition,
+  fleetOffset,
+  type SubsetPlacement,
+  type SubsetSpanOptions,
+  subsetCoverage,
+  subsetRing,
+  subsetSpan,
+  vanDerCorput,
+} from './fleet/subset.js';
 export {
   ConsistentHashRing,
   type ConsistentHashRingOptions,

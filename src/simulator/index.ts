@@ -8,6 +8,15 @@ export {
   STANDARD_ALGORITHMS,
   simulationCandidates,
 } from './candidates.js';
+export {
+  type FleetReport,
+  type FleetScenarioOptions,
+  type FleetStepResult,
+  type FleetStrategy,
+  fleetCharts,
+  formatFleetReport,
+  simulateFleet,
+} from './fleet.js';
 export { formatReport } from './format.js';
 export {
   BUILT_IN_SCENARIOS,

@@ -66,6 +66,13 @@ describe('entry points', () => {
     expect(offending('src/index.ts', (s) => s !== 'undici')).toEqual([]);
   });
 
+  it('loadwise/etcd loads etcd3 only on demand (an optional peer) and reaches no other package', () => {
+    const runtimeDeps = ['eventemitter3', 'tslib', 'node:buffer'];
+    expect(offending('src/etcd/index.ts', (s) => runtimeDeps.includes(s))).toEqual([]);
+    const file = join(root, 'src/etcd/etcd-discovery.ts');
+    expect(new Set([...code(file).matchAll(DYNAMIC)].map((m) => m[1]))).toEqual(new Set(['etcd3']));
+  });
+
   it('the graph walk does find imports (so the checks above can fail)', () => {
     expect(graph('src/index.ts').size).toBeGreaterThan(20);
     expect(offending('src/node/index.ts', (s) => !s.startsWith('node:')).length).toBeGreaterThan(0);

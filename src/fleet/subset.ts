@@ -1,0 +1,211 @@
+/**
+ * Deterministic subsetting: which backends one client of a fleet uses, computed by every client
+ * alone from the same inputs (the backend ids, its index, the fleet size), so that together the
+ * clients load every backend equally.
+ *
+ * The shape is Finagle's deterministic aperture (finagle-core `loadbalancer/aperture`:
+ * `ProcessCoordinate`, `Ring`, `DeterministicAperture.dApertureWidth`; Finagle docs "Aperture
+ * Load Balancers"): backends are laid on a ring in a fixed order, client `i` of `n` sits at
+ * `i / n` on the same ring, and takes the slice that starts there. The slice width follows
+ * Finagle's rule "clients × aperture ≤ c × backends": every client's slice spans `c / n` of the
+ * ring, with `c` whole turns, so the `n` slices cover the ring exactly `c` times and every
+ * backend is in exactly `c` subsets. Finagle keeps the slice continuous and weighs the backends
+ * at its edges by their overlap; here the slice is cut at whole backends (`floor(i·m/n)` to
+ * `floor((i+c)·m/n)`), which keeps the exact `c`-fold cover with equal weights, so any algorithm
+ * can pick inside it.
+ *
+ * Google's SRE book (ch. 20, "Load Balancing in the Datacenter", "A Subset Selection Algorithm:
+ * Deterministic Subsetting") reaches the same balance with rounds of `m / k` clients, each round
+ * over its own shuffle of the backends; its subsets change almost entirely when one backend
+ * joins or leaves (the shuffle of a list one longer is another permutation). On the ring, a
+ * backend joining or leaving shifts each slice by at most one backend: each client changes at
+ * most one backend of its subset, and most change none (figures in docs/benchmarks.md).
+ */
+import { murmur3 } from '../hashing/murmur3.js';
+
+/** Where one client stands in its fleet. */
+export interface FleetPosition {
+  /** This client's index, an integer in `[0, count)`, unique within the fleet. */
+  readonly index: number;
+  /** How many clients the fleet has now. */
+  readonly count: number;
+}
+
+/**
+ * The ring order of a set of backend ids: by MurmurHash3 of the id (ties by id), so a slice of
+ * the ring does not follow address order (one rack, one subnet) and every client computes the
+ * same order whatever order its discovery lists the backends in.
+ */
+export function subsetRing(ids: readonly string[]): string[] {
+  const keyed = ids.map((id) => ({ id, h: subsetHash(id) }));
+  keyed.sort((a, b) => a.h - b.h || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return keyed.map((k) => k.id);
+}
+
+/** The ring key of a backend id: MurmurHash3 (x86, 32-bit, seed 0) of its UTF-8 bytes. */
+export function subsetHash(id: string): number {
+  return murmur3(id);
+}
+
+/**
+ * How many times the fleet's slices cover the ring: the integer nearest to `size × count / m`
+ * (at least 1), so each subset holds about `size` backends and every backend is in exactly that
+ * many subsets.
+ */
+export function subsetCoverage(size: number, count: number, m: number): number {
+  if (m === 0) return 0;
+  return Math.max(1, Math.round((size * count) / m));
+}
+
+/**
+ * Where the clients of a fleet stand on the ring:
+ * - `even`: client `i` of `n` at `i / n` (Finagle's `ProcessCoordinate`). Every slice is equally
+ *   wide, so calls spread exactly evenly; but a client joining or leaving moves every position a
+ *   little, and with it up to about `m / n` backends of the subsets at the far end of the ring.
+ * - `stable`: client `i` at the `i`-th point of the binary van der Corput sequence (0, 1/2, 1/4,
+ *   3/4, 1/8, ...), which does not depend on `n`, as Google's Ringsteady subsetting places
+ *   frontends ("Reinventing Backend Subsetting at Google", ACM Queue 2022). A client joining at
+ *   the end of the fleet moves nothing in the other subsets, and one leaving moves only its own
+ *   backends, to the clients next to it. Connections stay exactly balanced, but slices differ in
+ *   width (the sequence's gaps differ by up to 2×, least when `n` is near a power of two), so
+ *   calls are not: with calls spread evenly over each subset, max/mean calls per backend is
+ *   1.05 at 500 clients × 1,000 backends, 1.25 at 260 clients, more for small fleets
+ *   (docs/fleet.md).
+ */
+export type SubsetPlacement = 'even' | 'stable';
+
+/** Options of {@link subsetSpan}, {@link deterministicSubset} and `DeterministicSubset`. */
+export interface SubsetSpanOptions {
+  /**
+   * Turns the whole fleet's slices around the ring, as a fraction in `[0, 1)` (Finagle's
+   * `peerOffset`), so two fleets of the same size calling the same backends do not load the same
+   * ones first. As a fraction of the ring it moves edges by less than one backend when `m`
+   * changes.
+   * @default 0
+   */
+  offset?: number;
+  /**
+   * Where clients stand on the ring; see {@link SubsetPlacement}.
+   * @default 'even'
+   */
+  placement?: SubsetPlacement;
+}
+
+/**
+ * The ring positions `[start, end)` (taken modulo `m`) of client `index` of `count`, for a ring
+ * of `m` backends and a target subset size. Clients stand on the ring in the order of their
+ * positions (see {@link SubsetPlacement}); with `p(r)` the `r`-th position in that order, the
+ * slice edges are `edge(r) = floor(p(r)·m + offset·m)`, and the client at rank `r` takes
+ * `[edge(r), edge(r + c))` for `c` = {@link subsetCoverage}: the `c` clients that follow it.
+ * Whatever the positions, the slices then go round the ring exactly `c` times, so every backend
+ * is in exactly `c` subsets; with `even` placement each slice is within one backend of
+ * `c·m/count` wide. All of the ring when `c` reaches `count`.
+ */
+export function subsetSpan(
+  m: number,
+  index: number,
+  count: number,
+  size: number,
+  options: SubsetSpanOptions = {},
+): { start: number; end: number } {
+  if (m === 0) return { start: 0, end: 0 };
+  const c = subsetCoverage(size, count, m);
+  if (c >= count || size >= m) return { start: 0, end: m };
+  const phi = (options.offset ?? 0) * m;
+  // Edges past the last client are the first ones a turn later, computed as such so that one
+  // client's end and the start of the client c places on are the same number bit for bit.
+  if (options.placement === 'stable') {
+    const order = stableOrder(count);
+    const rank = rankOf(order, vanDerCorput(index));
+    const edge = (r: number): number =>
+      r >= count ? edge(r - count) + m : Math.floor(order[r]! * m + phi);
+    return { start: edge(rank), end: edge(rank + c) };
+  }
+  const edge = (j: number): number =>
+    j >= count ? edge(j - count) + m : Math.floor((j * m) / count + phi);
+  return { start: edge(index), end: edge(index + c) };
+}
+
+/**
+ * The `i`-th point of the binary van der Corput sequence: the bits of `i` mirrored behind the
+ * binary point (32 bits, so the value is exact in a double).
+ */
+export function vanDerCorput(i: number): number {
+  let x = i >>> 0;
+  x = ((x >>> 1) & 0x55555555) | ((x & 0x55555555) << 1);
+  x = ((x >>> 2) & 0x33333333) | ((x & 0x33333333) << 2);
+  x = ((x >>> 4) & 0x0f0f0f0f) | ((x & 0x0f0f0f0f) << 4);
+  x = ((x >>> 8) & 0x00ff00ff) | ((x & 0x00ff00ff) << 8);
+  x = (x >>> 16) | (x << 16);
+  return (x >>> 0) / 4294967296;
+}
+
+/** The sorted positions of the first `count` clients, for the last few fleet sizes asked. */
+const stableOrders = new Map<number, Float64Array>();
+
+function stableOrder(count: number): Float64Array {
+  let order = stableOrders.get(count);
+  if (order === undefined) {
+    order = new Float64Array(count);
+    for (let i = 0; i < count; i++) order[i] = vanDerCorput(i);
+    order.sort();
+    if (stableOrders.size >= 4) stableOrders.delete(stableOrders.keys().next().value!);
+    stableOrders.set(count, order);
+  }
+  return order;
+}
+
+/** The index of `value` in the sorted `order` (it is there: positions are distinct). */
+function rankOf(order: Float64Array, value: number): number {
+  let lo = 0;
+  let hi = order.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (order[mid]! < value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * The subset of one client: the backend ids of its slice of the ring, in ring order.
+ *
+ * @example
+ * ```ts
+ * const ids = pool.backends().map((b) => b.id);
+ * deterministicSubset(ids, { index: 3, count: 500 }, 20); // 20 ids; each backend is in 10 of the 500 subsets
+ * ```
+ */
+export function deterministicSubset(
+  ids: readonly string[],
+  position: FleetPosition,
+  size: number,
+  options: SubsetSpanOptions = {},
+): string[] {
+  return sliceOf(subsetRing(ids), position, size, options);
+}
+
+/**
+ * The slice of an already ordered ring (see {@link subsetRing}) for one client.
+ * @internal
+ */
+export function sliceOf<T>(
+  ring: readonly T[],
+  position: FleetPosition,
+  size: number,
+  options: SubsetSpanOptions = {},
+): T[] {
+  const m = ring.length;
+  const { start, end } = subsetSpan(m, position.index, position.count, size, options);
+  const out: T[] = [];
+  for (let i = start; i < end; i++) out.push(ring[i % m]!);
+  return out;
+}
+
+/**
+ * An `offset` for {@link subsetSpan} from a fleet's name (Finagle suggests a hash of the
+ * cluster's name for `peerOffset`): MurmurHash3 of the name over 2^32, in `[0, 1)`.
+ */
+export function fleetOffset(name: string): number {
+  return murmur3(name) / 4294967296;
+}
