@@ -18,6 +18,7 @@ import {
   optDuration,
   optNumber,
 } from '../validate.js';
+import { assertFetchablePorts, badPortError } from './bad-ports.js';
 import { type BodyEnd, type BodyListener, type TrackedBody, trackBody } from './body.js';
 import { classifyError, retryAfterMs, statusOk } from './outcome.js';
 import { backoffDelay, FinalFailure, type RetryLoop, runWithRetries } from './retry.js';
@@ -129,6 +130,7 @@ export function createBalancedFetch(
   options: BalancedFetchOptions = {},
 ): BalancedFetch {
   checkTarget('target', target, options);
+  assertFetchablePorts(target.backends());
   const o = checkOptions('BalancedFetchOptions', options, OPTION_KEYS);
   const clock = o.clock === undefined ? target.clock : checkClock('clock', o.clock);
   const random = o.random === undefined ? target.random : checkRandom('random', o.random);
@@ -591,7 +593,13 @@ class BalancedCall implements RetryLoop<Held>, BodyListener {
 
     let response: Response;
     try {
-      const pending = cfg.fetch(backendUrl(backend, this.#path), init);
+      // A backend added after creation on a port fetch refuses: fail before sending anything.
+      const refused = badPortError(backend);
+      if (refused !== undefined) throw refused;
+      // Called as a plain function: browsers throw 'Illegal invocation' when the platform fetch
+      // is called as a method of another object.
+      const send = cfg.fetch;
+      const pending = send(backendUrl(backend, this.#path), init);
       response = signal === undefined ? await pending : await raceAbort(pending, signal);
     } catch (thrown) {
       if (timer !== undefined) cfg.clock.clearTimeout(timer);
