@@ -10,7 +10,15 @@
  * Usage: tsx test/runtimes/run.ts [node] [bun] [deno] [chromium] [--verbose]   (default: all)
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -277,7 +285,6 @@ async function runChromium(work: string, consumer: string, config: ScenarioConfi
   );
   await bundleForBrowser(consumer, 'entry-page.mjs', join(work, 'page.js'));
   await bundleForBrowser(consumer, 'entry-worker.mjs', join(work, 'worker.js'));
-  const { readFileSync } = await import('node:fs');
   const js = 'text/javascript; charset=utf-8';
   const html = 'text/html; charset=utf-8';
   const site = await startStaticServer(

@@ -133,8 +133,8 @@ async function healthChecks(lib: Lib, config: ScenarioConfig): Promise<string> {
   const pool = new lib.BackendPool({ backends: [...config.backends, config.refused] });
   const checker = new lib.HealthChecker(pool, {
     path: '/health',
-    intervalMs: 300,
-    timeoutMs: 250,
+    intervalMs: 500,
+    timeoutMs: 450,
     unhealthyThreshold: 1,
     healthyThreshold: 1,
   });
@@ -157,8 +157,8 @@ async function healthChecks(lib: Lib, config: ScenarioConfig): Promise<string> {
     let rounds = 0;
     checker.on('probe', () => rounds++);
     checker.start();
-    for (let i = 0; i < 60 && rounds < 3; i++) await delay(50);
-    assert(rounds >= 3, `only ${rounds} scheduled probes in 3 s`);
+    for (let i = 0; i < 100 && rounds < 3; i++) await delay(50);
+    assert(rounds >= 3, `only ${rounds} scheduled probes in 5 s`);
     return `refused backend unhealthy (${describeReason(pool, checker, config.refused)}), 4 calls without a retry`;
   } finally {
     await checker.close();
@@ -240,7 +240,7 @@ export async function deterministicAnswers(lib: Lib, testing: TestingLib): Promi
     }
     assert(picks.size === 1, `key ${JSON.stringify(key)} picked ${[...picks].join(', ')}`);
   }
-  void hashed.close();
+  await hashed.close();
 
   const clock = new testing.ManualClock();
   const pool = new lib.BackendPool({
@@ -261,7 +261,7 @@ export async function deterministicAnswers(lib: Lib, testing: TestingLib): Promi
   states.push(pool.get('x:80')?.state);
   clock.advance(1);
   states.push(pool.get('x:80')?.state);
-  void pool.close();
+  await pool.close();
   assert(clock.pendingTimers() === 0, `${clock.pendingTimers()} timers left after close`);
   const report = await lib.simulate(lib.linkerdScenario({ rate: 200, durationMs: 5000 }), {
     algorithms: lib.simulationCandidates(['round-robin', 'peak-ewma']),
