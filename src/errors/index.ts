@@ -1,4 +1,5 @@
 export { AllAttemptsFailedError, type AttemptRecord } from './all-attempts-failed-error.js';
+export { BadPortError } from './bad-port-error.js';
 export { LoadBalancerConfigError } from './config-error.js';
 export { DiscoveryError, type DiscoveryErrorReason } from './discovery-error.js';
 export { HealthCheckTimeoutError } from './health-check-timeout-error.js';

@@ -27,6 +27,7 @@ import {
   optDuration,
   optNumber,
 } from '../validate.js';
+import { assertFetchablePorts, badPortError } from './bad-ports.js';
 import { type BodyListener, type TrackedBody, trackBody } from './body.js';
 import { classifyError, retryAfterMs } from './outcome.js';
 import { checkHeaders, checkMethod } from './request-check.js';
@@ -119,6 +120,7 @@ export function createBalancedFetch(
   options: BalancedFetchOptions = {},
 ): BalancedFetch {
   checkTarget('target', target, options);
+  assertFetchablePorts(target.backends());
   const o = checkOptions('BalancedFetchOptions', options, OPTION_KEYS);
   const clock = o.clock === undefined ? target.clock : checkClock('clock', o.clock);
   const random = o.random === undefined ? target.random : checkRandom('random', o.random);
@@ -269,14 +271,20 @@ class FetchCall implements CallTransport<Response>, BodyListener {
   }
 
   send(backend: BackendView, cancel: Cancel | undefined): Promise<Response> {
+    // A backend added after creation on a port fetch refuses: fail before sending anything.
+    const refused = badPortError(backend);
+    if (refused !== undefined) return Promise.reject(refused);
     const url = backendUrl(backend, this.#path);
-    if (cancel === undefined) return this.#cfg.fetch(url, this.#init);
+    // Called as a plain function: browsers throw 'Illegal invocation' when the platform fetch
+    // is called as a method of another object.
+    const send = this.#cfg.fetch;
+    if (cancel === undefined) return send(url, this.#init);
     // fetch needs a real signal: one per attempt, aborted with the loop's token (which also cuts
     // the body after delivery).
     const controller = new AbortController();
     if (cancel.aborted) controller.abort(cancel.reason);
     else cancel.on(() => controller.abort(cancel.reason));
-    return this.#cfg.fetch(url, { ...this.#init, signal: controller.signal });
+    return send(url, { ...this.#init, signal: controller.signal });
   }
 
   status(response: Response): number {

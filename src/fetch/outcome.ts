@@ -16,6 +16,8 @@ const CONNECT_CODES = new Set([
   'ENOTFOUND',
   'EAI_AGAIN',
   'UND_ERR_CONNECT_TIMEOUT',
+  // A backend on a port fetch refuses (BadPortError): nothing was sent.
+  'LB_BAD_PORT',
 ]);
 /** Errors on a connection that may have carried (part of) the request. */
 const RESET_CODES = new Set([
@@ -39,6 +41,17 @@ const NETWORK_MESSAGES = new Set([
   'terminated',
 ]);
 
+/**
+ * Deno's fetch gives no code: it rejects with `TypeError: fetch failed` whose cause's message
+ * names hyper's stage (formats in denoland/deno#24922 and #24939). `client error (Connect)` is
+ * the connecting stage (DNS, TCP, TLS): nothing was sent. Deno 1.x said `error trying to
+ * connect`. The OS text after it differs per platform, so only the stage is matched.
+ */
+const DENO_CONNECT = /client error \(Connect\)|error trying to connect|tcp connect error/;
+/** Deno, after the connection was made: the request may have reached the server. */
+const DENO_RESET =
+  /client error \(SendRequest\)|connection reset by peer|connection closed before message completed/i;
+
 /** The kind of a failure thrown by a fetch implementation (not by an abort signal). */
 export function classifyError(error: unknown): FailureKind {
   const code = errorCode(error);
@@ -54,7 +67,11 @@ export function classifyError(error: unknown): FailureKind {
     if (NETWORK_MESSAGES.has(error.message)) return 'reset';
     const cause = (error as { cause?: unknown }).cause;
     if (error.message === 'fetch failed') {
-      return cause instanceof Error && cause.message === 'terminated' ? 'reset' : 'other';
+      if (cause instanceof Error && cause.message === 'terminated') return 'reset';
+      const messages = chainMessages(error);
+      if (DENO_CONNECT.test(messages)) return 'connect';
+      if (DENO_RESET.test(messages)) return 'reset';
+      return 'other';
     }
     // Any other TypeError comes from the fetch implementation refusing its arguments (a header
     // or method it will not send, a body it cannot read) before any network activity.
@@ -63,12 +80,15 @@ export function classifyError(error: unknown): FailureKind {
   return 'other';
 }
 
-/**
- * Whether a status counts as a success of the backend. A 4xx other than 429 is the caller's
- * problem: the backend worked. 5xx and 429 (overload) count against it.
- */
-export function statusOk(status: number): boolean {
-  return status < 500 && status !== 429;
+/** The messages of an error and its causes, joined (at most five deep). */
+function chainMessages(error: Error): string {
+  let text = error.message;
+  let e: unknown = (error as { cause?: unknown }).cause;
+  for (let depth = 1; depth < 5 && e instanceof Error; depth++) {
+    text += `\n${e.message}`;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return text;
 }
 
 /**
