@@ -52,6 +52,9 @@ const DENO_CONNECT = /client error \(Connect\)|error trying to connect|tcp conne
 const DENO_RESET =
   /client error \(SendRequest\)|connection reset by peer|connection closed before message completed/i;
 
+/** A runtime refusing a port the Fetch standard blocks (Deno: "Requests to port 6000 are blocked"). */
+const BLOCKED_PORT = /port \d+ (?:are|is) blocked|bad port/i;
+
 /** The kind of a failure thrown by a fetch implementation (not by an abort signal). */
 export function classifyError(error: unknown): FailureKind {
   const code = errorCode(error);
@@ -66,13 +69,14 @@ export function classifyError(error: unknown): FailureKind {
   if (error instanceof TypeError) {
     if (NETWORK_MESSAGES.has(error.message)) return 'reset';
     const cause = (error as { cause?: unknown }).cause;
-    if (error.message === 'fetch failed') {
-      if (cause instanceof Error && cause.message === 'terminated') return 'reset';
-      const messages = chainMessages(error);
-      if (DENO_CONNECT.test(messages)) return 'connect';
-      if (DENO_RESET.test(messages)) return 'reset';
-      return 'other';
-    }
+    if (cause instanceof Error && cause.message === 'terminated') return 'reset';
+    const messages = chainMessages(error);
+    if (DENO_CONNECT.test(messages)) return 'connect';
+    if (DENO_RESET.test(messages)) return 'reset';
+    // The runtime refuses this backend's port (the Fetch standard's bad ports): nothing was
+    // sent, and another backend may do.
+    if (BLOCKED_PORT.test(messages)) return 'connect';
+    if (error.message === 'fetch failed') return 'other';
     // Any other TypeError comes from the fetch implementation refusing its arguments (a header
     // or method it will not send, a body it cannot read) before any network activity.
     if (code === undefined) return 'local';

@@ -42,7 +42,8 @@ const CASES: ReadonlyArray<[string, unknown, FailureKind]> = [
     withCause('fetch failed', coded('other side closed', 'UND_ERR_SOCKET')),
     'reset',
   ],
-  ['node: bad port', withCause('fetch failed', new Error('bad port')), 'other'],
+  // Node's fetch refuses the backend's port: nothing was sent, another backend may do.
+  ['node: bad port', withCause('fetch failed', new Error('bad port')), 'connect'],
   // Bun 1.4: the code is on the TypeError itself
   [
     'bun: refused',
@@ -112,7 +113,8 @@ const CASES: ReadonlyArray<[string, unknown, FailureKind]> = [
     ),
     'reset',
   ],
-  ['deno: bad port', new TypeError('Fetch failed: Requests to port 6000 are blocked'), 'other'],
+  // The runtime refuses the backend's port: nothing was sent, another backend may do.
+  ['deno: bad port', new TypeError('Fetch failed: Requests to port 6000 are blocked'), 'connect'],
   // Browsers: one message for every network failure, refused or reset
   ['chromium', new TypeError('Failed to fetch'), 'reset'],
   ['firefox', new TypeError('NetworkError when attempting to fetch resource.'), 'reset'],
