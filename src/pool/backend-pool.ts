@@ -32,6 +32,7 @@ import {
   optNumber,
 } from '../validate.js';
 import { BackendRecord } from './backend-record.js';
+import { checkDecayCalls, type LatencyDecay, observeLatency } from './latency-estimate.js';
 import { normalizeBackend } from './normalize.js';
 
 /** Options of the distribution-skew monitor. */
@@ -102,10 +103,21 @@ export interface BackendPoolOptions {
    */
   slowStartAggression?: number;
   /**
-   * Decay time constant of the per-backend peak-EWMA latency (Finagle's default decay is 10 s).
+   * Decay time constant of the per-backend peak-EWMA latency (Finagle's default decay is 10 s):
+   * a latency peak falls by a factor e over this long, and an idle backend's estimate decays
+   * towards 0 with it, so that it is tried again.
    * @default 10000
    */
   latencyDecayMs?: number;
+  /**
+   * Successful calls that bring a backend's latency peak down by a factor e, however quickly they
+   * come: each call faster than the estimate moves it at least 1 − e^(−1/n) of the way towards
+   * its own latency, besides the decay with time. Without it (`Infinity`, Finagle's rule) one slow
+   * call on a busy backend (a cold connection, a pause of the client's event loop) outweighs
+   * thousands of fast ones for about `latencyDecayMs`. Failed calls decay with time only.
+   * @default 100
+   */
+  latencyDecayCalls?: number;
   /**
    * Grace period of `drain()` and `remove()` when the call does not give one.
    * @default 30000
@@ -185,6 +197,7 @@ const POOL_KEYS = [
   'slowStartMinWeight',
   'slowStartAggression',
   'latencyDecayMs',
+  'latencyDecayCalls',
   'drainGraceMs',
   'skew',
   'name',
@@ -231,6 +244,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
   readonly #slowStartMin: number;
   readonly #slowStartAggression: number;
   readonly #latencyDecayMs: number;
+  readonly #latencyDecay: LatencyDecay;
   readonly #drainGraceMs: number;
   readonly #skew: Required<SkewOptions> | undefined;
 
@@ -267,6 +281,10 @@ export class BackendPool extends EventEmitter<PoolEvents> {
       min: 0,
       minExclusive: true,
     });
+    this.#latencyDecay = {
+      ms: this.#latencyDecayMs,
+      calls: checkDecayCalls(o.latencyDecayCalls, 100),
+    };
     this.#drainGraceMs = optDuration('drainGraceMs', o.drainGraceMs, 30_000, { min: 0 });
     this.#skew = parseSkew(o.skew);
 
@@ -424,7 +442,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     const latency = o.latencyMs ?? now - acquiredAt;
     if (o.failure !== 'aborted') {
       if (!o.ok) record.failures++;
-      this.#observeLatency(record, latency, now);
+      observeLatency(record, latency, now, o.ok, this.#latencyDecay);
     }
     this.algorithm.onRelease?.(record);
     if (this.listenerCount('release') > 0)
@@ -432,17 +450,6 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     if (record.inFlight === 0 && record.idleWaiters.length > 0) {
       for (const wake of record.idleWaiters.splice(0)) wake();
     }
-  }
-
-  /** Finagle's peak EWMA: jump up to a higher sample at once, decay towards lower ones. */
-  #observeLatency(r: BackendRecord, rtt: number, now: number): void {
-    if (r.latencyEwma === 0 || rtt > r.latencyEwma) {
-      r.latencyEwma = rtt;
-    } else {
-      const w = Math.exp(-Math.max(now - r.latencyStamp, 0) / this.#latencyDecayMs);
-      r.latencyEwma = r.latencyEwma * w + rtt * (1 - w);
-    }
-    r.latencyStamp = now;
   }
 
   /**
