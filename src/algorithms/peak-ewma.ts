@@ -23,13 +23,13 @@ export interface PeakEwmaOptions {
   choices?: 2 | 'all';
   /**
    * How calls in flight weigh in the cost (see {@link PeakEwmaCost}). The two agree when the pool
-   * holds few calls per backend; they part when it holds many. Finagle's cost then prices a fast
-   * backend holding 8 calls at 9 times its latency, as dear as an idle backend 9 times slower,
-   * which is right for a server that works on one call at a time and wrong for one that serves
-   * them together, or for a backend that is slow without any queue (a GC pause, a noisy
-   * neighbour): with 16 calls in flight over 3 backends, `'finagle'` sent 2.5% of the calls to
-   * a 10 times slower backend in the simulator and 3-6% on loopback sockets, `'relative'` 0.2-0.4%
-   * and about 0.7% (see docs/choosing-an-algorithm.md).
+   * holds few calls per backend and part when it holds many: Finagle's cost then prices a fast
+   * backend holding 8 calls at 9 times its latency, as dear as an idle backend 9 times slower.
+   * That is right for a server that works on one call at a time, wrong for one that serves them
+   * together or for a backend slow without any queue (a GC pause, a noisy neighbour). With 16
+   * calls in flight over 3 backends, one 10 times slower, `'finagle'` sent it 2.5% of the calls
+   * in the simulator (`slow-backend`) and `'relative'` 0.2%; docs/choosing-an-algorithm.md has
+   * the figures on real sockets.
    * @default 'relative'
    */
   cost?: PeakEwmaCost;

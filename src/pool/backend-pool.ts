@@ -112,10 +112,12 @@ export interface BackendPoolOptions {
   /**
    * Successful calls that bring a backend's latency peak down by a factor e, however quickly they
    * come: each call faster than the estimate moves it at least 1 − e^(−1/n) of the way towards
-   * its own latency, besides the decay with time. Without it (`Infinity`, Finagle's rule) one slow
-   * call on a busy backend (a cold connection, a pause of the client's event loop) outweighs
-   * thousands of fast ones for about `latencyDecayMs`. Failed calls decay with time only.
-   * @default 100
+   * its own latency, besides the decay with time. With time alone (`Infinity`, Finagle's rule)
+   * one slow call on a busy backend (a cold connection, a pause of the client's event loop)
+   * outweighs thousands of fast ones for about `latencyDecayMs`. Failed calls decay with time
+   * only, so fast failures do not make a backend look fast. Backends that take fewer than
+   * n calls per `latencyDecayMs` decay with time as before.
+   * @default 300
    */
   latencyDecayCalls?: number;
   /**
@@ -283,7 +285,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     });
     this.#latencyDecay = {
       ms: this.#latencyDecayMs,
-      calls: checkDecayCalls(o.latencyDecayCalls, 100),
+      calls: checkDecayCalls(o.latencyDecayCalls, 300),
     };
     this.#drainGraceMs = optDuration('drainGraceMs', o.drainGraceMs, 30_000, { min: 0 });
     this.#skew = parseSkew(o.skew);

@@ -74,9 +74,10 @@ describe('latency estimate in the pool', () => {
 
   // A backend whose first call took 250 ms (a cold connection, a pause of the client), then 300
   // calls of 5 ms, 1.5 s in all. With time alone the estimate is still 5 + 245 e^-0.15 = 216 ms;
-  // with the per-call bound 5 + 245 e^-3 = 17 ms (100 calls) or 5 ms (20 calls).
+  // with the per-call bound 5 + 245 e^-1 = 95 ms (300 calls, the default), 5 + 245 e^-3 = 17 ms
+  // (100 calls) or 5 ms (20 calls).
   it.each([
-    { calls: undefined, below: 17.3, above: 17.1 },
+    { calls: undefined, below: 95.2, above: 94.9 },
     { calls: 100, below: 17.3, above: 17.1 },
     { calls: 20, below: 5.01, above: 5 },
     { calls: Number.POSITIVE_INFINITY, below: 216, above: 215.5 },
@@ -120,9 +121,10 @@ describe('latency estimate in the pool', () => {
       const now = p.pool.get(idOf('a'))!.latencyEwma;
       if (previous === 0 || ms > previous) expect(now).toBe(ms);
       else {
-        // A lower sample moves the estimate towards it by at least 1 - e^(-1/100), never past it.
+        // A lower sample moves the estimate towards it by at least 1 - e^(-1/300) (the default
+        // latencyDecayCalls), never past it.
         expect(now).toBeLessThanOrEqual(
-          previous - (previous - ms) * (1 - Math.exp(-1 / 100)) + 1e-9,
+          previous - (previous - ms) * (1 - Math.exp(-1 / 300)) + 1e-9,
         );
         expect(now).toBeGreaterThanOrEqual(ms);
       }
