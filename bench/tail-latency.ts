@@ -9,9 +9,11 @@
  *   rest waiting in a FIFO queue (a CPU-bound server with 4 workers); backend 0 drops to 1 worker
  *   for the middle third. Slowness that is queueing.
  *
- * The workload is a closed loop: CALLS calls, IN_FLIGHT at a time (each of IN_FLIGHT workers
+ * Each contender starts a fresh client and makes WARMUP calls with every backend fast (not
+ * measured), then CALLS calls in a closed loop, IN_FLIGHT at a time (each of IN_FLIGHT workers
  * sends its next call when its previous one has answered), no retries. Latency is measured
- * around each call on the client. The backends run in a child process (plain Node, started
+ * around each call on the client; the calls the fast backends answered give the client's own
+ * noise ("fast p99"). The backends run in a child process (plain Node, started
  * here), so their timers do not share the client's event loop; they count the requests they
  * receive, so the share sent to the slow backend and the extra load (requests per call above 1,
  * as hedged requests add) are measured where the load lands, whatever the contender does.
@@ -20,9 +22,10 @@
  * the medians of the per-round figures, shown with the range of the per-round p99s.
  *
  * To add a contender (a hedging client, say), append a {@link Contender} to CONTENDERS: a name
- * and a `start(urls)` that returns one function making one call (resolving when the answer's
- * body has been read, rejecting on failure) and a `close()`. Nothing else changes: the share to
- * the slow backend and the extra load come from the backends' own counts.
+ * and a `start(urls)` returning `call()`, which makes one call and resolves, once the answer's
+ * body has been read, with the index of the backend that answered (each backend's body is its
+ * index), or rejects on failure, and `close()`. Nothing else changes: the share to the slow
+ * backend and the extra load come from the backends' own counts.
  *
  * Flags: `--write-svg` redraws the charts in docs/images/; `--rounds=N` (default 5).
  */

@@ -337,7 +337,7 @@ describe('PeakEwma', () => {
     },
   );
 
-  // The case of issue 15: 16 calls in flight over two fast backends (5 ms) and an idle one 8
+  // The tail-latency benchmark's case: 16 calls in flight over two fast backends (5 ms) and an idle one 8
   // times slower (40 ms). Finagle's cost prices each fast backend at 5 x 9 = 45 against 40, so
   // every pair that draws the slow backend sends it the call; the relative cost prices them at
   // 5 x (9 + 16/3) = 72 against 40 x (1 + 16/3) = 253.

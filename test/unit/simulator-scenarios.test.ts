@@ -119,7 +119,7 @@ describe('simulator: built-in scenarios', () => {
     expect(maglev.skew.requests).toBeGreaterThan(1.6);
   });
 
-  // The case of issue 15 on a virtual clock: 16 calls in flight over 3 backends, one 10 times
+  // The tail-latency benchmark's case on a virtual clock: 16 calls in flight over 3 backends, one 10 times
   // slower without queueing for the middle third, a client that stalls now and then.
   it('slow backend: peak EWMA keeps off a backend that is slow without a queue', async () => {
     const report = await simulate(slowBackendScenario(), {
