@@ -587,14 +587,22 @@ function chart(sc: ScenarioSpec, figures: readonly Figures[]): string {
   return barChart({
     title: `${sc.name}: latency per contender`,
     subtitle: `${CALLS} calls, ${IN_FLIGHT} in flight, loopback; medians of ${ROUNDS} rounds`,
-    categories: figures.map((f) => f.name.replace(/^loadwise /, 'loadwise-')),
+    categories: figures.map((f) => chartLabel(f.name)),
     series: [
       { name: 'p50', values: figures.map((f) => f.p50) },
       { name: 'p99', values: figures.map((f) => f.p99) },
       { name: 'p99.9', values: figures.map((f) => f.p999) },
     ],
     yLabel: 'ms',
-    width: 820,
-    height: 400,
+    width: 1040,
+    height: 420,
   });
+}
+
+/** A contender's name cut where the chart may wrap it (after '-'), each line short enough. */
+function chartLabel(name: string): string {
+  if (name === 'round robin over undici Pools') return 'undici Pools-round robin';
+  const [head, rest] = name.split(', ');
+  const label = head!.replace(/^(loadwise|undici) /, '$1-');
+  return rest === undefined ? label : `${label}-(${rest})`;
 }
