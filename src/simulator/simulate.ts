@@ -234,7 +234,7 @@ async function runCandidate(
   const servers: ServerState[] = sc.backends.map((b) => ({
     workers:
       Number.isFinite(b.concurrency) ||
-      b.phases.some((p) => Number.isFinite(p.concurrency ?? 1 / 0))
+      b.phases.some((p) => p.concurrency !== undefined && Number.isFinite(p.concurrency))
         ? new MinHeap()
         : undefined,
     holding: b.slowdownPerInFlight > 0 ? new MinHeap() : undefined,
@@ -433,7 +433,9 @@ async function runCandidate(
     const u2 = workload();
     const uErr = workload();
     if (!closed) {
-      nextAt = t + gap();
+      // After a stall, the arrivals due during it follow one another at its end, each on the
+      // schedule it had; without stalls the schedule runs from each arrival's own time.
+      nextAt = (stalls === undefined ? t : nextAt) + gap();
       scheduleArrival();
     }
     serve(i, t, keyIndex, u1, u2, uErr);

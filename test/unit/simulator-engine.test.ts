@@ -208,6 +208,28 @@ describe('simulator: service model', () => {
     expect(r.latency.mean).toBe((21 * 10 + 3 * 40) / 24);
   });
 
+  it('keeps an open loop on its schedule through a client stall: the calls due leave at its end', async () => {
+    const scenario: Scenario = {
+      name: 'open-stall',
+      backends: [{ id: 'a', latency: 1 }],
+      rate: 100,
+      arrivals: 'uniform',
+      durationMs: 1000,
+    };
+    const plain = (await simulate(scenario, { algorithms: one() })).results[0]!;
+    const stalled = (
+      await simulate(
+        { ...scenario, clientStalls: { everyMs: 500, ms: 100 } },
+        { algorithms: one() },
+      )
+    ).results[0]!;
+    expect(stalled.requests).toBe(plain.requests);
+    // The 10 calls due at 500..590 ms leave at 600 ms, with those due at 600 and 610 ms.
+    const bucket = stalled.timeline.find((b) => b.from === 600)!;
+    expect(bucket.requests).toBe(12);
+    expect(plain.timeline.find((b) => b.from === 600)!.requests).toBe(2);
+  });
+
   it('marks a down backend unhealthy through the pool with the health check thresholds', async () => {
     const scenario = base({
       requests: 2000,
