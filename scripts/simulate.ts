@@ -52,12 +52,14 @@ Flags:
 ${wrap(`known: ${SIMULATION_ALGORITHMS.join(', ')}`, 24, 100)}
   --seed N              seed of the workload and of the pool's randomness (default 1);
                         the same seed gives the same figures
-  --rate N              calls per second (default: the scenario's)
+  --rate N              calls per second (open-loop scenarios; default: the scenario's)
+  --clients N           calls kept in flight (closed-loop scenarios: slow-backend,
+                        lost-capacity; default: the scenario's); for fleet, the number of
+                        clients (default 500)
   --duration MS         length of the run in ms; phase times scale with it (default: the scenario's)
   --out DIR             where to write the SVG charts (default docs/images)
   --no-charts           do not write charts
   --json                print the full reports as JSON instead of tables
-  --clients N           fleet: clients (default 500)
   --backends N          fleet: backends (default 1000)
   --size N              fleet: target subset size (default 20)
   -h, --help            show this help
@@ -89,11 +91,11 @@ function parse() {
       algorithms: { type: 'string' },
       seed: { type: 'string' },
       rate: { type: 'string' },
+      clients: { type: 'string' },
       duration: { type: 'string' },
       out: { type: 'string', default: 'docs/images' },
       'no-charts': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
-      clients: { type: 'string' },
       backends: { type: 'string' },
       size: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -129,6 +131,7 @@ if (values.seed !== undefined) {
   if (!Number.isInteger(seed)) fail(`--seed must be an integer, got "${values.seed}"`);
 }
 const rate = positiveNumber('rate', values.rate);
+const clients = positiveNumber('clients', values.clients);
 const durationMs = positiveNumber('duration', values.duration);
 const algorithmNames = values.algorithms
   ?.split(',')
@@ -144,11 +147,17 @@ const reports: SimulationReport[] = [];
 const written: string[] = [];
 for (const name of wanted) {
   const builtIn = known.get(name)!;
-  const scenario = builtIn.create({
-    seed,
-    ...(rate === undefined ? {} : { rate }),
-    ...(durationMs === undefined ? {} : { durationMs }),
-  });
+  let scenario: ReturnType<typeof builtIn.create>;
+  try {
+    scenario = builtIn.create({
+      seed,
+      ...(rate === undefined ? {} : { rate }),
+      ...(clients === undefined ? {} : { clients }),
+      ...(durationMs === undefined ? {} : { durationMs }),
+    });
+  } catch (error) {
+    fail(`${name}: ${error instanceof Error ? error.message : String(error)}`);
+  }
   const started = performance.now();
   const report = await simulate(scenario, {
     algorithms: simulationCandidates(algorithmNames ?? builtIn.algorithms),

@@ -19,7 +19,7 @@ export {
 export { IpHash, type IpHashOptions } from './algorithms/ip-hash.js';
 export { LeastConnections } from './algorithms/least-connections.js';
 export { Maglev, type MaglevOptions } from './algorithms/maglev.js';
-export { PeakEwma, type PeakEwmaOptions } from './algorithms/peak-ewma.js';
+export { PeakEwma, type PeakEwmaCost, type PeakEwmaOptions } from './algorithms/peak-ewma.js';
 export { PowerOfTwoChoices } from './algorithms/power-of-two-choices.js';
 export { RandomPick } from './algorithms/random-pick.js';
 export { RoundRobin, type RoundRobinOptions } from './algorithms/round-robin.js';

@@ -1,7 +1,17 @@
 import { LoadBalancerConfigError } from '../errors/config-error.js';
 import type { Algorithm, AlgorithmEnv, AlgorithmExplanation, BackendView } from '../types.js';
-import { checkOptions } from '../validate.js';
+import { checkOneOf, checkOptions } from '../validate.js';
 import { requireEnv, round } from './shared.js';
+
+/**
+ * How calls in flight weigh in {@link PeakEwma}'s cost:
+ * - `'relative'`: latency × ((in-flight + 1) / weight + mean in-flight of the pool). A backend is
+ *   taken to serve the pool's mean load at the latency it shows; only the calls it holds beyond
+ *   that count as queueing.
+ * - `'finagle'`: latency × (in-flight + 1) / weight, Finagle's and Linkerd's cost: every call in
+ *   flight is taken to queue in front of the next one.
+ */
+export type PeakEwmaCost = 'relative' | 'finagle';
 
 /** Options of {@link PeakEwma}. */
 export interface PeakEwmaOptions {
@@ -11,6 +21,18 @@ export interface PeakEwmaOptions {
    * @default 2
    */
   choices?: 2 | 'all';
+  /**
+   * How calls in flight weigh in the cost (see {@link PeakEwmaCost}). The two agree when the pool
+   * holds few calls per backend and part when it holds many: Finagle's cost then prices a fast
+   * backend holding 8 calls at 9 times its latency, as dear as an idle backend 9 times slower.
+   * That is right for a server that works on one call at a time, wrong for one that serves them
+   * together or for a backend slow without any queue (a GC pause, a noisy neighbour). With 16
+   * calls in flight over 3 backends, one 10 times slower, `'finagle'` sent it 2.5% of the calls
+   * in the simulator (`slow-backend`) and `'relative'` 0.2%; docs/choosing-an-algorithm.md has
+   * the figures on real sockets.
+   * @default 'relative'
+   */
+  cost?: PeakEwmaCost;
 }
 
 /**
@@ -19,43 +41,52 @@ export interface PeakEwmaOptions {
  */
 const COLD_PENALTY = 2 ** 47;
 
-/** Finagle's cost of `b` at clock reading `now`, per unit of weight. */
-function costAt(b: BackendView, now: number, tau: number): number {
+/**
+ * The cost of `b` at clock reading `now`: its latency decayed to `now` × (in-flight + 1) /
+ * weight, plus `mean` × latency (`mean` is 0 for Finagle's cost).
+ */
+function costAt(b: BackendView, now: number, tau: number, mean: number): number {
   const latency =
     b.latencyEwma === 0 ? 0 : b.latencyEwma * Math.exp(-Math.max(now - b.latencyStamp, 0) / tau);
-  const cost =
-    latency === 0 && b.inFlight > 0 ? COLD_PENALTY + b.inFlight : latency * (b.inFlight + 1);
-  return cost / b.effectiveWeight;
+  if (latency === 0 && b.inFlight > 0) return (COLD_PENALTY + b.inFlight) / b.effectiveWeight;
+  return latency * ((b.inFlight + 1) / b.effectiveWeight + mean);
 }
 
 /**
  * Whether `cost(a) <= cost(b)` at the current time, without reading the clock. Both decayed
  * latencies share the factor e^(-now/τ), which cancels: a is compared as
- * latency_a × e^((stamp_a − stamp_b)/τ) × (in-flight_a + 1) / weight_a against b's undecayed
- * figure. The clock read alone (about 75 ns for the platform timer on the benchmark machine)
- * cost more than the rest of the pick. A cold backend (no sample yet) is priced at the later of
- * the two stamps, which orders it the same way for any realistic latency.
+ * latency_a × e^((stamp_a − stamp_b)/τ) × load_a against b's undecayed figure, where
+ * load = (in-flight + 1) / weight + mean, multiplied through by both weights. The clock read
+ * alone (about 75 ns for the platform timer on the benchmark machine) cost more than the rest of
+ * the pick. A cold backend (no sample yet) is priced at the later of the two stamps, which orders
+ * it the same way for any realistic latency.
  */
-function notCostlier(a: BackendView, b: BackendView, tau: number): boolean {
+function notCostlier(a: BackendView, b: BackendView, tau: number, mean: number): boolean {
   if (a.latencyEwma === 0 || b.latencyEwma === 0) {
     const ref = Math.max(a.latencyStamp, b.latencyStamp);
-    return costAt(a, ref, tau) <= costAt(b, ref, tau);
+    return costAt(a, ref, tau, mean) <= costAt(b, ref, tau, mean);
   }
+  const wa = a.effectiveWeight;
+  const wb = b.effectiveWeight;
   return (
     a.latencyEwma *
       Math.exp((a.latencyStamp - b.latencyStamp) / tau) *
-      (a.inFlight + 1) *
-      b.effectiveWeight <=
-    b.latencyEwma * (b.inFlight + 1) * a.effectiveWeight
+      (a.inFlight + 1 + mean * wa) *
+      wb <=
+    b.latencyEwma * (b.inFlight + 1 + mean * wb) * wa
   );
 }
 
 /**
- * Latency-aware balancing, as Finagle's and Linkerd's peak EWMA: each backend's cost is its
- * peak-sensitive, exponentially decayed latency times (in-flight + 1), divided by its weight;
- * the cheaper of two random backends wins. A latency spike counts at once, and an idle
- * backend's cost decays (10 s time constant by default) so it is tried again. A backend with
- * calls in flight and no sample yet counts as very expensive.
+ * Latency-aware balancing after Finagle's and Linkerd's peak EWMA: each backend's cost is its
+ * peak-sensitive, decaying latency (kept by the pool, see `latencyDecayMs` and
+ * `latencyDecayCalls`) times its load, and the cheaper of two random backends wins. A latency
+ * spike counts at once; an idle backend's cost decays (10 s time constant by default) so it is
+ * tried again. A backend with calls in flight and no sample yet counts as very expensive.
+ *
+ * By default calls in flight count relative to the pool's mean load (`cost: 'relative'`), so a
+ * backend that is slow without a queue stays out of the way even when the fast ones each hold
+ * many calls; `cost: 'finagle'` keeps Finagle's latency × (in-flight + 1).
  *
  * @example
  * ```ts
@@ -66,38 +97,70 @@ export class PeakEwma implements Algorithm {
   readonly name = 'peak-ewma';
   #env: AlgorithmEnv | undefined;
   readonly #all: boolean;
+  readonly #relative: boolean;
+  /** Calls in flight in the pool, from the acquire and release hooks. */
+  #inFlight = 0;
+  /** Eligible backends in the pool's current snapshot (0 until the pool announces one). */
+  #eligible = 0;
 
   constructor(options: PeakEwmaOptions = {}) {
-    const o = checkOptions('PeakEwmaOptions', options, ['choices']);
+    const o = checkOptions('PeakEwmaOptions', options, ['choices', 'cost']);
     if (o.choices !== undefined && o.choices !== 2 && o.choices !== 'all') {
       throw new LoadBalancerConfigError('choices', o.choices, "2 or 'all'");
     }
     this.#all = o.choices === 'all';
+    this.#relative =
+      o.cost === undefined || checkOneOf('cost', o.cost, ['relative', 'finagle']) === 'relative';
   }
 
   attach(env: AlgorithmEnv): void {
     this.#env = env;
   }
 
+  onEligibleChange(snapshots: readonly (readonly BackendView[])[]): void {
+    // The mean is taken over every backend taking calls, whichever priority tier it is in.
+    let n = 0;
+    for (const s of snapshots) n += s.length;
+    this.#eligible = n;
+  }
+
+  onAcquire(): void {
+    this.#inFlight++;
+  }
+
+  onRelease(): void {
+    this.#inFlight--;
+  }
+
+  /**
+   * The mean term of the cost: calls in flight in the pool per eligible backend (the pool's
+   * snapshot, else `n`), or 0 for Finagle's cost.
+   */
+  #mean(n: number): number {
+    if (!this.#relative) return 0;
+    return this.#inFlight / Math.max(this.#eligible > 0 ? this.#eligible : n, 1);
+  }
+
   /** The cost the algorithm compares, at clock reading `now`. */
   cost(b: BackendView, now: number): number {
-    return costAt(b, now, requireEnv(this.#env, this.name).latencyDecayMs);
+    return costAt(b, now, requireEnv(this.#env, this.name).latencyDecayMs, this.#mean(1));
   }
 
   pick(candidates: readonly BackendView[]): BackendView | undefined {
     const n = candidates.length;
     if (n === 1) return candidates[0];
     const env = requireEnv(this.#env, this.name);
+    const mean = this.#mean(n);
     if (this.#all) {
       const now = env.clock.now();
       // Start at a random position so ties do not always favour the first backend.
       const start = Math.floor(env.random() * n);
       let best = candidates[start]!;
       const tau = env.latencyDecayMs;
-      let bestCost = costAt(best, now, tau);
+      let bestCost = costAt(best, now, tau, mean);
       for (let k = 1; k < n; k++) {
         const b = candidates[(start + k) % n]!;
-        const c = costAt(b, now, tau);
+        const c = costAt(b, now, tau, mean);
         if (c < bestCost) {
           best = b;
           bestCost = c;
@@ -114,7 +177,7 @@ export class PeakEwma implements Algorithm {
     j += (i - j - 1) >>> 31;
     const a = candidates[i]!;
     const b = candidates[j]!;
-    return notCostlier(a, b, env.latencyDecayMs) ? a : b;
+    return notCostlier(a, b, env.latencyDecayMs, mean) ? a : b;
   }
 
   explain(candidates: readonly BackendView[]): AlgorithmExplanation {
@@ -128,9 +191,12 @@ export class PeakEwma implements Algorithm {
       for (const b of candidates)
         if (cheapest === undefined || this.cost(b, now) < this.cost(cheapest, now)) cheapest = b;
     }
+    const load = this.#relative
+      ? `((in-flight + 1) / weight + ${round(this.#mean(candidates.length))} in flight per backend)`
+      : '(in-flight + 1) / weight';
     return {
       wouldPick: candidates.length === 1 ? candidates[0] : cheapest,
-      note: `${this.#all ? 'cheapest of all' : 'cheaper of two random'} by peak-EWMA latency × (in-flight + 1) / weight; costs: ${costs}${candidates.length > 8 ? ', ...' : ''}`,
+      note: `${this.#all ? 'cheapest of all' : 'cheaper of two random'} by peak-EWMA latency × ${load}; costs: ${costs}${candidates.length > 8 ? ', ...' : ''}`,
     };
   }
 }

@@ -33,6 +33,7 @@ import {
   optNumber,
 } from '../validate.js';
 import { BackendRecord } from './backend-record.js';
+import { checkDecayCalls, type LatencyDecay, observeLatency } from './latency-estimate.js';
 import { normalizeBackend } from './normalize.js';
 import { PriorityLoad, TierDraws } from './priority-load.js';
 
@@ -121,10 +122,23 @@ export interface BackendPoolOptions {
    */
   slowStartAggression?: number;
   /**
-   * Decay time constant of the per-backend peak-EWMA latency (Finagle's default decay is 10 s).
+   * Decay time constant of the per-backend peak-EWMA latency (Finagle's default decay is 10 s):
+   * a latency peak falls by a factor e over this long, and an idle backend's estimate decays
+   * towards 0 with it, so that it is tried again.
    * @default 10000
    */
   latencyDecayMs?: number;
+  /**
+   * Successful calls that bring a backend's latency peak down by a factor e, however quickly they
+   * come: each call faster than the estimate moves it at least 1 − e^(−1/n) of the way towards
+   * its own latency, besides the decay with time. With time alone (`Infinity`, Finagle's rule)
+   * one slow call on a busy backend (a cold connection, a pause of the client's event loop)
+   * outweighs thousands of fast ones for about `latencyDecayMs`. Failed calls decay with time
+   * only, so fast failures do not make a backend look fast. Backends that take fewer than
+   * n calls per `latencyDecayMs` decay with time as before.
+   * @default 300
+   */
+  latencyDecayCalls?: number;
   /**
    * Grace period of `drain()` and `remove()` when the call does not give one.
    * @default 30000
@@ -205,6 +219,7 @@ const POOL_KEYS = [
   'slowStartMinWeight',
   'slowStartAggression',
   'latencyDecayMs',
+  'latencyDecayCalls',
   'drainGraceMs',
   'skew',
   'name',
@@ -252,6 +267,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
   readonly #slowStartMin: number;
   readonly #slowStartAggression: number;
   readonly #latencyDecayMs: number;
+  readonly #latencyDecay: LatencyDecay;
   readonly #drainGraceMs: number;
   readonly #skew: Required<SkewOptions> | undefined;
 
@@ -299,6 +315,10 @@ export class BackendPool extends EventEmitter<PoolEvents> {
       min: 0,
       minExclusive: true,
     });
+    this.#latencyDecay = {
+      ms: this.#latencyDecayMs,
+      calls: checkDecayCalls(o.latencyDecayCalls, 300),
+    };
     this.#drainGraceMs = optDuration('drainGraceMs', o.drainGraceMs, 30_000, { min: 0 });
     this.#skew = parseSkew(o.skew);
 
@@ -476,24 +496,15 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     const now = this.clock.now();
     const latency = o.latencyMs ?? now - acquiredAt;
     if (blamesBackend(o.failure) && !o.ok) record.failures++;
-    if (measuresBackend(o.failure)) this.#observeLatency(record, latency, now);
+    // A superseded attempt's time is a lower bound of the backend's latency: it counts, but only
+    // a success pulls a peak down (see observeLatency).
+    if (measuresBackend(o.failure)) observeLatency(record, latency, now, o.ok, this.#latencyDecay);
     this.algorithm.onRelease?.(record);
     if (this.listenerCount('release') > 0)
       this.emit('release', { backend: record, outcome: o, latencyMs: latency });
     if (record.inFlight === 0 && record.idleWaiters.length > 0) {
       for (const wake of record.idleWaiters.splice(0)) wake();
     }
-  }
-
-  /** Finagle's peak EWMA: jump up to a higher sample at once, decay towards lower ones. */
-  #observeLatency(r: BackendRecord, rtt: number, now: number): void {
-    if (r.latencyEwma === 0 || rtt > r.latencyEwma) {
-      r.latencyEwma = rtt;
-    } else {
-      const w = Math.exp(-Math.max(now - r.latencyStamp, 0) / this.#latencyDecayMs);
-      r.latencyEwma = r.latencyEwma * w + rtt * (1 - w);
-    }
-    r.latencyStamp = now;
   }
 
   /**

@@ -17,6 +17,12 @@ const REGISTRY: Readonly<Record<string, Omit<AlgorithmCandidate, 'name'>>> = {
   'least-connections': { create: () => new LeastConnections() },
   'power-of-two-choices': { create: () => new PowerOfTwoChoices() },
   'peak-ewma': { create: () => new PeakEwma() },
+  // Peak EWMA as Finagle has it: latency × (in flight + 1), and a latency peak that fades with
+  // time only (PeakEwma before `cost: 'relative'` and the pool's `latencyDecayCalls`).
+  'peak-ewma-finagle': {
+    create: () => new PeakEwma({ cost: 'finagle' }),
+    pool: { latencyDecayCalls: Number.POSITIVE_INFINITY },
+  },
   random: { create: () => new RandomPick() },
   'weighted-round-robin': { create: () => new WeightedRoundRobin() },
   'consistent-hash': { create: () => new ConsistentHash() },

@@ -14,6 +14,7 @@ import {
 import type {
   AlgorithmCandidate,
   BackendPhase,
+  ClientStalls,
   KeySpace,
   LatencyModel,
   Scenario,
@@ -27,6 +28,7 @@ export interface CheckedPhase {
   readonly from: number;
   readonly to: number;
   readonly latency: LatencyModel | undefined;
+  readonly concurrency: number | undefined;
   readonly errorRate: number | undefined;
   readonly errorLatency: LatencyModel | undefined;
   readonly down: boolean | undefined;
@@ -53,8 +55,12 @@ export interface CheckedScenario {
   readonly name: string;
   readonly description: string;
   readonly backends: readonly CheckedBackend[];
+  /** Open-loop arrival rate per second (0 with `clients`). */
   readonly rate: number;
   readonly arrivals: 'poisson' | 'uniform';
+  /** Closed-loop clients (0 for an open loop). */
+  readonly clients: number;
+  readonly clientStalls: ClientStalls | undefined;
   readonly durationMs: number;
   readonly requests: number;
   readonly deadlineMs: number;
@@ -72,6 +78,8 @@ const SCENARIO_KEYS = [
   'backends',
   'rate',
   'arrivals',
+  'clients',
+  'clientStalls',
   'durationMs',
   'requests',
   'deadlineMs',
@@ -95,7 +103,16 @@ const BACKEND_KEYS = [
   'joinAt',
   'leaveAt',
 ];
-const PHASE_KEYS = ['from', 'to', 'latency', 'errorRate', 'errorLatency', 'down', 'label'];
+const PHASE_KEYS = [
+  'from',
+  'to',
+  'latency',
+  'concurrency',
+  'errorRate',
+  'errorLatency',
+  'down',
+  'label',
+];
 const PROPORTION = { min: 0, max: 1 };
 const TIME = { min: 0 };
 
@@ -136,7 +153,19 @@ export function checkScenario(scenario: Scenario): CheckedScenario {
       'at least one backend present from the start (joinAt 0)',
     );
   }
-  const rate = checkNumber('scenario.rate', s.rate, { min: 0, minExclusive: true });
+  const clients =
+    s.clients === undefined
+      ? 0
+      : checkNumber('scenario.clients', s.clients, { min: 1, max: 1_000_000, integer: true });
+  if (clients > 0 && s.rate !== undefined) {
+    throw new LoadBalancerConfigError(
+      'scenario.rate',
+      s.rate,
+      "no rate with `clients` (a closed loop sends each client's next call when its last ends)",
+    );
+  }
+  const rate =
+    clients > 0 ? 0 : checkNumber('scenario.rate', s.rate, { min: 0, minExclusive: true });
   const arrivals =
     s.arrivals === undefined
       ? 'poisson'
@@ -148,6 +177,7 @@ export function checkScenario(scenario: Scenario): CheckedScenario {
       'a duration in ms, or a number of `requests` (at least one of the two)',
     );
   }
+  const clientStalls = s.clientStalls === undefined ? undefined : checkStalls(s.clientStalls);
   const durationMs = optDuration('scenario.durationMs', s.durationMs, Number.POSITIVE_INFINITY, {
     min: 0,
     minExclusive: true,
@@ -182,6 +212,8 @@ export function checkScenario(scenario: Scenario): CheckedScenario {
     backends,
     rate,
     arrivals,
+    clients,
+    clientStalls,
     durationMs,
     requests,
     deadlineMs,
@@ -217,9 +249,7 @@ function checkBackend(value: unknown, field: string): CheckedBackend {
     zone: b.zone === undefined ? undefined : checkString(`${field}.zone`, b.zone),
     latency: checkLatency(b.latency, `${field}.latency`),
     concurrency:
-      b.concurrency === undefined || b.concurrency === Number.POSITIVE_INFINITY
-        ? Number.POSITIVE_INFINITY
-        : checkNumber(`${field}.concurrency`, b.concurrency, { min: 1, integer: true }),
+      checkConcurrency(b.concurrency, `${field}.concurrency`) ?? Number.POSITIVE_INFINITY,
     slowdownPerInFlight: optNumber(`${field}.slowdownPerInFlight`, b.slowdownPerInFlight, 0, {
       min: 0,
     }),
@@ -234,6 +264,13 @@ function checkBackend(value: unknown, field: string): CheckedBackend {
   };
 }
 
+/** A number of workers: an integer >= 1 or `Infinity`; `undefined` when not given. */
+function checkConcurrency(value: unknown, field: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (value === Number.POSITIVE_INFINITY) return Number.POSITIVE_INFINITY;
+  return checkNumber(field, value, { min: 1, integer: true });
+}
+
 function checkPhase(value: unknown, field: string): CheckedPhase {
   if (!isPlainObject(value)) throw new LoadBalancerConfigError(field, value, 'a BackendPhase');
   const p = checkOptions(field, value as unknown as BackendPhase, PHASE_KEYS);
@@ -245,6 +282,7 @@ function checkPhase(value: unknown, field: string): CheckedPhase {
     from,
     to,
     latency: p.latency === undefined ? undefined : checkLatency(p.latency, `${field}.latency`),
+    concurrency: checkConcurrency(p.concurrency, `${field}.concurrency`),
     errorRate:
       p.errorRate === undefined
         ? undefined
@@ -307,6 +345,29 @@ export function checkLatency(value: unknown, field: string): LatencyModel {
       break;
   }
   return value as unknown as LatencyModel;
+}
+
+function checkStalls(value: unknown): ClientStalls {
+  if (!isPlainObject(value)) {
+    throw new LoadBalancerConfigError('scenario.clientStalls', value, '{ everyMs, ms }');
+  }
+  const o = checkOptions('scenario.clientStalls', value as unknown as ClientStalls, [
+    'everyMs',
+    'ms',
+  ]);
+  const everyMs = checkDuration('scenario.clientStalls.everyMs', o.everyMs, {
+    min: 0,
+    minExclusive: true,
+  });
+  const ms = checkDuration('scenario.clientStalls.ms', o.ms, { min: 0 });
+  if (ms >= everyMs) {
+    throw new LoadBalancerConfigError(
+      'scenario.clientStalls.ms',
+      ms,
+      `less than everyMs (${everyMs})`,
+    );
+  }
+  return { everyMs, ms };
 }
 
 function checkKeys(value: unknown): { count: number; zipf: number } {

@@ -28,7 +28,9 @@ export {
   heavyTailScenario,
   hotKeysScenario,
   linkerdScenario,
+  lostCapacityScenario,
   type ScenarioOptions,
+  slowBackendScenario,
 } from './scenarios.js';
 export { simulate } from './simulate.js';
 export {

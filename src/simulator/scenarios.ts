@@ -1,12 +1,14 @@
 import { LoadBalancerConfigError } from '../errors/config-error.js';
 import { checkDuration, checkNumber, checkOptions, optDuration, optNumber } from '../validate.js';
 import { STANDARD_ALGORITHMS } from './candidates.js';
-import type { BackendPhase, Scenario, SimulatedBackend } from './types.js';
+import type { BackendPhase, LatencyModel, Scenario, SimulatedBackend } from './types.js';
 
 /** Sizing of a built-in scenario. Phase times scale with `durationMs`. */
 export interface ScenarioOptions {
-  /** Mean arrival rate, per second. @default the scenario's own */
+  /** Mean arrival rate, per second (open-loop scenarios only). @default the scenario's own */
   rate?: number;
+  /** Calls kept in flight (closed-loop scenarios only). @default the scenario's own */
+  clients?: number;
   /** Length of the run, in ms. @default the scenario's own */
   durationMs?: number;
   /** Seed. @default 1 */
@@ -68,7 +70,14 @@ export function flapping(options: FlappingOptions): BackendPhase[] {
 }
 
 function sizing(options: ScenarioOptions | undefined, rate: number, durationMs: number) {
-  const o = checkOptions('scenario options', options, ['rate', 'durationMs', 'seed']);
+  const o = checkOptions('scenario options', options, ['rate', 'clients', 'durationMs', 'seed']);
+  if (o.clients !== undefined) {
+    throw new LoadBalancerConfigError(
+      'clients',
+      o.clients,
+      'no clients (an open-loop scenario: set rate)',
+    );
+  }
   return {
     rate: optNumber('rate', o.rate, rate, { min: 0, minExclusive: true }),
     durationMs: optDuration('durationMs', o.durationMs, durationMs, { min: 0, minExclusive: true }),
@@ -281,6 +290,127 @@ export function hotKeysScenario(options?: ScenarioOptions): Scenario {
   };
 }
 
+function closedLoopSizing(
+  options: ScenarioOptions | undefined,
+  clients: number,
+  durationMs: number,
+) {
+  const o = checkOptions('scenario options', options, ['rate', 'clients', 'durationMs', 'seed']);
+  if (o.rate !== undefined) {
+    throw new LoadBalancerConfigError(
+      'rate',
+      o.rate,
+      'no rate (a closed-loop scenario: set clients)',
+    );
+  }
+  return {
+    clients: optNumber('clients', o.clients, clients, { min: 1, integer: true }),
+    durationMs: optDuration('durationMs', o.durationMs, durationMs, { min: 0, minExclusive: true }),
+    seed: optNumber('seed', o.seed, 1, { integer: true }),
+  };
+}
+
+/** Service time of the closed-loop scenarios' backends: about 4 ms, as the loopback benchmark's. */
+const FOUR_MS: LatencyModel = { kind: 'lognormal', median: 4, sigma: 0.25 };
+
+/**
+ * The tail-latency benchmark's first case on a virtual clock: 3 backends answer in about 4 ms
+ * whatever their load, 16 calls in flight (a closed loop), and b0 answers in 40 ms for the
+ * middle third of the run. The slowness is not queueing: b0 serves every call at once, it is
+ * only slow (a GC pause, a noisy neighbour, a slow dependency). The client stalls for 20 ms every
+ * 500 ms (garbage collection, a busy event loop), which inflates every backend's latency samples
+ * at once, as on a real Node client.
+ *
+ * Finagle's cost, latency × (in flight + 1), prices a fast backend holding 8 of the 16 calls at
+ * 9 × its latency, close to the idle slow backend's; peaks from the stalls then tip it.
+ *
+ * @example
+ * ```ts
+ * await simulate(slowBackendScenario(), {
+ *   algorithms: simulationCandidates(['peak-ewma', 'peak-ewma+latency']),
+ * });
+ * ```
+ */
+export function slowBackendScenario(options?: ScenarioOptions): Scenario {
+  const { clients, durationMs, seed } = closedLoopSizing(options, 16, 3000);
+  return {
+    name: 'slow-backend',
+    description: `3 backends at about 4 ms whatever their load, ${clients} calls in flight; b0 answers in 40 ms for the middle third; the client stalls 20 ms every 500 ms; success is an answer within 20 ms.`,
+    backends: ids(3).map(
+      (id): SimulatedBackend => ({
+        id,
+        latency: FOUR_MS,
+        ...(id === 'b0'
+          ? {
+              phases: [
+                {
+                  from: durationMs / 3,
+                  to: (2 * durationMs) / 3,
+                  latency: { kind: 'lognormal', median: 40, sigma: 0.25 },
+                  label: 'b0 at 40 ms',
+                },
+              ],
+            }
+          : {}),
+      }),
+    ),
+    clients,
+    clientStalls: { everyMs: 500, ms: 20 },
+    durationMs,
+    // Half the slow backend's latency: success is the share of calls a slow backend did not hold up.
+    deadlineMs: 20,
+    cancelAtDeadline: false,
+    focus: 'b0',
+    seed,
+  };
+}
+
+/**
+ * The tail-latency benchmark's second case on a virtual clock: 3 backends of 4 workers each
+ * (about 4 ms per call, the rest queued, as a CPU-bound server), 16 calls in flight, and b0 keeps
+ * 1 worker of 4 for the middle third of the run. Here slowness is queueing: b0's latency grows
+ * with the calls it holds, the case Finagle's cost models.
+ *
+ * @example
+ * ```ts
+ * await simulate(lostCapacityScenario());
+ * ```
+ */
+export function lostCapacityScenario(options?: ScenarioOptions): Scenario {
+  const { clients, durationMs, seed } = closedLoopSizing(options, 16, 3000);
+  return {
+    name: 'lost-capacity',
+    description: `3 backends of 4 workers at about 4 ms, ${clients} calls in flight; b0 keeps 1 worker of 4 for the middle third; the client stalls 20 ms every 500 ms; success is an answer within 20 ms.`,
+    backends: ids(3).map(
+      (id): SimulatedBackend => ({
+        id,
+        latency: FOUR_MS,
+        concurrency: 4,
+        ...(id === 'b0'
+          ? {
+              phases: [
+                {
+                  from: durationMs / 3,
+                  to: (2 * durationMs) / 3,
+                  concurrency: 1,
+                  label: 'b0 at 1 worker',
+                },
+              ],
+            }
+          : {}),
+      }),
+    ),
+    clients,
+    clientStalls: { everyMs: 500, ms: 20 },
+    durationMs,
+    // Half the slow backend's latency: success is the share of calls a slow backend did not hold up.
+    deadlineMs: 20,
+    cancelAtDeadline: false,
+    focus: 'b0',
+    seed,
+  };
+}
+
 /** A scenario the simulator ships with, for the API and `npm run simulate`. */
 export interface BuiltInScenario {
   readonly name: string;
@@ -317,6 +447,18 @@ export const BUILT_IN_SCENARIOS: readonly BuiltInScenario[] = Object.freeze([
     summary: 'one backend down 3 s in every 8 s, with active health checks',
     create: flappingScenario,
     algorithms: [...STANDARD_ALGORITHMS, 'least-connections+outlier', 'peak-ewma+outlier'],
+  },
+  {
+    name: 'slow-backend',
+    summary: '1 of 3 backends 10x slower without queueing, 16 calls in flight (closed loop)',
+    create: slowBackendScenario,
+    algorithms: [...STANDARD_ALGORITHMS, 'peak-ewma-finagle'],
+  },
+  {
+    name: 'lost-capacity',
+    summary: '1 of 3 backends of 4 workers drops to 1 worker, 16 calls in flight (closed loop)',
+    create: lostCapacityScenario,
+    algorithms: [...STANDARD_ALGORITHMS, 'peak-ewma-finagle'],
   },
   {
     name: 'hot-keys',

@@ -78,7 +78,10 @@ export async function simulate(
   for (const candidate of candidates) runs.push(await runCandidate(sc, candidate, seed));
 
   const lastArrival = runs[0]!.arrival.at(-1) ?? 0;
-  const durationMs = Number.isFinite(sc.durationMs) ? sc.durationMs : Math.ceil(lastArrival);
+  // At least 1 ms: a closed loop bounded by `requests` may send every call at time 0.
+  const durationMs = Number.isFinite(sc.durationMs)
+    ? sc.durationMs
+    : Math.max(1, Math.ceil(lastArrival));
   const timelineBucketMs = bucketOption ?? niceBucket(durationMs / 60);
   const windows = windowsOf(sc, durationMs);
   const focus = sc.focus ?? sc.backends.find((b) => b.phases.length > 0)?.id;
@@ -167,6 +170,7 @@ function seconds(ms: number): string {
 /** What a backend does at a given time, after its phases are applied. */
 interface Behaviour {
   latency: LatencyModel;
+  concurrency: number;
   errorRate: number;
   errorLatency: LatencyModel | undefined;
   down: boolean;
@@ -174,12 +178,14 @@ interface Behaviour {
 
 function behaviourAt(b: CheckedBackend, t: number, out: Behaviour): Behaviour {
   out.latency = b.latency;
+  out.concurrency = b.concurrency;
   out.errorRate = b.errorRate;
   out.errorLatency = b.errorLatency;
   out.down = false;
   for (const p of b.phases) {
     if (t < p.from || t >= p.to) continue;
     if (p.latency !== undefined) out.latency = p.latency;
+    if (p.concurrency !== undefined) out.concurrency = p.concurrency;
     if (p.errorRate !== undefined) out.errorRate = p.errorRate;
     if (p.errorLatency !== undefined) out.errorLatency = p.errorLatency;
     if (p.down !== undefined) out.down = p.down;
@@ -189,7 +195,7 @@ function behaviourAt(b: CheckedBackend, t: number, out: Behaviour): Behaviour {
 
 /** Per-backend server-side state of one run. */
 interface ServerState {
-  /** Free times of the workers in use (only with a finite concurrency). */
+  /** Free times of the workers in use (only with a finite concurrency, at some time). */
   readonly workers: MinHeap | undefined;
   /** Completion times of the calls the backend holds (only with a slowdown). */
   readonly holding: MinHeap | undefined;
@@ -226,7 +232,11 @@ async function runCandidate(
   });
 
   const servers: ServerState[] = sc.backends.map((b) => ({
-    workers: Number.isFinite(b.concurrency) ? new MinHeap() : undefined,
+    workers:
+      Number.isFinite(b.concurrency) ||
+      b.phases.some((p) => p.concurrency !== undefined && Number.isFinite(p.concurrency))
+        ? new MinHeap()
+        : undefined,
     holding: b.slowdownPerInFlight > 0 ? new MinHeap() : undefined,
   }));
   const keyTable = sc.keys === undefined ? undefined : zipfTable(sc.keys.count, sc.keys.zipf);
@@ -270,7 +280,13 @@ async function runCandidate(
   }
 
   // Active health checks.
-  const scratch: Behaviour = { latency: 0, errorRate: 0, errorLatency: undefined, down: false };
+  const scratch: Behaviour = {
+    latency: 0,
+    concurrency: Number.POSITIVE_INFINITY,
+    errorRate: 0,
+    errorLatency: undefined,
+    down: false,
+  };
   const health = sc.healthCheck;
   if (health !== undefined) {
     const probe = (): void => {
@@ -289,11 +305,25 @@ async function runCandidate(
     later(probe, health.intervalMs);
   }
 
+  const closed = sc.clients > 0;
+  const stalls = sc.clientStalls;
+  /** `t`, or the end of the client stall `t` falls in. */
+  const stallEnd = (t: number): number => {
+    if (stalls === undefined || t < stalls.everyMs) return t;
+    const into = t % stalls.everyMs;
+    return into < stalls.ms ? t - into + stalls.ms : t;
+  };
+  /** How long after `t` the client sees what arrives `ms` after it (exactly `ms` without a stall). */
+  const delayedByStall = (t: number, ms: number): number => {
+    const seen = stallEnd(t + ms);
+    return seen === t + ms ? ms : seen - t;
+  };
   const finish = (i: number, lease: Lease, code: number, latency: number, out: LeaseOutcome) => {
     lease.release(out);
     run.latency[i] = latency;
     run.outcome[i] = code;
     finished++;
+    if (closed) nextCall(0);
   };
 
   const serve = (i: number, t: number, keyIndex: number, u1: number, u2: number, uErr: number) => {
@@ -308,6 +338,8 @@ async function runCandidate(
       run.latency.push(0);
       run.outcome.push(REJECTED);
       finished++;
+      // A closed-loop client tries again a moment later rather than at the same instant.
+      if (closed) nextCall(1);
       return;
     }
     const view = lease.backend;
@@ -337,8 +369,11 @@ async function runCandidate(
         service *= 1 + b.slowdownPerInFlight * server.holding.size;
       }
       let start = t;
-      if (server.workers !== undefined) {
-        if (server.workers.size < b.concurrency) {
+      if (server.workers !== undefined && Number.isFinite(now.concurrency)) {
+        // Fewer workers than before (a phase took some away): the ones that free up first leave,
+        // so the calls they serve still finish and new calls wait for the busiest remaining.
+        while (server.workers.size > now.concurrency) server.workers.pop();
+        if (server.workers.size < now.concurrency) {
           server.workers.push(t + service);
         } else {
           start = Math.max(t, server.workers.peek()!);
@@ -348,9 +383,12 @@ async function runCandidate(
       server.holding?.push(start + service);
       answerIn = start + service - t;
     }
+    // The client sees the answer when it is not stalled.
+    answerIn = delayedByStall(t, answerIn);
     if (sc.cancelAtDeadline && answerIn > sc.deadlineMs) {
-      const out: LeaseOutcome = { ok: false, failure: 'timeout', latencyMs: sc.deadlineMs };
-      clock.setTimeout(() => finish(i, lease, TIMED_OUT, sc.deadlineMs, out), sc.deadlineMs);
+      const gaveUp = delayedByStall(t, sc.deadlineMs);
+      const out: LeaseOutcome = { ok: false, failure: 'timeout', latencyMs: gaveUp };
+      clock.setTimeout(() => finish(i, lease, TIMED_OUT, gaveUp, out), gaveUp);
       return;
     }
     const code = !ok ? FAILED : answerIn <= sc.deadlineMs ? OK : LATE;
@@ -361,18 +399,32 @@ async function runCandidate(
     clock.setTimeout(() => finish(i, lease, code, answerIn, out), answerIn);
   };
 
-  // Arrivals: one pending timer at a time, each scheduling the next.
+  // Open loop: one pending arrival timer at a time, each scheduling the next. Closed loop: each
+  // client's next call is scheduled when its previous one ends (`nextCall`).
   const gap = (): number =>
     sc.arrivals === 'poisson' ? (-Math.log(1 - workload()) * 1000) / sc.rate : 1000 / sc.rate;
-  let nextAt = gap();
+  let nextAt = closed ? 0 : gap();
   const scheduleArrival = (): void => {
     if (started >= sc.requests || nextAt >= sc.durationMs) {
       arrivalsDone = true;
       return;
     }
-    clock.setTimeout(arrive, nextAt - clock.now());
+    clock.setTimeout(arrive, stallEnd(nextAt) - clock.now());
   };
+  function nextCall(delay: number): void {
+    const at = stallEnd(clock.now() + delay);
+    if (started >= sc.requests || at >= sc.durationMs) {
+      arrivalsDone = true;
+      return;
+    }
+    clock.setTimeout(arrive, at - clock.now());
+  }
   const arrive = (): void => {
+    // Two closed-loop clients may both have been scheduled for the last call.
+    if (started >= sc.requests) {
+      arrivalsDone = true;
+      return;
+    }
     const t = clock.now();
     const i = started++;
     // Always the same draws in the same order, whatever the algorithm does with the call.
@@ -380,8 +432,12 @@ async function runCandidate(
     const u1 = 1 - workload();
     const u2 = workload();
     const uErr = workload();
-    nextAt = t + gap();
-    scheduleArrival();
+    if (!closed) {
+      // After a stall, the arrivals due during it follow one another at its end, each on the
+      // schedule it had; without stalls the schedule runs from each arrival's own time.
+      nextAt = (stalls === undefined ? t : nextAt) + gap();
+      scheduleArrival();
+    }
     serve(i, t, keyIndex, u1, u2, uErr);
   };
 
@@ -390,7 +446,8 @@ async function runCandidate(
     const attached: unknown = candidate.setup?.(pool);
     if (typeof attached === 'function') teardown = attached as () => unknown;
     const settle = candidate.setup !== undefined;
-    scheduleArrival();
+    if (closed) for (let k = 0; k < sc.clients; k++) nextCall(0);
+    else scheduleArrival();
     // Every placed call holds exactly one pending timer until it ends, so the queue empties only
     // once every call has ended.
     while (!allDone()) {

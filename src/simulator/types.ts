@@ -51,6 +51,12 @@ export interface BackendPhase {
   /** Service time during the phase. @default the backend's `latency` */
   readonly latency?: LatencyModel;
   /**
+   * Calls served in parallel during the phase (a server losing workers, or gaining them). Calls
+   * already being served finish; new ones wait for one of the remaining workers.
+   * @default the backend's `concurrency`
+   */
+  readonly concurrency?: number;
+  /**
    * Share of calls answered with an error during the phase, in [0, 1].
    * @default the backend's `errorRate`
    */
@@ -121,6 +127,14 @@ export interface SimulatedBackend {
   readonly leaveAt?: number;
 }
 
+/** Periodic client stalls, see {@link Scenario.clientStalls}. */
+export interface ClientStalls {
+  /** Time from one stall's start to the next, in ms. */
+  readonly everyMs: number;
+  /** Length of each stall, in ms (less than `everyMs`). */
+  readonly ms: number;
+}
+
 /** Affinity keys attached to calls, for hash-based algorithms and for measuring key movement. */
 export interface KeySpace {
   /** Number of distinct keys (`key-0` … `key-<count-1>`). */
@@ -179,13 +193,32 @@ export interface Scenario {
   readonly description?: string;
   /** The backends (at least one). */
   readonly backends: readonly SimulatedBackend[];
-  /** Mean arrival rate of calls, per second. */
-  readonly rate: number;
   /**
-   * How calls arrive: a Poisson process (exponential gaps) or evenly spaced.
+   * Mean arrival rate of calls, per second (an open loop: calls arrive whatever happened to the
+   * earlier ones). Required unless `clients` is given.
+   */
+  readonly rate?: number;
+  /**
+   * How calls arrive in an open loop: a Poisson process (exponential gaps) or evenly spaced.
    * @default 'poisson'
    */
   readonly arrivals?: 'poisson' | 'uniform';
+  /**
+   * A closed loop instead of `rate`: this many clients, each sending its next call as soon as its
+   * previous one ended (answered, failed, given up at the deadline; 1 ms after a call the pool
+   * could not place). All start at time 0. The number of calls in flight then stays at
+   * `clients`, as with a load generator that keeps N requests outstanding.
+   * @default none (open loop at `rate`)
+   */
+  readonly clients?: number;
+  /**
+   * The client stalls now and then (a garbage-collection pause, a busy event loop): for `ms`
+   * every `everyMs`, starting at `everyMs`. Answers that arrive during a stall are seen at its
+   * end, so their latency includes the rest of the stall, and calls due during a stall leave at
+   * its end. Every backend's samples are inflated at once, as on a real client.
+   * @default none
+   */
+  readonly clientStalls?: ClientStalls;
   /**
    * Stop sending calls at this time (ms). At least one of `durationMs` and `requests` is required.
    * @default no limit
@@ -371,7 +404,7 @@ export interface SimulationReport {
   readonly cancelAtDeadline: boolean;
   /**
    * Length of the run: the scenario's `durationMs`, or, for a run bounded by `requests` only, the
-   * time of the last arrival rounded up to a whole ms.
+   * time of the last arrival rounded up to a whole ms (at least 1 ms).
    */
   readonly durationMs: number;
   /** Backend ids, in the scenario's order. */

@@ -316,13 +316,67 @@ describe('PeakEwma', () => {
     expect(seq).toBe('fast'.repeat(20));
   });
 
-  it('sends calls to a slow backend once the fast one is loaded enough', () => {
-    const { pool } = makePool(new PeakEwma(), ['fast', 'slow'].map(url));
-    sample(pool, 'fast', 10);
-    sample(pool, 'slow', 30);
-    // Cost = latency x (in-flight + 1): fast at 10 x 4 = 40 is dearer than slow at 30 x 1.
-    hold(pool, 'fast', 3);
-    expect(pool.acquire().backend.id).toBe(idOf('slow'));
+  // Two backends, every call in flight held on the fast one. Finagle's cost moves to the idle
+  // slow backend once fast x (held + 1) exceeds slow; the relative cost once
+  // fast x (held + 1 + mean) exceeds slow x (1 + mean), mean = held / 2: never for a backend 3
+  // times slower (when latency does not grow with the load), at 3 calls for one 2 times slower.
+  it.each([
+    { cost: 'finagle', fast: 10, slow: 30, held: 1, expected: 'fast' }, // 20 < 30
+    { cost: 'finagle', fast: 10, slow: 30, held: 3, expected: 'slow' }, // 40 > 30
+    { cost: 'relative', fast: 10, slow: 30, held: 3, expected: 'fast' }, // 55 < 75
+    { cost: 'relative', fast: 10, slow: 30, held: 40, expected: 'fast' }, // 610 < 630
+    { cost: 'relative', fast: 10, slow: 20, held: 1, expected: 'fast' }, // 25 < 30
+    { cost: 'relative', fast: 10, slow: 20, held: 3, expected: 'slow' }, // 55 > 50
+  ] as const)(
+    '$cost cost: fast at $fast ms holding $held calls, slow at $slow ms idle: picks $expected',
+    ({ cost, fast, slow, held, expected }) => {
+      const { pool } = makePool(new PeakEwma({ cost, choices: 'all' }), ['fast', 'slow'].map(url));
+      sample(pool, 'fast', fast);
+      sample(pool, 'slow', slow);
+      hold(pool, 'fast', held);
+      expect(pool.explain().wouldPick).toBe(idOf(expected));
+      expect(pool.acquire().backend.id).toBe(idOf(expected));
+    },
+  );
+
+  // The tail-latency benchmark's case: 16 calls in flight over two fast backends (5 ms) and an idle one 8
+  // times slower (40 ms). Finagle's cost prices each fast backend at 5 x 9 = 45 against 40, so
+  // every pair that draws the slow backend sends it the call; the relative cost prices them at
+  // 5 x (9 + 16/3) = 72 against 40 x (1 + 16/3) = 253.
+  it.each([
+    { cost: 'finagle', min: 0.5, max: 0.8 },
+    { cost: 'relative', min: 0, max: 0 },
+  ] as const)(
+    '$cost cost: share of picks to an idle backend 8x slower while two fast ones hold 8 calls each',
+    ({ cost, min, max }) => {
+      const algorithm = new PeakEwma({ cost });
+      const { pool } = makePool(algorithm, ['a', 'b', 'slow'].map(url), 7);
+      sample(pool, 'a', 5);
+      sample(pool, 'b', 5);
+      sample(pool, 'slow', 40);
+      hold(pool, 'a', 8);
+      hold(pool, 'b', 8);
+      let toSlow = 0;
+      const picks = 3000;
+      for (let i = 0; i < picks; i++) {
+        if (algorithm.pick(pool.eligible())!.id === idOf('slow')) toSlow++;
+      }
+      expect(toSlow / picks).toBeGreaterThanOrEqual(min);
+      expect(toSlow / picks).toBeLessThanOrEqual(max);
+    },
+  );
+
+  it('keeps weights as Finagle does: a backend of weight 2 takes about twice the calls in flight', () => {
+    for (const cost of ['finagle', 'relative'] as const) {
+      const { pool } = makePool(new PeakEwma({ cost, choices: 'all' }), weighted({ a: 2, b: 1 }));
+      sample(pool, 'a', 10);
+      sample(pool, 'b', 10);
+      // Never released: each pick lands where the cost is lowest given what is held already.
+      const held = { a: 0, b: 0 };
+      for (let i = 0; i < 30; i++) held[nameOf(pool.acquire().backend.id) as 'a' | 'b']++;
+      // Equal cost: (a + 1) / 2 = b + 1 for both costs (the mean term is common), so a = 2b + 1.
+      expect(Math.abs(held.a - (2 * held.b + 1))).toBeLessThanOrEqual(2);
+    }
   });
 
   it('treats a cold backend with calls in flight as very costly, and an idle one as free', () => {
@@ -394,9 +448,12 @@ describe('PeakEwma', () => {
     for (let i = 0; i < 20; i++) expect(algorithm.pick(pool.eligible())!.id).toBe(idOf('c'));
   });
 
-  it.each([{ choices: 3 }, { choices: '2' }, { decay: 1 }])('rejects %o', (options) => {
-    expect(() => new PeakEwma(options as never)).toThrow(LoadBalancerConfigError);
-  });
+  it.each([{ choices: 3 }, { choices: '2' }, { decay: 1 }, { cost: 'peak' }, { cost: 1 }])(
+    'rejects %o',
+    (options) => {
+      expect(() => new PeakEwma(options as never)).toThrow(LoadBalancerConfigError);
+    },
+  );
 });
 
 describe('RandomPick', () => {

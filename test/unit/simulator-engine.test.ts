@@ -145,6 +145,91 @@ describe('simulator: service model', () => {
     expect(r.latency.max).toBe(40);
   });
 
+  it('runs a closed loop: each client sends its next call when its last one ends', async () => {
+    const scenario: Scenario = {
+      name: 'closed',
+      backends: [{ id: 'a', latency: 10 }],
+      clients: 4,
+      durationMs: 100,
+    };
+    const r = (await simulate(scenario, { algorithms: one() })).results[0]!;
+    // 4 clients, one 10 ms call after another from 0 to 90 ms.
+    expect(r.requests).toBe(40);
+    expect(r.latency.max).toBe(10);
+    expect(r.backends[0]!.peakInFlight).toBe(4);
+    const bounded = await simulate(
+      { ...scenario, durationMs: undefined, requests: 10 } as unknown as Scenario,
+      { algorithms: one() },
+    );
+    expect(bounded.results[0]!.requests).toBe(10);
+  });
+
+  it('takes workers away during a phase: new calls queue behind the remaining ones', async () => {
+    const r = (
+      await simulate(
+        {
+          name: 'workers',
+          backends: [
+            { id: 'a', latency: 10, concurrency: 2, phases: [{ from: 50, concurrency: 1 }] },
+          ],
+          clients: 2,
+          durationMs: 100,
+          deadlineMs: 15,
+          cancelAtDeadline: false,
+        },
+        { algorithms: one() },
+      )
+    ).results[0]!;
+    // Before 50 ms: 2 clients × 5 calls of 10 ms. From 50 ms one worker serves both clients:
+    // calls sent at 50, 50, 60, 70, 80, 90 wait behind each other, all but the first 20 ms.
+    expect(r.windows.map((w) => w.requests)).toEqual([10, 6]);
+    expect(r.windows[0]!.successRate).toBe(1);
+    expect(r.windows[1]!.successRate).toBe(1 / 6);
+    expect(r.latency.max).toBe(20);
+  });
+
+  it('holds answers that arrive during a client stall until its end', async () => {
+    const r = (
+      await simulate(
+        {
+          name: 'stalls',
+          backends: [{ id: 'a', latency: 10 }],
+          clients: 1,
+          durationMs: 300,
+          clientStalls: { everyMs: 100, ms: 30 },
+        },
+        { algorithms: one() },
+      )
+    ).results[0]!;
+    // Calls at 0..90, 130..190, 230..290 ms; the answers due at 100, 200 and 300 ms are seen 30 ms
+    // late, at the end of each stall.
+    expect(r.requests).toBe(24);
+    expect(r.latency.max).toBe(40);
+    expect(r.latency.mean).toBe((21 * 10 + 3 * 40) / 24);
+  });
+
+  it('keeps an open loop on its schedule through a client stall: the calls due leave at its end', async () => {
+    const scenario: Scenario = {
+      name: 'open-stall',
+      backends: [{ id: 'a', latency: 1 }],
+      rate: 100,
+      arrivals: 'uniform',
+      durationMs: 1000,
+    };
+    const plain = (await simulate(scenario, { algorithms: one() })).results[0]!;
+    const stalled = (
+      await simulate(
+        { ...scenario, clientStalls: { everyMs: 500, ms: 100 } },
+        { algorithms: one() },
+      )
+    ).results[0]!;
+    expect(stalled.requests).toBe(plain.requests);
+    // The 10 calls due at 500..590 ms leave at 600 ms, with those due at 600 and 610 ms.
+    const bucket = stalled.timeline.find((b) => b.from === 600)!;
+    expect(bucket.requests).toBe(12);
+    expect(plain.timeline.find((b) => b.from === 600)!.requests).toBe(2);
+  });
+
   it('marks a down backend unhealthy through the pool with the health check thresholds', async () => {
     const scenario = base({
       requests: 2000,
@@ -387,6 +472,19 @@ describe('simulator: validation', () => {
     ['unknown focus', { ...base(), focus: 'z' }, 'scenario.focus'],
     ['pool owns clock', { ...base(), pool: { clock: {} } }, 'scenario.pool.clock'],
     ['zipf keys without count', { ...base(), keys: { zipf: 1 } }, 'scenario.keys.count'],
+    ['clients and rate', { ...base(), clients: 4 }, 'scenario.rate'],
+    ['no clients', { ...base(), rate: undefined, clients: 0 }, 'scenario.clients'],
+    ['fractional clients', { ...base(), rate: undefined, clients: 1.5 }, 'scenario.clients'],
+    [
+      'a stall as long as its period',
+      { ...base(), clientStalls: { everyMs: 10, ms: 10 } },
+      'scenario.clientStalls.ms',
+    ],
+    [
+      'zero workers in a phase',
+      { ...base(), backends: [{ id: 'a', latency: 1, phases: [{ from: 0, concurrency: 0 }] }] },
+      'scenario.backends[0].phases[0].concurrency',
+    ],
   ];
   it.each(bad)('rejects %s', async (_what, scenario, field) => {
     const error = await simulate(scenario as Scenario, { algorithms: one() }).catch((e) => e);
@@ -478,13 +576,16 @@ describe('simulator: invariants (property)', () => {
       cancelAtDeadline: fc.boolean(),
       keyed: fc.boolean(),
       health: fc.boolean(),
+      clients: fc.option(fc.integer({ min: 1, max: 40 }), { nil: undefined }),
+      stalls: fc.boolean(),
     })
     .chain((s) =>
       fc.tuple(...Array.from({ length: s.n }, (_, i) => backend(i))).map(
         (backends): Scenario => ({
           name: 'property',
           backends,
-          rate: s.rate,
+          ...(s.clients === undefined ? { rate: s.rate } : { clients: s.clients }),
+          ...(s.stalls ? { clientStalls: { everyMs: 97, ms: 13 } } : {}),
           requests: s.requests,
           deadlineMs: s.deadlineMs,
           cancelAtDeadline: s.cancelAtDeadline,
@@ -516,7 +617,8 @@ describe('simulator: invariants (property)', () => {
           expect(r.windows.reduce((sum, w) => sum + w.requests, 0)).toBe(r.requests);
           if (s.cancelAtDeadline !== false) {
             expect(o.late).toBe(0);
-            if (r.requests > o.rejected) {
+            // A stalled client sees its own timeout at the end of the stall.
+            if (r.requests > o.rejected && s.clientStalls === undefined) {
               expect(r.latency.max).toBeLessThanOrEqual(s.deadlineMs ?? 1000);
             }
           }

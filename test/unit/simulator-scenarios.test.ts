@@ -8,9 +8,11 @@ import {
   flappingScenario,
   heavyTailScenario,
   hotKeysScenario,
+  lostCapacityScenario,
   type SimulationReport,
   simulate,
   simulationCandidates,
+  slowBackendScenario,
 } from '../../src/simulator/index.js';
 
 function get(report: SimulationReport, name: string): AlgorithmResult {
@@ -117,12 +119,49 @@ describe('simulator: built-in scenarios', () => {
     expect(maglev.skew.requests).toBeGreaterThan(1.6);
   });
 
+  // The tail-latency benchmark's case on a virtual clock: 16 calls in flight over 3 backends, one 10 times
+  // slower without queueing for the middle third, a client that stalls now and then.
+  it('slow backend: peak EWMA keeps off a backend that is slow without a queue', async () => {
+    const report = await simulate(slowBackendScenario(), {
+      algorithms: simulationCandidates(['round-robin', 'peak-ewma', 'peak-ewma-finagle']),
+    });
+    const rr = get(report, 'round-robin');
+    const ewma = get(report, 'peak-ewma');
+    const finagle = get(report, 'peak-ewma-finagle');
+    expect(rr.windows[1]!.share['b0']).toBeCloseTo(1 / 3, 2);
+    // Finagle's cost lets the idle slow backend in whenever a fast one holds about 8 calls.
+    expect(finagle.windows[1]!.share['b0']).toBeGreaterThan(0.015);
+    expect(ewma.windows[1]!.share['b0']).toBeLessThan(0.005);
+    expect(ewma.latency.p99).toBeLessThanOrEqual(rr.latency.p99 / 2);
+    expect(ewma.latency.p99).toBeLessThan(finagle.latency.p99);
+    expect(ewma.windows[1]!.successRate).toBeGreaterThan(finagle.windows[1]!.successRate);
+  });
+
+  // Finagle's behaviour where latency grows with load is kept: a backend that lost workers
+  // builds a queue, and both costs move calls away from it as round robin does not.
+  it('lost capacity: both costs move calls away from a backend whose latency grows with load', async () => {
+    const report = await simulate(lostCapacityScenario(), {
+      algorithms: simulationCandidates(['round-robin', 'peak-ewma', 'peak-ewma-finagle']),
+    });
+    const rr = get(report, 'round-robin');
+    expect(rr.windows[1]!.share['b0']).toBeCloseTo(1 / 3, 2);
+    for (const name of ['peak-ewma', 'peak-ewma-finagle']) {
+      const r = get(report, name);
+      expect(r.windows[1]!.share['b0']).toBeLessThan(0.15);
+      // And back to its share once it has its workers again.
+      expect(r.windows[2]!.share['b0']).toBeGreaterThan(0.25);
+      expect(r.latency.p99).toBeLessThanOrEqual(rr.latency.p99 / 2);
+    }
+  });
+
   it('lists every built-in scenario with a creator and known algorithms', () => {
     expect(BUILT_IN_SCENARIOS.map((s) => s.name)).toEqual([
       'linkerd',
       'heavy-tail',
       'failing',
       'flapping',
+      'slow-backend',
+      'lost-capacity',
       'hot-keys',
     ]);
     for (const s of BUILT_IN_SCENARIOS) {
@@ -131,6 +170,9 @@ describe('simulator: built-in scenarios', () => {
       expect(s.create({ durationMs: 1000 }).durationMs).toBe(1000);
     }
     expect(() => heavyTailScenario({ rate: -1 })).toThrow(LoadBalancerConfigError);
+    expect(() => heavyTailScenario({ clients: 4 })).toThrow(LoadBalancerConfigError);
+    expect(() => slowBackendScenario({ rate: 100 })).toThrow(LoadBalancerConfigError);
+    expect(slowBackendScenario({ clients: 8 }).clients).toBe(8);
   });
 
   it('flapping() lays out periodic outages', () => {
