@@ -5,7 +5,7 @@
  */
 import type { Clock } from './clock.js';
 import { LoadBalancerConfigError } from './errors/config-error.js';
-import type { Random } from './random.js';
+import { isTrusted, type Random, trusted } from './random.js';
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
@@ -165,8 +165,24 @@ export function checkClock(field: string, value: unknown): Clock {
   return value as unknown as Clock;
 }
 
+/**
+ * Checks a random source. A caller's own source is wrapped so that every number it returns is
+ * checked: one outside `[0, 1)` (NaN, 1, a negative) would index past the candidates of a pick,
+ * so it is refused there, naming the option. Sources of this library are returned as they are.
+ */
 export function checkRandom(field: string, value: unknown): Random {
-  return checkFunction<Random>(field, value);
+  const source = checkFunction<Random>(field, value);
+  if (isTrusted(source)) return source;
+  const checked = (): number => {
+    const x = source();
+    if (typeof x === 'number' && x >= 0 && x < 1) return x;
+    throw new LoadBalancerConfigError(
+      `${field}()`,
+      x,
+      'a number in [0, 1) from every call, as Math.random returns',
+    );
+  };
+  return trusted(checked);
 }
 
 function isObjectLike(value: unknown): value is Record<string, unknown> {

@@ -147,7 +147,10 @@ export function createBalancedFetch(
   checkTarget('target', target, options);
   const o = checkOptions('BalancedFetchOptions', options, OPTION_KEYS);
   const clock = o.clock === undefined ? target.clock : checkClock('clock', o.clock);
-  const random = o.random === undefined ? target.random : checkRandom('random', o.random);
+  const random =
+    o.random === undefined
+      ? checkRandom('target.random', target.random)
+      : checkRandom('random', o.random);
   const serviceOrigins = parseServiceOrigins(o.serviceOrigins);
   const backoffBaseMs = optDuration('backoffBaseMs', o.backoffBaseMs, 25, { min: 0 });
   const events = new EventEmitter<BalancedFetchEvents>();

@@ -623,6 +623,29 @@ const CASES: Case[] = [
     names: 'pool',
     run: () => new HealthChecker(bad<BackendPool>({ acquire() {} })),
   },
+
+  // ------------------------------------------------ found by the property suite (reliability-options)
+  {
+    name: 'a random source returning 1 (a TypeError inside the pick before)',
+    names: 'random()',
+    run: () =>
+      new BackendPool({ backends: URLS, random: () => 1, skew: false, clock: new ManualClock() })
+        .acquire()
+        .release(),
+  },
+  {
+    name: 'a random source returning undefined',
+    names: 'random()',
+    run: () =>
+      new BackendPool({
+        backends: URLS,
+        random: bad<() => number>(() => undefined),
+        skew: false,
+        clock: new ManualClock(),
+      })
+        .acquire()
+        .release(),
+  },
 ];
 
 /** Takes a lease, lets `misuse` misuse it, and releases it properly whatever happens. */
