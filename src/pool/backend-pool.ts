@@ -1093,15 +1093,15 @@ class PoolLease implements Lease {
   }
 
   release(outcome?: LeaseOutcome): boolean {
-    if (
-      outcome !== undefined &&
-      (typeof outcome !== 'object' || outcome === null || typeof outcome.ok !== 'boolean')
-    ) {
+    if (outcome !== undefined && (typeof outcome !== 'object' || outcome === null)) {
       throw new LoadBalancerConfigError(
         'lease.release(outcome)',
         outcome,
         'undefined or an object { ok: boolean, ... }',
       );
+    }
+    if (outcome !== undefined && typeof outcome.ok !== 'boolean') {
+      throw new LoadBalancerConfigError('lease.release(outcome).ok', outcome.ok, 'true or false');
     }
     // A NaN or infinite latency would poison the backend's EWMA for good.
     if (

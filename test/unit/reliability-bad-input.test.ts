@@ -646,6 +646,11 @@ const CASES: Case[] = [
         .acquire()
         .release(),
   },
+  {
+    name: 'lease.release with ok: null (the message named no option before)',
+    names: 'lease.release(outcome).ok',
+    run: (w) => withLease(w, (lease) => lease.release(bad<{ ok: boolean }>({ ok: null }))),
+  },
 ];
 
 /** Takes a lease, lets `misuse` misuse it, and releases it properly whatever happens. */
