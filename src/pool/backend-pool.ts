@@ -684,6 +684,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
   ): void {
     const record = this.#get(id);
     checkBoolean('healthy', healthy);
+    checkString('reason', reason, { nonEmpty: false });
     if (record.healthy === healthy) return;
     record.healthy = healthy;
     const before = record.state;
@@ -752,6 +753,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     this.#assertOpen();
     const record = this.#get(id);
     const ms = checkDuration('durationMs', durationMs, { min: 0 });
+    checkString('reason', reason, { nonEmpty: false });
     const o = checkOptions('eject options', options, ['endsOnProbe']);
     const endsOnProbe =
       o.endsOnProbe === undefined ? true : checkBoolean('endsOnProbe', o.endsOnProbe);
@@ -776,6 +778,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
   /** Ends an ejection early. */
   uneject(id: string, reason = 'unejected'): void {
     const record = this.#get(id);
+    checkString('reason', reason, { nonEmpty: false });
     if (record.ejectedUntil === undefined) return;
     this.#clearEjection(record);
     const before = record.state;

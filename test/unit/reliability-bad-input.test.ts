@@ -651,6 +651,16 @@ const CASES: Case[] = [
     names: 'lease.release(outcome).ok',
     run: (w) => withLease(w, (lease) => lease.release(bad<{ ok: boolean }>({ ok: null }))),
   },
+  {
+    name: 'an ejection reason that is an object (explain() threw a TypeError later)',
+    names: 'reason',
+    run: (w) => w.pool.eject(w.id, 1000, bad<string>(Object.create(null))),
+  },
+  {
+    name: 'a health reason that is an object',
+    names: 'reason',
+    run: (w) => w.pool.setHealthy(w.id, false, bad<string>({})),
+  },
 ];
 
 /** Takes a lease, lets `misuse` misuse it, and releases it properly whatever happens. */
