@@ -11,7 +11,7 @@ import type {
   BackendView,
   PickContext,
 } from '../types.js';
-import { checkFunction, checkNumber, checkOptions } from '../validate.js';
+import { checkFunction, checkNumber, checkOptions, checkString } from '../validate.js';
 import {
   checkKeyFunction,
   checkMissingKey,
@@ -163,7 +163,7 @@ export abstract class HashRingAlgorithm implements Algorithm {
       present.set(m.id, m);
       // The configured weight, not the slow-start ramp: placements must stay put while a
       // backend warms up (bounded loads still protect a cold backend from a hot key).
-      ring.add(m.id, m.weight, this.#ringKey(m));
+      ring.add(m.id, m.weight, checkString('ringKey(backend)', this.#ringKey(m)));
     }
     for (const id of ring.ids()) if (!present.has(id)) ring.remove(id);
     const snapshot = ring._snapshot();

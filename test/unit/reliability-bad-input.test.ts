@@ -661,6 +661,26 @@ const CASES: Case[] = [
     names: 'reason',
     run: (w) => w.pool.setHealthy(w.id, false, bad<string>({})),
   },
+  {
+    name: 'a ringKey returning an object (named the internal hashKey before)',
+    names: 'ringKey(backend)',
+    run: () =>
+      new BackendPool({
+        backends: URLS,
+        algorithm: new ConsistentHash({ ringKey: bad<() => string>(() => ({})) }),
+        skew: false,
+      }),
+  },
+  {
+    name: 'a Maglev hostKey returning a number (named backends[0].key before)',
+    names: 'hostKey(backend)',
+    run: () =>
+      new BackendPool({
+        backends: URLS,
+        algorithm: new Maglev({ hostKey: bad<() => string>(() => 42) }),
+        skew: false,
+      }),
+  },
 ];
 
 /** Takes a lease, lets `misuse` misuse it, and releases it properly whatever happens. */
