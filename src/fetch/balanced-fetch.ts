@@ -300,6 +300,18 @@ class AttemptFailure extends Error {
   }
 }
 
+/** Whether `x` can be followed like an `AbortSignal` (a polyfilled one included). */
+function isSignal(x: unknown): x is AbortSignal {
+  const s = x as Partial<AbortSignal> | null;
+  return (
+    typeof s === 'object' &&
+    s !== null &&
+    typeof s.aborted === 'boolean' &&
+    typeof s.addEventListener === 'function' &&
+    typeof s.removeEventListener === 'function'
+  );
+}
+
 /** The reason an abort rejects with when the signal carries none. */
 function abortReason(signal: AbortSignal): unknown {
   return signal.reason ?? new DOMException('This operation was aborted', 'AbortError');
@@ -373,6 +385,12 @@ class BalancedCall implements RetryLoop<Held>, BodyListener {
     if (init !== undefined && (typeof init !== 'object' || init === null)) {
       throw new LoadBalancerConfigError('init', init, 'undefined or a RequestInit object');
     }
+    if (init?.signal !== undefined && init.signal !== null && !isSignal(init.signal)) {
+      throw new LoadBalancerConfigError('init.signal', init.signal, 'an AbortSignal or null');
+    }
+    if (init?.method !== undefined && typeof init.method !== 'string') {
+      throw new LoadBalancerConfigError('init.method', init.method, 'a method name such as "GET"');
+    }
     let raw: string;
     let body: unknown;
     let headers: HeadersInit | undefined;
@@ -410,14 +428,14 @@ class BalancedCall implements RetryLoop<Held>, BodyListener {
     } else if (init !== undefined) {
       body = init.body;
       headers = init.headers;
-      this.#method = init.method === undefined ? 'GET' : String(init.method).toUpperCase();
+      this.#method = init.method === undefined ? 'GET' : init.method.toUpperCase();
       this.#callerSignal = init.signal ?? undefined;
       const { signal: _signal, ...rest } = init;
       this.#init = rest;
     }
     // A request no HTTP implementation would send is the caller's mistake: refuse it before
     // any backend is picked, so no backend is blamed for it.
-    if (init?.method !== undefined) checkMethod(String(init.method));
+    if (init?.method !== undefined) checkMethod(init.method);
     checkHeaders(headers);
     if (body === undefined || body === null) {
       this.#bodyKind = 'none';

@@ -15,6 +15,7 @@ import { attachDiscovery } from '../../src/discovery/binding.js';
 import { PollingDiscovery } from '../../src/discovery/polling-discovery.js';
 import { StaticDiscovery } from '../../src/discovery/static-discovery.js';
 import { LoadBalancerConfigError } from '../../src/errors/config-error.js';
+import { InvalidRequestError } from '../../src/errors/invalid-request-error.js';
 import { LoadBalancerError } from '../../src/errors/load-balancer-error.js';
 import { RequestRefusedError } from '../../src/errors/request-refused-error.js';
 import { UnknownBackendError } from '../../src/errors/unknown-backend-error.js';
@@ -680,6 +681,28 @@ const CASES: Case[] = [
         algorithm: new Maglev({ hostKey: bad<() => string>(() => 42) }),
         skew: false,
       }),
+  },
+  {
+    name: 'a fetch signal that is not an AbortSignal (a TypeError before)',
+    names: 'init.signal',
+    run: (w) => w.fetch('/x', { signal: bad<AbortSignal>([null]) }),
+  },
+  {
+    name: 'a fetch method that is an object (a TypeError before)',
+    names: 'init.method',
+    run: (w) => w.fetch('/x', { method: bad<string>(Object.create(null)) }),
+  },
+  {
+    name: 'a header value without a string form (a TypeError before)',
+    error: InvalidRequestError,
+    names: 'x-a',
+    run: (w) => w.fetch('/x', { headers: bad<HeadersInit>({ 'x-a': Object.create(null) }) }),
+  },
+  {
+    name: 'a header value above U+00FF (a LocalFailureError after the pick before)',
+    error: InvalidRequestError,
+    names: 'x-a',
+    run: (w) => w.fetch('/x', { headers: { 'x-a': 'price in €' } }),
   },
 ];
 
