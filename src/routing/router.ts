@@ -257,8 +257,10 @@ function compileRoute(
   }
   if (action.timeoutMs !== undefined)
     checkDuration(`${where}.timeoutMs`, action.timeoutMs, { min: 0, minExclusive: true });
+  // The balanced fetch takes at most 100 retries (its own `retries` option): refuse more here,
+  // rather than on every call routed here.
   if (action.retries !== undefined)
-    checkNumber(`${where}.retries`, action.retries, { min: 0, integer: true });
+    checkNumber(`${where}.retries`, action.retries, { min: 0, max: 100, integer: true });
   let strip: string | undefined;
   let add: string | undefined;
   if (action.rewrite !== undefined) {

@@ -704,6 +704,11 @@ const CASES: Case[] = [
     names: 'x-a',
     run: (w) => w.fetch('/x', { headers: { 'x-a': 'price in €' } }),
   },
+  {
+    name: 'route retries above what the fetch takes (every routed call failed before)',
+    names: 'retries',
+    run: (w) => new Router({ routes: [{ name: 'r', pool: w.pool, retries: 2 ** 31 }] }),
+  },
 ];
 
 /** Takes a lease, lets `misuse` misuse it, and releases it properly whatever happens. */
