@@ -709,6 +709,16 @@ const CASES: Case[] = [
     names: 'retries',
     run: (w) => new Router({ routes: [{ name: 'r', pool: w.pool, retries: 2 ** 31 }] }),
   },
+  {
+    name: 'maxEntries 2^32 (a RangeError from lru-cache before)',
+    names: 'maxEntries',
+    run: () => new MemorySessionStore({ maxEntries: 2 ** 32, cleanupIntervalMs: 0 }),
+  },
+  {
+    name: 'maxEntries 2^31 through the session manager (8 GB of index arrays before)',
+    names: 'maxEntries',
+    run: (w) => new SessionPersistenceManager(w.pool, { maxEntries: 2 ** 31 }),
+  },
 ];
 
 /** Takes a lease, lets `misuse` misuse it, and releases it properly whatever happens. */
