@@ -217,14 +217,24 @@ function openSocket(
   }
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   return new Promise<Socket>((resolve, reject) => {
-    const socket: Socket = tls
-      ? tlsConnect({
-          ...(tls === true ? {} : tls),
-          host,
-          port,
-          servername: (tls !== true && tls.servername) || host,
-        })
-      : netConnect({ host, port });
+    let socket: Socket;
+    try {
+      socket = tls
+        ? tlsConnect({
+            ...(tls === true ? {} : tls),
+            host,
+            port,
+            servername: (tls !== true && tls.servername) || host,
+          })
+        : netConnect({ host, port });
+    } catch (cause) {
+      // node:tls refuses options it cannot use (minVersion 'TLSv9', a CA that is a number) by
+      // throwing here, before any byte is sent: the caller's mistake, not the backend's.
+      reject(
+        new LoadBalancerConfigError('tls', tls, 'options node:tls.connect accepts', { cause }),
+      );
+      return;
+    }
     const readyEvent = tls ? 'secureConnect' : 'connect';
     let settled = false;
     const finish = (error?: unknown): void => {

@@ -710,6 +710,11 @@ const CASES: Case[] = [
     run: (w) => new Router({ routes: [{ name: 'r', pool: w.pool, retries: 2 ** 31 }] }),
   },
   {
+    name: 'TLS options node:tls refuses (the backend was blamed for them before)',
+    names: 'tls',
+    run: (w) => connect(w.pool, { tls: { minVersion: bad<'TLSv1.3'>('TLSv9') } }),
+  },
+  {
     name: 'maxEntries 2^32 (a RangeError from lru-cache before)',
     names: 'maxEntries',
     run: () => new MemorySessionStore({ maxEntries: 2 ** 32, cleanupIntervalMs: 0 }),
