@@ -715,6 +715,16 @@ const CASES: Case[] = [
     run: (w) => connect(w.pool, { tls: { minVersion: bad<'TLSv1.3'>('TLSv9') } }),
   },
   {
+    name: 'resolver options node:dns refuses (a TypeError before)',
+    names: 'resolverOptions',
+    run: () =>
+      new DnsDiscovery({
+        hostname: 'api.internal',
+        port: 80,
+        resolverOptions: { timeout: bad<number>('x') },
+      }),
+  },
+  {
     name: 'maxEntries 2^32 (a RangeError from lru-cache before)',
     names: 'maxEntries',
     run: () => new MemorySessionStore({ maxEntries: 2 ** 32, cleanupIntervalMs: 0 }),
