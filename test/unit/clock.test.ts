@@ -137,6 +137,19 @@ describe('ManualClock', () => {
       field: 'ManualClock.setTimeout fn',
     },
     { call: () => new ManualClock(Number.POSITIVE_INFINITY), field: 'ManualClock start' },
+    // Found by the property suite: a TypeError (BigInt, Symbol), and a runaway report with no
+    // timer at all ("still 0 timers after  runs").
+    {
+      call: (c: ManualClock) => c.setTimeout(() => undefined, 1n as never),
+      field: 'ManualClock.setTimeout ms',
+    },
+    {
+      call: (c: ManualClock) => c.setTimeout(() => undefined, Symbol('ms') as never),
+      field: 'ManualClock.setTimeout ms',
+    },
+    { call: (c: ManualClock) => c.runAll('' as never), field: 'ManualClock.runAll limit' },
+    { call: (c: ManualClock) => c.runAll(Number.NaN), field: 'ManualClock.runAll limit' },
+    { call: (c: ManualClock) => c.runAll(0), field: 'ManualClock.runAll limit' },
   ])('rejects bad input ($field)', ({ call, field }) => {
     expect(() => call(new ManualClock())).toThrow(expect.objectContaining({ field }));
     expect(() => call(new ManualClock())).toThrow(LoadBalancerConfigError);
