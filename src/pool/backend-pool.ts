@@ -13,6 +13,7 @@ import type {
   BackendState,
   BackendStats,
   BackendView,
+  FailureKind,
   Lease,
   LeaseOutcome,
   PickContext,
@@ -1078,6 +1079,49 @@ function parseSkew(value: unknown): Required<SkewOptions> | undefined {
   };
 }
 
+const FAILURE_KINDS: ReadonlySet<unknown> = new Set<FailureKind>([
+  'connect',
+  'timeout',
+  'reset',
+  'http',
+  'protocol',
+  'aborted',
+  'local',
+  'other',
+]);
+
+/**
+ * The fields of an outcome that observers read (outlier detection compares the status, puts it
+ * in messages, and ejects for `retryAfterMs`): a status of another type threw a TypeError inside
+ * the release.
+ */
+function checkOutcomeDetails(o: LeaseOutcome): void {
+  if (o.status !== undefined && !(typeof o.status === 'number' && Number.isFinite(o.status))) {
+    throw new LoadBalancerConfigError(
+      'lease.release(outcome).status',
+      o.status,
+      'undefined or an HTTP status number',
+    );
+  }
+  if (o.failure !== undefined && !FAILURE_KINDS.has(o.failure)) {
+    throw new LoadBalancerConfigError(
+      'lease.release(outcome).failure',
+      o.failure,
+      `undefined or one of ${[...FAILURE_KINDS].map((k) => `'${k}'`).join(', ')}`,
+    );
+  }
+  if (
+    o.retryAfterMs !== undefined &&
+    !(typeof o.retryAfterMs === 'number' && o.retryAfterMs >= 0)
+  ) {
+    throw new LoadBalancerConfigError(
+      'lease.release(outcome).retryAfterMs',
+      o.retryAfterMs,
+      'undefined or a number of ms >= 0',
+    );
+  }
+}
+
 /** The lease handed out by {@link BackendPool.acquire}. */
 class PoolLease implements Lease {
   readonly backend: BackendRecord;
@@ -1121,6 +1165,7 @@ class PoolLease implements Lease {
         'undefined or a finite number >= 0',
       );
     }
+    if (outcome !== undefined) checkOutcomeDetails(outcome);
     if (this.#released) return false;
     this.#released = true;
     this.#pool._release(this.backend, this.acquiredAt, outcome);

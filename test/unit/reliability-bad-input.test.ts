@@ -653,6 +653,25 @@ const CASES: Case[] = [
     run: (w) => withLease(w, (lease) => lease.release(bad<{ ok: boolean }>({ ok: null }))),
   },
   {
+    name: 'lease.release with a status that is an object (a TypeError in outlier detection before)',
+    names: 'lease.release(outcome).status',
+    run: (w) =>
+      withLease(w, (lease) =>
+        lease.release({ ok: false, status: bad<number>(Object.create(null)) }),
+      ),
+  },
+  {
+    name: 'lease.release with an unknown failure kind',
+    names: 'lease.release(outcome).failure',
+    run: (w) =>
+      withLease(w, (lease) => lease.release({ ok: false, failure: bad<'http'>('flaky') })),
+  },
+  {
+    name: 'lease.release with retryAfterMs NaN',
+    names: 'lease.release(outcome).retryAfterMs',
+    run: (w) => withLease(w, (lease) => lease.release({ ok: false, retryAfterMs: Number.NaN })),
+  },
+  {
     name: 'an ejection reason that is an object (explain() threw a TypeError later)',
     names: 'reason',
     run: (w) => w.pool.eject(w.id, 1000, bad<string>(Object.create(null))),
