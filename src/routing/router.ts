@@ -313,11 +313,13 @@ function checkHeaderChanges(field: string, changes: RouteHeaderChanges): void {
     for (const [n, v] of Object.entries(map)) {
       if (!HEADER_NAME.test(n))
         throw new LoadBalancerConfigError(`${field}.${key}`, n, 'a valid header name');
-      if (typeof v !== 'string' || /[\r\n\0]/.test(v)) {
+      // Fetch sends header values as bytes (Web IDL ByteString): a character above U+00FF threw
+      // a TypeError on every routed call.
+      if (typeof v !== 'string' || /[\r\n\0]/.test(v) || /[\u0100-\uffff]/.test(v)) {
         throw new LoadBalancerConfigError(
           `${field}.${key}.${n}`,
           v,
-          'a header value without CR, LF or NUL',
+          'a header value without CR, LF, NUL or characters above U+00FF',
         );
       }
     }

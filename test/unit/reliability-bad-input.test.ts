@@ -724,6 +724,12 @@ const CASES: Case[] = [
     run: (w) => w.fetch('/x', { headers: { 'x-a': 'price in €' } }),
   },
   {
+    name: 'a route header value above U+00FF (every routed call threw a TypeError before)',
+    names: 'headers.set.x-price',
+    run: (w) =>
+      new Router({ routes: [{ name: 'r', pool: w.pool, headers: { set: { 'x-price': '5 €' } } }] }),
+  },
+  {
     name: 'route retries above what the fetch takes (every routed call failed before)',
     names: 'retries',
     run: (w) => new Router({ routes: [{ name: 'r', pool: w.pool, retries: 2 ** 31 }] }),
