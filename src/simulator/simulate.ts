@@ -1,6 +1,7 @@
 import type { TimerHandle } from '../clock.js';
 import { NoBackendAvailableError } from '../errors/no-backend-error.js';
 import { BackendPool } from '../pool/backend-pool.js';
+import { LoadBalancerConfigError } from '../errors/config-error.js';
 import { ManualClock } from '../testing/manual-clock.js';
 import { seededRandom } from '../testing/seeded-random.js';
 import type { BackendInit, BackendView, FailureKind, Lease, LeaseOutcome } from '../types.js';
@@ -73,6 +74,11 @@ export async function simulate(
     o.timelineBucketMs === undefined
       ? undefined
       : checkDuration('timelineBucketMs', o.timelineBucketMs, { min: 0, minExclusive: true });
+  // Refused before the runs when the duration is known (a run ending by `requests` is checked
+  // once its length is).
+  if (bucketOption !== undefined && Number.isFinite(sc.durationMs)) {
+    checkBucketCount(sc.durationMs, bucketOption);
+  }
 
   const runs: RawRun[] = [];
   for (const candidate of candidates) runs.push(await runCandidate(sc, candidate, seed));
@@ -80,6 +86,7 @@ export async function simulate(
   const lastArrival = runs[0]!.arrival.at(-1) ?? 0;
   const durationMs = Number.isFinite(sc.durationMs) ? sc.durationMs : Math.ceil(lastArrival);
   const timelineBucketMs = bucketOption ?? niceBucket(durationMs / 60);
+  checkBucketCount(durationMs, timelineBucketMs);
   const windows = windowsOf(sc, durationMs);
   const focus = sc.focus ?? sc.backends.find((b) => b.phases.length > 0)?.id;
   const focusBackend = sc.backends.find((b) => b.id === focus);
@@ -150,6 +157,22 @@ function windowsOf(sc: CheckedScenario, durationMs: number): Window[] {
     windows.push({ from, to, label: `${seconds(from)}–${seconds(to)} s` });
   }
   return windows;
+}
+
+/**
+ * The most timeline buckets a report holds. A bucket of 1e-9 ms over a 600 ms run meant 6e11
+ * buckets: the report never came back.
+ */
+const MAX_BUCKETS = 100_000;
+
+function checkBucketCount(durationMs: number, bucketMs: number): void {
+  if (durationMs / bucketMs > MAX_BUCKETS) {
+    throw new LoadBalancerConfigError(
+      'timelineBucketMs',
+      bucketMs,
+      `a bucket of at least ${durationMs / MAX_BUCKETS} ms (at most ${MAX_BUCKETS} buckets over the ${durationMs} ms run)`,
+    );
+  }
 }
 
 /** The smallest 1, 2 or 5 × 10^k ms at least `ms` (and at least 1 ms). */

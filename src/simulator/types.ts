@@ -251,7 +251,7 @@ export interface SimulateOptions {
   /** Seed of the run (workload and pool randomness). @default the scenario's `seed`, else 1 */
   readonly seed?: number;
   /**
-   * Width of one bucket of the timeline, in ms.
+   * Width of one bucket of the timeline, in ms; a report holds at most 100,000 buckets.
    * @default the smallest of 1, 2 or 5 × 10^k ms that is at least 1/60 of the run
    */
   readonly timelineBucketMs?: number;
