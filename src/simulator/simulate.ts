@@ -1,7 +1,7 @@
 import type { TimerHandle } from '../clock.js';
+import { LoadBalancerConfigError } from '../errors/config-error.js';
 import { NoBackendAvailableError } from '../errors/no-backend-error.js';
 import { BackendPool } from '../pool/backend-pool.js';
-import { LoadBalancerConfigError } from '../errors/config-error.js';
 import { ManualClock } from '../testing/manual-clock.js';
 import { seededRandom } from '../testing/seeded-random.js';
 import type { BackendInit, BackendView, FailureKind, Lease, LeaseOutcome } from '../types.js';
