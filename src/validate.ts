@@ -91,6 +91,24 @@ export function checkDuration(
   return value;
 }
 
+/**
+ * The shortest period of a timer that repeats (a health-check interval, an analysis window, a
+ * sweep), in ms. Platform timers fire no sooner (Node runs a shorter delay after 1 ms; HTML
+ * clamps nested timers to at least 4 ms), and on a virtual clock (`ManualClock`, the simulator)
+ * a shorter period is work without end: 1e-9 ms over a 600 ms simulated run is 6e11 timers.
+ */
+export const MIN_INTERVAL_MS = 1;
+
+/** Checks the period of a repeating timer: a duration of at least {@link MIN_INTERVAL_MS}. */
+export function checkInterval(field: string, value: unknown): number {
+  return checkDuration(field, value, { min: MIN_INTERVAL_MS });
+}
+
+/** Returns the period `value` checked, or `fallback` when `value` is undefined. */
+export function optInterval(field: string, value: unknown, fallback: number): number {
+  return value === undefined ? fallback : checkInterval(field, value);
+}
+
 /** Returns the duration `value` checked, or `fallback` when `value` is undefined. */
 export function optDuration(
   field: string,

@@ -31,6 +31,7 @@ import {
   checkString,
   isPlainObject,
   optDuration,
+  optInterval,
   optNumber,
 } from '../validate.js';
 import { BackendRecord } from './backend-record.js';
@@ -1074,7 +1075,7 @@ function parseSkew(value: unknown): Required<SkewOptions> | undefined {
   ]);
   return {
     factor: optNumber('skew.factor', o.factor, 2, { min: 1, minExclusive: true }),
-    windowMs: optDuration('skew.windowMs', o.windowMs, 10_000, { min: 0, minExclusive: true }),
+    windowMs: optInterval('skew.windowMs', o.windowMs, 10_000),
     minRequests: optNumber('skew.minRequests', o.minRequests, 100, { min: 1, integer: true }),
   };
 }

@@ -2,7 +2,13 @@ import { LRUCache } from 'lru-cache';
 import { backgroundTimer, type Clock, systemClock, type TimerHandle } from '../clock.js';
 import { LoadBalancerConfigError } from '../errors/config-error.js';
 import { PoolClosedError } from '../errors/pool-closed-error.js';
-import { checkClock, checkDuration, checkOptions, optDuration, optNumber } from '../validate.js';
+import {
+  checkClock,
+  checkDuration,
+  checkOptions,
+  optInterval,
+  optNumber,
+} from '../validate.js';
 import type { SessionRecord, SessionStore } from './store.js';
 
 /** Options of {@link MemorySessionStore}. */
@@ -64,7 +70,9 @@ export class MemorySessionStore implements SessionStore {
       max: MAX_ENTRIES,
       integer: true,
     });
-    this.#cleanupMs = optDuration('cleanupIntervalMs', o.cleanupIntervalMs, 60_000, { min: 0 });
+    // 0 turns the sweep off; any other value is the period of a repeating timer.
+    this.#cleanupMs =
+      o.cleanupIntervalMs === 0 ? 0 : optInterval('cleanupIntervalMs', o.cleanupIntervalMs, 60_000);
     const clock = o.clock === undefined ? systemClock : checkClock('clock', o.clock);
     this.#clock = clock;
     // lru-cache takes the time source as `perf`, so expiry follows the injected clock. Two of its

@@ -750,6 +750,36 @@ const CASES: Case[] = [
       }),
   },
   {
+    name: 'a skew window of 1e-9 ms (a simulated run never ended before)',
+    names: 'skew.windowMs',
+    run: () => new BackendPool({ skew: { windowMs: 1e-9 } }),
+  },
+  {
+    name: 'a health-check interval below 1 ms',
+    names: 'intervalMs',
+    run: (w) => new HealthChecker(w.pool, { probe: async () => true, intervalMs: 1e-9 }),
+  },
+  {
+    name: 'a fast health-check interval below 1 ms',
+    names: 'fastIntervalMs',
+    run: (w) => new HealthChecker(w.pool, { probe: async () => true, fastIntervalMs: 0.5 }),
+  },
+  {
+    name: 'an outlier analysis interval below 1 ms',
+    names: 'intervalMs',
+    run: (w) => new OutlierDetector(w.pool, { intervalMs: 0.001 }),
+  },
+  {
+    name: 'a session sweep every 0.5 ms',
+    names: 'cleanupIntervalMs',
+    run: () => new MemorySessionStore({ cleanupIntervalMs: 0.5 }),
+  },
+  {
+    name: 'a discovery refresh floor below 1 ms',
+    names: 'minRefreshMs',
+    run: () => new PollingDiscovery({ poll: () => [], minRefreshMs: 1e-9 }),
+  },
+  {
     name: 'maxEntries 2^32 (a RangeError from lru-cache before)',
     names: 'maxEntries',
     run: () => new MemorySessionStore({ maxEntries: 2 ** 32, cleanupIntervalMs: 0 }),

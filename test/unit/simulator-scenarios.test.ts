@@ -162,6 +162,17 @@ describe('simulator: built-in scenarios', () => {
     );
   });
 
+  it('simulate() refuses repeating timers below 1 ms (the run never ended before)', async () => {
+    const base = { name: 's', backends: [{ id: 'a', latency: 5 }], rate: 200, requests: 50 };
+    const algorithms = simulationCandidates(['round-robin']);
+    await expect(
+      simulate({ ...base, healthCheck: { intervalMs: 1e-9 } }, { algorithms }),
+    ).rejects.toMatchObject({ field: 'scenario.healthCheck.intervalMs' });
+    await expect(
+      simulate({ ...base, pool: { skew: { windowMs: 1e-9 } } }, { algorithms }),
+    ).rejects.toMatchObject({ field: 'skew.windowMs' });
+  });
+
   it('simulate() refuses a timeline of more than 100,000 buckets', async () => {
     const backends = [{ id: 'a', latency: 5 }];
     const scenario = { name: 's', backends, rate: 200, requests: 50 };
