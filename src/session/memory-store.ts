@@ -2,13 +2,7 @@ import { LRUCache } from 'lru-cache';
 import { backgroundTimer, type Clock, systemClock, type TimerHandle } from '../clock.js';
 import { LoadBalancerConfigError } from '../errors/config-error.js';
 import { PoolClosedError } from '../errors/pool-closed-error.js';
-import {
-  checkClock,
-  checkDuration,
-  checkOptions,
-  optInterval,
-  optNumber,
-} from '../validate.js';
+import { checkClock, checkDuration, checkOptions, optInterval, optNumber } from '../validate.js';
 import type { SessionRecord, SessionStore } from './store.js';
 
 /** Options of {@link MemorySessionStore}. */
