@@ -95,7 +95,7 @@ class NeverTimer implements TimerHandle {
  * The real clock: `performance.now()` offset by `performance.timeOrigin` (monotonic, in
  * milliseconds since the epoch) and the platform timers.
  *
- * Every delay is honoured exactly: one longer than {@link MAX_TIMER_MS} (about 24.8 days), which
+ * Every delay is honoured exactly: one longer than 2^31 - 1 ms (about 24.8 days), which
  * a platform timer would fire after 1 ms, runs as a chain of shorter timers; an infinite delay
  * never fires; a negative or NaN delay fires as soon as possible, as the platform's does.
  */
