@@ -28,7 +28,27 @@ export function sfc32(a: number, b: number, c: number, d: number): Random {
   };
   // Discard the first outputs, as sfc32's author recommends, to mix the state.
   for (let i = 0; i < 12; i++) random();
+  return trusted(random);
+}
+
+/** Sources known to keep the `[0, 1)` contract: ours, and callers' ones once wrapped. */
+const keepsContract = new WeakSet<Random>();
+
+/**
+ * Marks `random` as keeping the contract (so it is not wrapped again) and returns it.
+ * @internal
+ */
+export function trusted(random: Random): Random {
+  keepsContract.add(random);
   return random;
+}
+
+/**
+ * Whether `random` is known to return numbers in `[0, 1)`.
+ * @internal
+ */
+export function isTrusted(random: Random): boolean {
+  return keepsContract.has(random);
 }
 
 function seedWords(): [number, number, number, number] {

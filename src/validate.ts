@@ -5,7 +5,7 @@
  */
 import type { Clock } from './clock.js';
 import { LoadBalancerConfigError } from './errors/config-error.js';
-import type { Random } from './random.js';
+import { isTrusted, type Random, trusted } from './random.js';
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
@@ -91,6 +91,24 @@ export function checkDuration(
   return value;
 }
 
+/**
+ * The shortest period of a timer that repeats (a health-check interval, an analysis window, a
+ * sweep), in ms. Platform timers fire no sooner (Node runs a shorter delay after 1 ms; HTML
+ * clamps nested timers to at least 4 ms), and on a virtual clock (`ManualClock`, the simulator)
+ * a shorter period is work without end: 1e-9 ms over a 600 ms simulated run is 6e11 timers.
+ */
+export const MIN_INTERVAL_MS = 1;
+
+/** Checks the period of a repeating timer: a duration of at least {@link MIN_INTERVAL_MS}. */
+export function checkInterval(field: string, value: unknown): number {
+  return checkDuration(field, value, { min: MIN_INTERVAL_MS });
+}
+
+/** Returns the period `value` checked, or `fallback` when `value` is undefined. */
+export function optInterval(field: string, value: unknown, fallback: number): number {
+  return value === undefined ? fallback : checkInterval(field, value);
+}
+
 /** Returns the duration `value` checked, or `fallback` when `value` is undefined. */
 export function optDuration(
   field: string,
@@ -165,8 +183,24 @@ export function checkClock(field: string, value: unknown): Clock {
   return value as unknown as Clock;
 }
 
+/**
+ * Checks a random source. A caller's own source is wrapped so that every number it returns is
+ * checked: one outside `[0, 1)` (NaN, 1, a negative) would index past the candidates of a pick,
+ * so it is refused there, naming the option. Sources of this library are returned as they are.
+ */
 export function checkRandom(field: string, value: unknown): Random {
-  return checkFunction<Random>(field, value);
+  const source = checkFunction<Random>(field, value);
+  if (isTrusted(source)) return source;
+  const checked = (): number => {
+    const x = source();
+    if (typeof x === 'number' && x >= 0 && x < 1) return x;
+    throw new LoadBalancerConfigError(
+      `${field}()`,
+      x,
+      'a number in [0, 1) from every call, as Math.random returns',
+    );
+  };
+  return trusted(checked);
 }
 
 function isObjectLike(value: unknown): value is Record<string, unknown> {

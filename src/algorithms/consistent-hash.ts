@@ -12,7 +12,7 @@ import type {
   BackendView,
   PickContext,
 } from '../types.js';
-import { checkFunction, checkNumber, checkOptions } from '../validate.js';
+import { checkFunction, checkNumber, checkOptions, checkString } from '../validate.js';
 import {
   checkKeyFunction,
   checkMissingKey,
@@ -169,7 +169,7 @@ export abstract class HashRingAlgorithm implements Algorithm {
     for (const m of members) {
       // The configured weight, not the slow-start ramp: placements must stay put while a
       // backend warms up (bounded loads still protect a cold backend from a hot key).
-      ring.add(m.id, m.weight, this.#ringKey(m));
+      ring.add(m.id, m.weight, checkString('ringKey(backend)', this.#ringKey(m)));
     }
     const snapshot = ring._snapshot();
     this.#snapshot = snapshot;

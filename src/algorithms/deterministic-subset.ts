@@ -2,6 +2,7 @@ import { LoadBalancerConfigError } from '../errors/config-error.js';
 import {
   type FleetPosition,
   fleetOffset,
+  MAX_FLEET_SIZE,
   type SubsetPlacement,
   sliceOf,
   subsetHash,
@@ -444,7 +445,7 @@ function checkPosition(field: string, value: unknown): FleetPosition {
   if (typeof p !== 'object' || p === null) {
     throw new LoadBalancerConfigError(field, value, '{ index, count }');
   }
-  const count = checkNumber(countName, p.count, { min: 1, integer: true });
+  const count = checkNumber(countName, p.count, { min: 1, max: MAX_FLEET_SIZE, integer: true });
   const index = checkNumber(indexName, p.index, { min: 0, max: count - 1, integer: true });
   return { index, count };
 }

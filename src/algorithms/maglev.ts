@@ -6,7 +6,7 @@ import type {
   BackendView,
   PickContext,
 } from '../types.js';
-import { checkFunction, checkOptions } from '../validate.js';
+import { checkFunction, checkOptions, checkString } from '../validate.js';
 import {
   checkKeyFunction,
   checkMissingKey,
@@ -105,7 +105,11 @@ export class Maglev implements Algorithm {
   }
 
   onMembershipChange(members: readonly BackendView[]): void {
-    const entries = members.map((m) => ({ id: m.id, weight: m.weight, key: this.#hostKey(m) }));
+    const entries = members.map((m) => ({
+      id: m.id,
+      weight: m.weight,
+      key: checkString('hostKey(backend)', this.#hostKey(m)),
+    }));
     const signature = JSON.stringify(entries);
     if (signature !== this.#signature || this.#table === undefined) {
       this.#signature = signature;

@@ -26,6 +26,8 @@ export interface RetryBudgetOptions {
 const KEYS = ['ttlMs', 'minRetriesPerSec', 'percentCanRetry', 'clock'] as const;
 /** Fixed-point scale of Finagle's token bucket: a deposit is worth 1000 tokens. */
 const SCALE = 1000;
+/** Finagle's withdrawal is an Int: at most 2^31 - 1. */
+const MAX_WITHDRAWAL = 2 ** 31 - 1;
 /** The window is kept as this many slices; a deposit expires with its slice. */
 const SLICES = 10;
 
@@ -74,7 +76,11 @@ export class RetryBudget {
     // Finagle's fixed point: with no percentage, deposits are worthless and a retry costs 1, so
     // only the floor allows retries.
     this.#deposit = this.percentCanRetry === 0 ? 0 : SCALE;
-    this.#withdrawal = this.percentCanRetry === 0 ? 1 : SCALE / this.percentCanRetry;
+    // Finagle keeps the withdrawal in an Int (`(scaleFactor / percentCanRetry).toInt`, which
+    // saturates at 2^31 - 1); a tiny percentage would otherwise make it infinite, and the
+    // balance NaN.
+    this.#withdrawal =
+      this.percentCanRetry === 0 ? 1 : Math.min(SCALE / this.percentCanRetry, MAX_WITHDRAWAL);
     this.#reserve = this.minRetriesPerSec * (this.ttlMs / 1000) * this.#withdrawal;
     this.#sliceMs = this.ttlMs / SLICES;
     this.#sliceStart = this.#clock.now();

@@ -9,6 +9,7 @@ import {
   checkString,
   isPlainObject,
   optDuration,
+  optInterval,
 } from '../validate.js';
 import { BaseDiscovery } from './base-discovery.js';
 
@@ -140,14 +141,8 @@ export class PollingDiscovery extends BaseDiscovery {
       );
     }
     this.clock = o.clock === undefined ? systemClock : checkClock('clock', o.clock);
-    this.#intervalMs = optDuration('intervalMs', o.intervalMs, 30_000, {
-      min: 0,
-      minExclusive: true,
-    });
-    this.#minMs = optDuration('minRefreshMs', o.minRefreshMs, 5_000, {
-      min: 0,
-      minExclusive: true,
-    });
+    this.#intervalMs = optInterval('intervalMs', o.intervalMs, 30_000);
+    this.#minMs = optInterval('minRefreshMs', o.minRefreshMs, 5_000);
     this.#maxMs = optDuration('maxRefreshMs', o.maxRefreshMs, 300_000, { min: this.#minMs });
     this.#timeoutMs = optDuration('timeoutMs', o.timeoutMs, 10_000, { min: 0, minExclusive: true });
   }

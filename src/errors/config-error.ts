@@ -10,6 +10,8 @@ export class LoadBalancerConfigError extends LoadBalancerError {
   readonly field: string;
   /** The value that was received. */
   readonly value: unknown;
+  /** What was expected instead, in words. */
+  readonly expected: string;
 
   constructor(field: string, value: unknown, expected: string, options?: { cause?: unknown }) {
     // Errors end up in logs: a string holding a URL with credentials is kept without them.
@@ -17,6 +19,7 @@ export class LoadBalancerConfigError extends LoadBalancerError {
     super('LB_CONFIG', `Invalid ${field}: expected ${expected}, got ${describe(kept)}`, options);
     this.field = field;
     this.value = kept;
+    this.expected = expected;
   }
 }
 

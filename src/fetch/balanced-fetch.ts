@@ -370,6 +370,12 @@ class FetchCall implements CallTransport<Response>, BodyListener {
     if (init !== undefined && (typeof init !== 'object' || init === null)) {
       throw new LoadBalancerConfigError('init', init, 'undefined or a RequestInit object');
     }
+    if (init?.signal !== undefined && init.signal !== null && !isSignal(init.signal)) {
+      throw new LoadBalancerConfigError('init.signal', init.signal, 'an AbortSignal or null');
+    }
+    if (init?.method !== undefined && typeof init.method !== 'string') {
+      throw new LoadBalancerConfigError('init.method', init.method, 'a method name such as "GET"');
+    }
     let raw: string;
     let body: unknown;
     let headers: HeadersInit | undefined;
@@ -407,14 +413,14 @@ class FetchCall implements CallTransport<Response>, BodyListener {
     } else if (init !== undefined) {
       body = init.body;
       headers = init.headers;
-      this.#method = init.method === undefined ? 'GET' : String(init.method).toUpperCase();
+      this.#method = init.method === undefined ? 'GET' : init.method.toUpperCase();
       this.#callerSignal = init.signal ?? undefined;
       const { signal: _signal, ...rest } = init;
       this.#init = rest;
     }
     // A request no HTTP implementation would send is the caller's mistake: refuse it before
     // any backend is picked, so no backend is blamed for it.
-    if (init?.method !== undefined) checkMethod(String(init.method));
+    if (init?.method !== undefined) checkMethod(init.method);
     checkHeaders(headers);
     if (body === undefined || body === null) {
       this.#bodyKind = 'none';
@@ -548,6 +554,18 @@ class FetchCall implements CallTransport<Response>, BodyListener {
 }
 
 // ------------------------------------------------------------------ helpers
+
+/** Whether `x` can be followed like an `AbortSignal` (a polyfilled one included). */
+function isSignal(x: unknown): x is AbortSignal {
+  const s = x as Partial<AbortSignal> | null;
+  return (
+    typeof s === 'object' &&
+    s !== null &&
+    typeof s.aborted === 'boolean' &&
+    typeof s.addEventListener === 'function' &&
+    typeof s.removeEventListener === 'function'
+  );
+}
 
 /** Adds the backends tried in this call to `ctx.exclude`. */
 function withTried(ctx: PickContext, tried: readonly string[]): PickContext {

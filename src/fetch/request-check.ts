@@ -33,19 +33,45 @@ export function checkHeaders(headers: HeadersInit | undefined): void {
   if (typeof (headers as Headers).get === 'function') return;
   if (Array.isArray(headers)) {
     for (const pair of headers) {
-      if (Array.isArray(pair) && pair.length === 2) checkHeader(String(pair[0]), String(pair[1]));
+      if (Array.isArray(pair) && pair.length === 2) checkHeader(pair[0], pair[1]);
     }
     return;
   }
   for (const name of Object.keys(headers)) {
     const value = (headers as Record<string, unknown>)[name];
-    if (value !== undefined) checkHeader(name, String(value));
+    if (value !== undefined) checkHeader(name, value);
   }
 }
 
-function checkHeader(name: string, value: string): void {
-  if (!isFieldName(name)) {
-    throw new InvalidRequestError('header-name', name, describeBadChars(name, 'is not a token'));
+/**
+ * A header part as fetch reads it (Web IDL `ByteString`: converted to a string, each character
+ * at most U+00FF), or undefined when it cannot be one.
+ */
+function byteString(x: unknown): string | undefined {
+  if (typeof x === 'symbol') return undefined;
+  let s: string;
+  try {
+    s = String(x);
+  } catch {
+    return undefined;
+  }
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0xff) return undefined;
+  return s;
+}
+
+function checkHeader(rawName: unknown, rawValue: unknown): void {
+  const name = byteString(rawName);
+  if (name === undefined || !isFieldName(name)) {
+    const shown = typeof rawName === 'string' ? rawName : '(not a string)';
+    throw new InvalidRequestError('header-name', shown, describeBadChars(shown, 'is not a token'));
+  }
+  const value = byteString(rawValue);
+  if (value === undefined) {
+    throw new InvalidRequestError(
+      'header-value',
+      name,
+      'is not a string of bytes (a character above U+00FF, or a value with no string form)',
+    );
   }
   const bad = FORBIDDEN_IN_VALUE.exec(value);
   if (bad !== null) {

@@ -177,10 +177,12 @@ export interface BalancedFetchOptions extends CallOptions {
   serviceOrigins?: readonly string[];
   /**
    * What to do with a path whose encoding servers decode differently: an encoded slash,
-   * backslash or NUL (`..%2f`, `%5c..`, `%00`), a double encoding (`%252e`, `%252f`), or path
-   * parameters on a dot segment (`..;/`, which Tomcat and Spring read as `../`). Once decoded by
-   * such a server, the path may climb above the backend's base path. `'refuse'` rejects such a
-   * call with a `RequestRefusedError` (reason `ambiguous-path`) before anything is sent;
+   * backslash or NUL (`..%2f`, `%5c..`, `%00`), a double encoding (`%252e`, `%252f`), path
+   * parameters on a dot segment (`..;/`, which Tomcat and Spring read as `../`), or bytes that
+   * are not valid UTF-8 (overlong forms such as `..%c0%af`, which old IIS read as `../`).
+   * Once decoded by such a server, the path may climb above the backend's base path.
+   * `'refuse'` rejects such a call with a `RequestRefusedError` (reason `ambiguous-path`)
+   * before anything is sent;
    * `'allow'` forwards it unchanged; `'auto'` refuses it when a backend of the pool has a base
    * path (`http://10.0.0.1/api`), the case where there is something above the path to reach.
    * @default 'auto'

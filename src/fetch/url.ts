@@ -139,6 +139,38 @@ function absolutePath(raw: string, backends: BackendSource, policy: UrlPolicy): 
  */
 const AMBIGUOUS = /%(?:25)*(?:2f|5c|00)|%(?:25)+2e|(?:^|\/)\.\.?;/i;
 
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const utf8Encoder = new TextEncoder();
+
+/**
+ * Whether the percent-encoded bytes of `path` are not valid UTF-8. Overlong forms are invalid
+ * UTF-8, and old decoders read them as the character they spell: `..%c0%af` is `../` to IIS 4
+ * and 5 (the Unicode directory traversal, CVE-2000-0884, MS00-078), as are `%c1%9c` (`\`) and
+ * `%c0%ae` (`.`). A strict decoder refuses them all, so they are ambiguous by definition.
+ */
+function invalidUtf8(path: string): boolean {
+  if (!/%[89a-f][0-9a-f]/i.test(path)) return false;
+  const bytes: number[] = [];
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c === 37 && /^[0-9a-f]{2}$/i.test(path.slice(i + 1, i + 3))) {
+      bytes.push(Number.parseInt(path.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else if (c < 0x80) {
+      bytes.push(c);
+    } else {
+      // A raw non-ASCII character (the URL parser encodes them; kept as valid UTF-8 here).
+      bytes.push(...utf8Encoder.encode(path[i]!));
+    }
+  }
+  try {
+    utf8.decode(new Uint8Array(bytes));
+    return false;
+  } catch {
+    return true;
+  }
+}
+
 /** How a balanced fetch treats {@link AMBIGUOUS} paths. */
 export type AmbiguousPathMode = 'refuse' | 'allow' | 'auto';
 
@@ -157,7 +189,8 @@ export function checkAmbiguousPath(
 ): void {
   if (mode === 'allow') return;
   const q = path.indexOf('?');
-  if (!AMBIGUOUS.test(q < 0 ? path : path.slice(0, q))) return;
+  const p = q < 0 ? path : path.slice(0, q);
+  if (!AMBIGUOUS.test(p) && !invalidUtf8(p)) return;
   if (mode === 'auto' && !backends.backends().some(hasBasePath)) return;
   throw new RequestRefusedError(raw, 'ambiguous-path', allowedOrigins(backends, policy));
 }

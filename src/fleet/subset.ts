@@ -21,7 +21,15 @@
  * backend joining or leaving shifts each slice by at most one backend: each client changes at
  * most one backend of its subset, and most change none (figures in docs/benchmarks.md).
  */
+import { LoadBalancerConfigError } from '../errors/config-error.js';
 import { murmur3 } from '../hashing/murmur3.js';
+import { checkNumber, checkOneOf, checkOptions, checkString } from '../validate.js';
+
+/**
+ * The largest fleet a position may name: the stable placement sorts one van der Corput position
+ * per client, so a count of 2^20 costs 8 MiB once (and an index must fit 32 bits anyway).
+ */
+export const MAX_FLEET_SIZE = 2 ** 20;
 
 /** Where one client stands in its fleet. */
 export interface FleetPosition {
@@ -37,6 +45,11 @@ export interface FleetPosition {
  * same order whatever order its discovery lists the backends in.
  */
 export function subsetRing(ids: readonly string[]): string[] {
+  checkIds('ids', ids);
+  return ringOf(ids);
+}
+
+function ringOf(ids: readonly string[]): string[] {
   const keyed = ids.map((id) => ({ id, h: subsetHash(id) }));
   keyed.sort((a, b) => a.h - b.h || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   return keyed.map((k) => k.id);
@@ -53,6 +66,13 @@ export function subsetHash(id: string): number {
  * many subsets.
  */
 export function subsetCoverage(size: number, count: number, m: number): number {
+  checkNumber('size', size, { min: 1, integer: true });
+  checkCount('count', count);
+  checkNumber('m', m, { min: 0, integer: true });
+  return coverageOf(size, count, m);
+}
+
+function coverageOf(size: number, count: number, m: number): number {
   if (m === 0) return 0;
   return Math.max(1, Math.round((size * count) / m));
 }
@@ -108,15 +128,29 @@ export function subsetSpan(
   size: number,
   options: SubsetSpanOptions = {},
 ): { start: number; end: number } {
+  checkNumber('m', m, { min: 0, integer: true });
+  checkCount('count', count);
+  checkNumber('index', index, { min: 0, max: count - 1, integer: true });
+  checkNumber('size', size, { min: 1, integer: true });
+  return spanOf(m, index, count, size, checkSpanOptions(options));
+}
+
+function spanOf(
+  m: number,
+  index: number,
+  count: number,
+  size: number,
+  options: SubsetSpanOptions,
+): { start: number; end: number } {
   if (m === 0) return { start: 0, end: 0 };
-  const c = subsetCoverage(size, count, m);
+  const c = coverageOf(size, count, m);
   if (c >= count || size >= m) return { start: 0, end: m };
   const phi = (options.offset ?? 0) * m;
   // Edges past the last client are the first ones a turn later, computed as such so that one
   // client's end and the start of the client c places on are the same number bit for bit.
   if (options.placement === 'stable') {
     const order = stableOrder(count);
-    const rank = rankOf(order, vanDerCorput(index));
+    const rank = rankOf(order, corput(index));
     const edge = (r: number): number =>
       r >= count ? edge(r - count) + m : Math.floor(order[r]! * m + phi);
     return { start: edge(rank), end: edge(rank + c) };
@@ -131,6 +165,11 @@ export function subsetSpan(
  * binary point (32 bits, so the value is exact in a double).
  */
 export function vanDerCorput(i: number): number {
+  checkNumber('i', i, { min: 0, max: 2 ** 32 - 1, integer: true });
+  return corput(i);
+}
+
+function corput(i: number): number {
   let x = i >>> 0;
   x = ((x >>> 1) & 0x55555555) | ((x & 0x55555555) << 1);
   x = ((x >>> 2) & 0x33333333) | ((x & 0x33333333) << 2);
@@ -147,7 +186,7 @@ function stableOrder(count: number): Float64Array {
   let order = stableOrders.get(count);
   if (order === undefined) {
     order = new Float64Array(count);
-    for (let i = 0; i < count; i++) order[i] = vanDerCorput(i);
+    for (let i = 0; i < count; i++) order[i] = corput(i);
     order.sort();
     if (stableOrders.size >= 4) stableOrders.delete(stableOrders.keys().next().value!);
     stableOrders.set(count, order);
@@ -182,7 +221,10 @@ export function deterministicSubset(
   size: number,
   options: SubsetSpanOptions = {},
 ): string[] {
-  return sliceOf(subsetRing(ids), position, size, options);
+  checkIds('ids', ids);
+  const p = checkFleetPosition('position', position);
+  checkNumber('size', size, { min: 1, integer: true });
+  return sliceOf(ringOf(ids), p, size, checkSpanOptions(options));
 }
 
 /**
@@ -196,7 +238,7 @@ export function sliceOf<T>(
   options: SubsetSpanOptions = {},
 ): T[] {
   const m = ring.length;
-  const { start, end } = subsetSpan(m, position.index, position.count, size, options);
+  const { start, end } = spanOf(m, position.index, position.count, size, options);
   const out: T[] = [];
   for (let i = start; i < end; i++) out.push(ring[i % m]!);
   return out;
@@ -207,5 +249,45 @@ export function sliceOf<T>(
  * cluster's name for `peerOffset`): MurmurHash3 of the name over 2^32, in `[0, 1)`.
  */
 export function fleetOffset(name: string): number {
-  return murmur3(name) / 4294967296;
+  return murmur3(checkString('name', name)) / 4294967296;
+}
+
+// ------------------------------------------------------------------ checks
+
+function checkIds(field: string, ids: unknown): readonly string[] {
+  if (!Array.isArray(ids)) throw new LoadBalancerConfigError(field, ids, 'an array of backend ids');
+  for (let i = 0; i < ids.length; i++) checkString(`${field}[${i}]`, ids[i]);
+  return ids as readonly string[];
+}
+
+function checkCount(field: string, count: unknown): number {
+  return checkNumber(field, count, { min: 1, max: MAX_FLEET_SIZE, integer: true });
+}
+
+/** Checks a fleet position: `count` clients (at most {@link MAX_FLEET_SIZE}), `index` among them. */
+export function checkFleetPosition(field: string, value: unknown): FleetPosition {
+  const p = value as { index?: unknown; count?: unknown } | null;
+  const name = (k: string): string => (field === '' ? k : `${field}.${k}`);
+  if (typeof p !== 'object' || p === null) {
+    throw new LoadBalancerConfigError(field, value, '{ index, count }');
+  }
+  const count = checkCount(name('count'), p.count);
+  const index = checkNumber(name('index'), p.index, { min: 0, max: count - 1, integer: true });
+  return { index, count };
+}
+
+function checkSpanOptions(options: unknown): SubsetSpanOptions {
+  const o = checkOptions('SubsetSpanOptions', options as SubsetSpanOptions, [
+    'offset',
+    'placement',
+  ]);
+  const out: { offset?: number; placement?: SubsetPlacement } = {};
+  if (o.offset !== undefined) {
+    const offset = checkNumber('offset', o.offset, { min: 0, max: 1 });
+    if (offset === 1) throw new LoadBalancerConfigError('offset', offset, 'a fraction in [0, 1)');
+    out.offset = offset;
+  }
+  if (o.placement !== undefined)
+    out.placement = checkOneOf('placement', o.placement, ['even', 'stable']);
+  return out;
 }

@@ -497,14 +497,20 @@ export class ConsistentHashRing {
   #build(): RingSnapshot {
     const entries = [...this.#entries.values()];
     const n = entries.length;
+    // libketama divides weights in float32: weights past 2^64 could overflow it to Infinity and
+    // leave every backend without a point. Scaling all weights by one power of two is exact and
+    // changes no share, so rings of ordinary weights are built exactly as before.
+    let heaviest = 0;
+    for (const e of entries) if (e.weight > heaviest) heaviest = e.weight;
+    const scale = heaviest > 2 ** 64 ? 2 ** (64 - Math.ceil(Math.log2(heaviest))) : 1;
     let totalWeight = 0;
-    for (const e of entries) totalWeight += e.weight;
+    for (const e of entries) totalWeight += e.weight * scale;
     const perServer = this.#virtualNodes / this.#perHash;
     const counts = new Array<number>(n);
     let total = 0;
     for (let k = 0; k < n; k++) {
       const e = entries[k]!;
-      const digests = ketamaDigestCount(e.weight, totalWeight, n, perServer);
+      const digests = ketamaDigestCount(e.weight * scale, totalWeight, n, perServer);
       this.#ensureDigests(e, digests);
       counts[k] = digests * this.#perHash;
       total += counts[k]!;

@@ -13,7 +13,9 @@ import {
   checkOptions,
   checkRandom,
   checkString,
+  MIN_INTERVAL_MS,
   optDuration,
+  optInterval,
   optNumber,
 } from '../validate.js';
 import {
@@ -312,7 +314,7 @@ export class HealthChecker extends EventEmitter<HealthCheckerEvents> {
     this.#clock = o.clock === undefined ? pool.clock : checkClock('clock', o.clock);
     this.#random = o.random === undefined ? pool.random : checkRandom('random', o.random);
     const positive = { min: 0, minExclusive: true };
-    this.#intervalMs = optDuration('intervalMs', o.intervalMs, 5000, positive);
+    this.#intervalMs = optInterval('intervalMs', o.intervalMs, 5000);
     this.#timeoutMs = optDuration('timeoutMs', o.timeoutMs, 2000, positive);
     if (this.#timeoutMs >= this.#intervalMs) {
       throw new LoadBalancerConfigError(
@@ -321,17 +323,15 @@ export class HealthChecker extends EventEmitter<HealthCheckerEvents> {
         `less than intervalMs (${this.#intervalMs}), so every probe ends before the next is due; shorten the timeout or lengthen the interval`,
       );
     }
-    this.#fastIntervalMs = optDuration(
+    this.#fastIntervalMs = optInterval(
       'fastIntervalMs',
       o.fastIntervalMs,
-      this.#intervalMs / 5,
-      positive,
+      Math.max(this.#intervalMs / 5, MIN_INTERVAL_MS),
     );
-    this.#unhealthyIntervalMs = optDuration(
+    this.#unhealthyIntervalMs = optInterval(
       'unhealthyIntervalMs',
       o.unhealthyIntervalMs,
-      this.#intervalMs / 2,
-      positive,
+      Math.max(this.#intervalMs / 2, MIN_INTERVAL_MS),
     );
     const count = { min: 1, integer: true };
     this.#healthyThreshold = optNumber('healthyThreshold', o.healthyThreshold, 2, count);

@@ -14,6 +14,7 @@ import {
   checkRandom,
   isPlainObject,
   optDuration,
+  optInterval,
   optNumber,
 } from '../validate.js';
 
@@ -282,7 +283,7 @@ export class OutlierDetector extends EventEmitter<OutlierDetectorEvents> {
         ? undefined
         : optNumber('consecutiveFailures', o.consecutiveFailures, 5, { min: 1, integer: true });
     const positive = { min: 0, minExclusive: true };
-    this.#intervalMs = optDuration('intervalMs', o.intervalMs, 10_000, positive);
+    this.#intervalMs = optInterval('intervalMs', o.intervalMs, 10_000);
     this.#baseMs = optDuration('baseEjectionMs', o.baseEjectionMs, 30_000, positive);
     // grpc-js and Envoy never let the cap fall below the base time.
     this.#maxMs = Math.max(

@@ -225,16 +225,26 @@ function openSocket(
   }
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   return new Promise<Socket>((resolve, reject) => {
-    const socket: Socket = tls
-      ? tlsConnect({
-          ...(tls === true ? {} : tls),
-          host,
-          port,
-          // SNI carries host names only: RFC 6066 §3 forbids IP literals in it (Node warns,
-          // DEP0123). For an IP backend the certificate is checked against the IP instead.
-          ...sniFor(tls, host),
-        })
-      : netConnect({ host, port });
+    let socket: Socket;
+    try {
+      socket = tls
+        ? tlsConnect({
+            ...(tls === true ? {} : tls),
+            host,
+            port,
+            // SNI carries host names only: RFC 6066 §3 forbids IP literals in it (Node warns,
+            // DEP0123). For an IP backend the certificate is checked against the IP instead.
+            ...sniFor(tls, host),
+          })
+        : netConnect({ host, port });
+    } catch (cause) {
+      // node:tls refuses options it cannot use (minVersion 'TLSv9', a CA that is a number) by
+      // throwing here, before any byte is sent: the caller's mistake, not the backend's.
+      reject(
+        new LoadBalancerConfigError('tls', tls, 'options node:tls.connect accepts', { cause }),
+      );
+      return;
+    }
     const readyEvent = tls ? 'secureConnect' : 'connect';
     let settled = false;
     const finish = (error?: unknown): void => {

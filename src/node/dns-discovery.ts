@@ -342,7 +342,19 @@ function sharedOptions(o: DnsCommonOptions): Shared {
   if (o.resolverOptions !== undefined && !isPlainObject(o.resolverOptions)) {
     throw new LoadBalancerConfigError('resolverOptions', o.resolverOptions, 'an options object');
   }
-  const resolver = new Resolver(o.resolverOptions);
+  let resolver: Resolver;
+  try {
+    resolver = new Resolver(o.resolverOptions);
+  } catch (cause) {
+    // node:dns checks its options itself (a timeout of 'x', tries -1) with plain TypeErrors and
+    // RangeErrors.
+    throw new LoadBalancerConfigError(
+      'resolverOptions',
+      o.resolverOptions,
+      'options dns.promises.Resolver accepts ({ timeout, tries, maxTimeout })',
+      { cause },
+    );
+  }
   if (o.servers !== undefined) {
     if (!Array.isArray(o.servers) || o.servers.some((x) => typeof x !== 'string')) {
       throw new LoadBalancerConfigError(

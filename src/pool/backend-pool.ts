@@ -5,7 +5,7 @@ import { LoadBalancerConfigError } from '../errors/config-error.js';
 import { NoBackendAvailableError, type NoBackendReason } from '../errors/no-backend-error.js';
 import { PoolClosedError } from '../errors/pool-closed-error.js';
 import { UnknownBackendError } from '../errors/unknown-backend-error.js';
-import { blamesBackend, measuresBackend } from '../failure.js';
+import { blamesBackend, FAILURE_KINDS, measuresBackend } from '../failure.js';
 import { defaultRandom, type Random } from '../random.js';
 import type {
   Algorithm,
@@ -13,6 +13,7 @@ import type {
   BackendState,
   BackendStats,
   BackendView,
+  FailureKind,
   Lease,
   LeaseOutcome,
   PickContext,
@@ -30,6 +31,7 @@ import {
   checkString,
   isPlainObject,
   optDuration,
+  optInterval,
   optNumber,
 } from '../validate.js';
 import { BackendRecord } from './backend-record.js';
@@ -810,6 +812,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     reason = healthy ? 'marked healthy' : 'marked unhealthy',
   ): void {
     this.#assertOpen();
+    checkString('reason', reason, { nonEmpty: false });
     this.#setHealthy(this.#get(id), checkBoolean('healthy', healthy), reason);
   }
 
@@ -889,6 +892,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     this.#assertOpen();
     const record = this.#get(id);
     const ms = checkDuration('durationMs', durationMs, { min: 0 });
+    checkString('reason', reason, { nonEmpty: false });
     const o = checkOptions('eject options', options, ['endsOnProbe']);
     const endsOnProbe =
       o.endsOnProbe === undefined ? true : checkBoolean('endsOnProbe', o.endsOnProbe);
@@ -916,6 +920,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
    */
   uneject(id: string, reason = 'unejected'): void {
     this.#assertOpen();
+    checkString('reason', reason, { nonEmpty: false });
     this.#uneject(this.#get(id), reason);
   }
 
@@ -1218,9 +1223,41 @@ function parseSkew(value: unknown): Required<SkewOptions> | undefined {
   ]);
   return {
     factor: optNumber('skew.factor', o.factor, 2, { min: 1, minExclusive: true }),
-    windowMs: optDuration('skew.windowMs', o.windowMs, 10_000, { min: 0, minExclusive: true }),
+    windowMs: optInterval('skew.windowMs', o.windowMs, 10_000),
     minRequests: optNumber('skew.minRequests', o.minRequests, 100, { min: 1, integer: true }),
   };
+}
+
+/**
+ * The fields of an outcome that observers read (outlier detection compares the status, puts it
+ * in messages, and ejects for `retryAfterMs`): a status of another type threw a TypeError inside
+ * the release.
+ */
+function checkOutcomeDetails(o: LeaseOutcome): void {
+  if (o.status !== undefined && !(typeof o.status === 'number' && Number.isFinite(o.status))) {
+    throw new LoadBalancerConfigError(
+      'lease.release(outcome).status',
+      o.status,
+      'undefined or an HTTP status number',
+    );
+  }
+  if (o.failure !== undefined && !FAILURE_KINDS.has(o.failure)) {
+    throw new LoadBalancerConfigError(
+      'lease.release(outcome).failure',
+      o.failure,
+      `undefined or one of ${[...FAILURE_KINDS].map((k) => `'${k}'`).join(', ')}`,
+    );
+  }
+  if (
+    o.retryAfterMs !== undefined &&
+    !(typeof o.retryAfterMs === 'number' && o.retryAfterMs >= 0)
+  ) {
+    throw new LoadBalancerConfigError(
+      'lease.release(outcome).retryAfterMs',
+      o.retryAfterMs,
+      'undefined or a number of ms >= 0',
+    );
+  }
 }
 
 /** The lease handed out by {@link BackendPool.acquire}. */
@@ -1241,15 +1278,15 @@ class PoolLease implements Lease {
   }
 
   release(outcome?: LeaseOutcome): boolean {
-    if (
-      outcome !== undefined &&
-      (typeof outcome !== 'object' || outcome === null || typeof outcome.ok !== 'boolean')
-    ) {
+    if (outcome !== undefined && (typeof outcome !== 'object' || outcome === null)) {
       throw new LoadBalancerConfigError(
         'lease.release(outcome)',
         outcome,
         'undefined or an object { ok: boolean, ... }',
       );
+    }
+    if (outcome !== undefined && typeof outcome.ok !== 'boolean') {
+      throw new LoadBalancerConfigError('lease.release(outcome).ok', outcome.ok, 'true or false');
     }
     // A NaN or infinite latency would poison the backend's EWMA for good.
     if (
@@ -1266,6 +1303,7 @@ class PoolLease implements Lease {
         'undefined or a finite number >= 0',
       );
     }
+    if (outcome !== undefined) checkOutcomeDetails(outcome);
     if (this.#released) return false;
     this.#released = true;
     this.#pool._release(this.backend, this.acquiredAt, outcome);

@@ -257,8 +257,10 @@ function compileRoute(
   }
   if (action.timeoutMs !== undefined)
     checkDuration(`${where}.timeoutMs`, action.timeoutMs, { min: 0, minExclusive: true });
+  // The balanced fetch takes at most 100 retries (its own `retries` option): refuse more here,
+  // rather than on every call routed here.
   if (action.retries !== undefined)
-    checkNumber(`${where}.retries`, action.retries, { min: 0, integer: true });
+    checkNumber(`${where}.retries`, action.retries, { min: 0, max: 100, integer: true });
   let strip: string | undefined;
   let add: string | undefined;
   if (action.rewrite !== undefined) {
@@ -311,11 +313,13 @@ function checkHeaderChanges(field: string, changes: RouteHeaderChanges): void {
     for (const [n, v] of Object.entries(map)) {
       if (!HEADER_NAME.test(n))
         throw new LoadBalancerConfigError(`${field}.${key}`, n, 'a valid header name');
-      if (typeof v !== 'string' || /[\r\n\0]/.test(v)) {
+      // Fetch sends header values as bytes (Web IDL ByteString): a character above U+00FF threw
+      // a TypeError on every routed call.
+      if (typeof v !== 'string' || /[\r\n\0]/.test(v) || /[\u0100-\uffff]/.test(v)) {
         throw new LoadBalancerConfigError(
           `${field}.${key}.${n}`,
           v,
-          'a header value without CR, LF or NUL',
+          'a header value without CR, LF, NUL or characters above U+00FF',
         );
       }
     }

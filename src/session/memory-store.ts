@@ -2,7 +2,7 @@ import { LRUCache } from 'lru-cache';
 import { backgroundTimer, type Clock, systemClock, type TimerHandle } from '../clock.js';
 import { LoadBalancerConfigError } from '../errors/config-error.js';
 import { PoolClosedError } from '../errors/pool-closed-error.js';
-import { checkClock, checkDuration, checkOptions, optDuration, optNumber } from '../validate.js';
+import { checkClock, checkDuration, checkOptions, optInterval, optNumber } from '../validate.js';
 import type { SessionRecord, SessionStore } from './store.js';
 
 /** Options of {@link MemorySessionStore}. */
@@ -11,7 +11,10 @@ export interface MemorySessionStoreOptions {
    * The most sessions held at once; past it the least recently used session is evicted, so
    * memory stays bounded however many clients come (HAProxy's stick tables are bounded the
    * same way, by their `size`). About 130 bytes per session besides its key (see
-   * docs/benchmarks.md), so the default costs roughly 15-20 MB plus keys when full.
+   * docs/benchmarks.md), so the default costs roughly 15-20 MB plus keys when full. At most
+   * 4,194,304 (2^22): the table reserves about 40 bytes per entry when it is created (lru-cache
+   * allocates its index up front), so the largest one takes about 160 MB and a few seconds to
+   * create.
    * @default 100000
    */
   maxEntries?: number;
@@ -26,6 +29,11 @@ export interface MemorySessionStoreOptions {
 }
 
 const STORE_KEYS = ['maxEntries', 'cleanupIntervalMs', 'clock'] as const;
+/**
+ * The largest `maxEntries`. lru-cache allocates its arrays for every entry when created: 2^31
+ * entries failed with a RangeError (an array too long), 2^24 took 12 s and 630 MB.
+ */
+const MAX_ENTRIES = 2 ** 22;
 
 /**
  * The default {@link SessionStore}: a bounded LRU table in this process, with per-session expiry
@@ -51,8 +59,14 @@ export class MemorySessionStore implements SessionStore {
 
   constructor(options: MemorySessionStoreOptions = {}) {
     const o = checkOptions('MemorySessionStoreOptions', options, STORE_KEYS);
-    this.maxEntries = optNumber('maxEntries', o.maxEntries, 100_000, { min: 1, integer: true });
-    this.#cleanupMs = optDuration('cleanupIntervalMs', o.cleanupIntervalMs, 60_000, { min: 0 });
+    this.maxEntries = optNumber('maxEntries', o.maxEntries, 100_000, {
+      min: 1,
+      max: MAX_ENTRIES,
+      integer: true,
+    });
+    // 0 turns the sweep off; any other value is the period of a repeating timer.
+    this.#cleanupMs =
+      o.cleanupIntervalMs === 0 ? 0 : optInterval('cleanupIntervalMs', o.cleanupIntervalMs, 60_000);
     const clock = o.clock === undefined ? systemClock : checkClock('clock', o.clock);
     this.#clock = clock;
     // lru-cache takes the time source as `perf`, so expiry follows the injected clock. Two of its

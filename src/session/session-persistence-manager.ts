@@ -48,8 +48,9 @@ export interface SessionPersistenceOptions {
    */
   store?: SessionStore;
   /**
-   * Bound of the default in-memory store (least recently used sessions are evicted past it).
-   * Not allowed together with `store`.
+   * Bound of the default in-memory store (least recently used sessions are evicted past it), at
+   * most 4,194,304 (see {@link MemorySessionStoreOptions.maxEntries}). Not allowed together
+   * with `store`.
    * @default 100000
    */
   maxEntries?: number;

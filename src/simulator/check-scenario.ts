@@ -3,6 +3,7 @@ import {
   checkBoolean,
   checkDuration,
   checkFunction,
+  checkInterval,
   checkNumber,
   checkOneOf,
   checkOptions,
@@ -396,10 +397,7 @@ function checkHealth(value: unknown): Required<SimulatedHealthCheck> {
   ]);
   const count = { min: 1, integer: true };
   return {
-    intervalMs: checkDuration('scenario.healthCheck.intervalMs', h.intervalMs, {
-      min: 0,
-      minExclusive: true,
-    }),
+    intervalMs: checkInterval('scenario.healthCheck.intervalMs', h.intervalMs),
     unhealthyThreshold: optNumber(
       'scenario.healthCheck.unhealthyThreshold',
       h.unhealthyThreshold,

@@ -13,7 +13,19 @@ import type { SubsetPlacement } from '../fleet/subset.js';
 import { murmur3 } from '../hashing/murmur3.js';
 import { BackendPool } from '../pool/backend-pool.js';
 import { sfc32 } from '../random.js';
+import { checkOptions, optNumber } from '../validate.js';
 import { barChart, type Chart } from './svg.js';
+
+const FLEET_KEYS = [
+  'clients',
+  'backends',
+  'size',
+  'callsPerClient',
+  'seed',
+  'deployShare',
+] as const;
+/** The largest fleet dimension taken: the simulation builds one pool per client. */
+const MAX_FLEET = 100_000;
 
 /** Options of {@link simulateFleet}. */
 export interface FleetScenarioOptions {
@@ -101,21 +113,15 @@ interface Step {
  * ```
  */
 export function simulateFleet(options: FleetScenarioOptions = {}): FleetReport {
-  const clients = options.clients ?? 500;
-  const backends = options.backends ?? 1000;
-  const size = options.size ?? 20;
-  const calls = options.callsPerClient ?? 100;
-  const seed = options.seed ?? 1;
-  const deployShare = options.deployShare ?? 0.1;
-  for (const [name, v, min] of [
-    ['clients', clients, 1],
-    ['backends', backends, 2],
-    ['size', size, 1],
-    ['callsPerClient', calls, 1],
-  ] as const) {
-    if (!Number.isInteger(v) || v < min)
-      throw new RangeError(`${name} must be an integer >= ${min}`);
-  }
+  const o = checkOptions('FleetScenarioOptions', options, FLEET_KEYS);
+  const int = (field: string, v: unknown, fallback: number, min: number): number =>
+    optNumber(field, v, fallback, { min, max: MAX_FLEET, integer: true });
+  const clients = int('clients', o.clients, 500, 1);
+  const backends = int('backends', o.backends, 1000, 2);
+  const size = int('size', o.size, 20, 1);
+  const calls = int('callsPerClient', o.callsPerClient, 100, 1);
+  const seed = optNumber('seed', o.seed, 1, { integer: true });
+  const deployShare = optNumber('deployShare', o.deployShare, 0.1, { min: 0, max: 1 });
   const steps = churnSteps(clients, backends, seed, deployShare);
   const strategies: FleetReport['strategies'][number][] = [
     {

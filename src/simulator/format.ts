@@ -1,3 +1,4 @@
+import { checkReport } from './check-render.js';
 import type { AlgorithmResult, SimulationReport } from './types.js';
 
 /** Formats a share in [0, 1] as a percentage with enough digits to tell 99.9% from 99.95%. */
@@ -40,6 +41,7 @@ function largestMove(r: AlgorithmResult): number {
  * ```
  */
 export function formatReport(report: SimulationReport): string {
+  checkReport(report);
   const focus = report.focus;
   const focusIndex = focus === undefined ? -1 : report.backendIds.indexOf(focus);
   const keyed = report.results.some((r) => r.keyChurn !== undefined);

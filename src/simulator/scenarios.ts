@@ -15,6 +15,9 @@ export interface ScenarioOptions {
   seed?: number;
 }
 
+/** The most phases `flapping()` makes. */
+const MAX_PHASES = 100_000;
+
 /** Options of {@link flapping}. */
 export interface FlappingOptions {
   /** Time between two outages starting, in ms. */
@@ -23,7 +26,7 @@ export interface FlappingOptions {
   downMs: number;
   /** First outage starts here. @default periodMs - downMs */
   from?: number;
-  /** No outage starts at or after this time. */
+  /** No outage starts at or after this time (at most 100,000 periods after `from`). */
   until: number;
   /** Label of each outage. @default none (reports say "<id> down") */
   label?: string;
@@ -57,11 +60,26 @@ export function flapping(options: FlappingOptions): BackendPhase[] {
   }
   const from = optDuration('from', o.from, periodMs - downMs, { min: 0 });
   const until = checkNumber('until', o.until, { min: 0 });
+  // One phase per period: a period of 1e-300 ms (or until: 2^53) asked for more phases than
+  // memory holds, and past 2^53 × period, t + periodMs == t and the loop never ended.
+  const count = Math.max(0, Math.ceil((until - from) / periodMs));
+  if (count > MAX_PHASES) {
+    throw new LoadBalancerConfigError(
+      'until',
+      until,
+      `at most ${MAX_PHASES} periods of ${periodMs} ms after from (${from}); this asks for ${count}`,
+    );
+  }
   const phases: BackendPhase[] = [];
-  for (let t = from; t < until; t += periodMs) {
+  for (let i = 0; i < count; i++) {
+    const t = from + i * periodMs;
+    const to = Math.min(t + downMs, until);
+    if (t >= until) break;
+    // An outage shorter than a clock reading can tell apart (at 2^50 ms, 0.25 ms) is none.
+    if (to <= t) continue;
     phases.push({
       from: t,
-      to: Math.min(t + downMs, until),
+      to,
       down: true,
       ...(o.label === undefined ? {} : { label: o.label }),
     });

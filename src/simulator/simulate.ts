@@ -1,4 +1,5 @@
 import type { TimerHandle } from '../clock.js';
+import { LoadBalancerConfigError } from '../errors/config-error.js';
 import { NoBackendAvailableError } from '../errors/no-backend-error.js';
 import { BackendPool } from '../pool/backend-pool.js';
 import { ManualClock } from '../testing/manual-clock.js';
@@ -73,6 +74,11 @@ export async function simulate(
     o.timelineBucketMs === undefined
       ? undefined
       : checkDuration('timelineBucketMs', o.timelineBucketMs, { min: 0, minExclusive: true });
+  // Refused before the runs when the duration is known (a run ending by `requests` is checked
+  // once its length is).
+  if (bucketOption !== undefined && Number.isFinite(sc.durationMs)) {
+    checkBucketCount(sc.durationMs, bucketOption);
+  }
 
   const runs: RawRun[] = [];
   for (const candidate of candidates) runs.push(await runCandidate(sc, candidate, seed));
@@ -83,6 +89,7 @@ export async function simulate(
     ? sc.durationMs
     : Math.max(1, Math.ceil(lastArrival));
   const timelineBucketMs = bucketOption ?? niceBucket(durationMs / 60);
+  checkBucketCount(durationMs, timelineBucketMs);
   const windows = windowsOf(sc, durationMs);
   const focus = sc.focus ?? sc.backends.find((b) => b.phases.length > 0)?.id;
   const focusBackend = sc.backends.find((b) => b.id === focus);
@@ -155,6 +162,22 @@ function windowsOf(sc: CheckedScenario, durationMs: number): Window[] {
   return windows;
 }
 
+/**
+ * The most timeline buckets a report holds. A bucket of 1e-9 ms over a 600 ms run meant 6e11
+ * buckets: the report never came back.
+ */
+const MAX_BUCKETS = 100_000;
+
+function checkBucketCount(durationMs: number, bucketMs: number): void {
+  if (durationMs / bucketMs > MAX_BUCKETS) {
+    throw new LoadBalancerConfigError(
+      'timelineBucketMs',
+      bucketMs,
+      `a bucket of at least ${durationMs / MAX_BUCKETS} ms (at most ${MAX_BUCKETS} buckets over the ${durationMs} ms run)`,
+    );
+  }
+}
+
 /** The smallest 1, 2 or 5 × 10^k ms at least `ms` (and at least 1 ms). */
 function niceBucket(ms: number): number {
   if (!(ms > 1)) return 1;
@@ -221,15 +244,28 @@ async function runCandidate(
     ...(b.zone === undefined ? {} : { zone: b.zone }),
   });
   const algorithm = candidate.create();
-  const pool = new BackendPool({
-    ...sc.pool,
-    ...candidate.pool,
-    backends: sc.backends.filter((b) => b.joinAt === 0).map(spec),
-    algorithm,
-    clock,
-    random: seededRandom(poolSeed(seed)),
-    name: `simulation:${candidate.name}`,
-  });
+  let pool: BackendPool;
+  try {
+    pool = new BackendPool({
+      ...sc.pool,
+      ...candidate.pool,
+      backends: sc.backends.filter((b) => b.joinAt === 0).map(spec),
+      algorithm,
+      clock,
+      random: seededRandom(poolSeed(seed)),
+      name: `simulation:${candidate.name}`,
+    });
+  } catch (error) {
+    // The pool names its own option (`skew.windowMs`); the caller gave it as scenario.pool.
+    if (!(error instanceof LoadBalancerConfigError)) throw error;
+    const where =
+      candidate.pool !== undefined && error.field.split('.')[0]! in candidate.pool
+        ? `candidate ${candidate.name}.pool`
+        : 'scenario.pool';
+    throw new LoadBalancerConfigError(`${where}.${error.field}`, error.value, error.expected, {
+      cause: error,
+    });
+  }
 
   const servers: ServerState[] = sc.backends.map((b) => ({
     workers:

@@ -3,7 +3,8 @@
  * drawn anywhere the library runs. The output is deterministic: the same data gives the same
  * bytes, so charts kept in a repository change only when results do.
  */
-import type { SimulationReport } from './types.js';
+import { checkBarChartSpec, checkLineChartSpec, checkReport } from './check-render.js';
+import type { BarChartSpec, LineChartSpec, ReferenceLine, SimulationReport } from './types.js';
 
 /** Okabe–Ito colours: distinguishable with the common forms of colour blindness. */
 const PALETTE = [
@@ -20,71 +21,7 @@ const FONT = 'font-family="system-ui, -apple-system, Segoe UI, Helvetica, Arial,
 /** A white outline behind labels drawn over lines, so they stay readable. */
 const HALO = 'paint-order="stroke" stroke="#ffffff" stroke-width="3" stroke-linejoin="round"';
 
-/** A horizontal reference line, e.g. a deadline or a fair share. */
-export interface ReferenceLine {
-  readonly value: number;
-  readonly label: string;
-}
-
-/** Input of {@link barChart}. */
-export interface BarChartSpec {
-  readonly title: string;
-  /** A second line under the title. @default none */
-  readonly subtitle?: string;
-  /** One group of bars per category (e.g. per algorithm). */
-  readonly categories: readonly string[];
-  /** One bar per series in each group, `values[i]` for `categories[i]`. */
-  readonly series: readonly { readonly name: string; readonly values: readonly number[] }[];
-  readonly yLabel: string;
-  /** Formats bar labels. @default up to 1 decimal */
-  readonly format?: (value: number) => string;
-  /** Formats axis ticks. @default `format` */
-  readonly tickFormat?: (value: number) => string;
-  /** Bottom of the value axis; a value above 0 is stated in the subtitle line. @default 0 */
-  readonly yMin?: number;
-  /** Top of the value axis. @default a round number above the largest value */
-  readonly yMax?: number;
-  /** Dashed horizontal lines, named in the legend. @default none */
-  readonly refLines?: readonly ReferenceLine[];
-  /** Print each bar's value above it. @default true */
-  readonly valueLabels?: boolean;
-  /** @default 720 */
-  readonly width?: number;
-  /** @default 380 */
-  readonly height?: number;
-}
-
-/** Input of {@link lineChart}. */
-export interface LineChartSpec {
-  readonly title: string;
-  /** A second line under the title. @default none */
-  readonly subtitle?: string;
-  readonly series: readonly {
-    readonly name: string;
-    readonly points: readonly (readonly [number, number])[];
-  }[];
-  readonly xLabel: string;
-  readonly yLabel: string;
-  /** Formats x ticks. @default up to 1 decimal */
-  readonly formatX?: (value: number) => string;
-  /** Formats y ticks. @default up to 1 decimal */
-  readonly formatY?: (value: number) => string;
-  /** Shaded stretches of x, e.g. an incident. @default none */
-  readonly bands?: readonly {
-    readonly from: number;
-    readonly to: number;
-    readonly label: string;
-  }[];
-  readonly refLines?: readonly ReferenceLine[];
-  /** @default 0 */
-  readonly yMin?: number;
-  /** @default a round number above the largest value */
-  readonly yMax?: number;
-  /** @default 720 */
-  readonly width?: number;
-  /** @default 380 */
-  readonly height?: number;
-}
+export type { BarChartSpec, LineChartSpec, ReferenceLine } from './types.js';
 
 /** A rendered chart. */
 export interface Chart {
@@ -326,16 +263,17 @@ function legend(
  * ```
  */
 export function barChart(spec: BarChartSpec): string {
-  const width = spec.width ?? 720;
-  const height = spec.height ?? 380;
+  const chart = checkBarChartSpec(spec);
+  const width = chart.width ?? 720;
+  const height = chart.height ?? 380;
   const plotWidth = width - MARGIN.left - MARGIN.right;
-  const groupWidth = plotWidth / Math.max(spec.categories.length, 1);
-  const labels = spec.categories.map((c) => wrapLabel(c, groupWidth - 6));
+  const groupWidth = plotWidth / Math.max(chart.categories.length, 1);
+  const labels = chart.categories.map((c) => wrapLabel(c, groupWidth - 6));
   const labelLines = Math.max(1, ...labels.map((l) => l.length));
   const entries = legendEntries(
-    spec.series.length > 1 ? spec.series.map((s) => s.name) : [],
+    chart.series.length > 1 ? chart.series.map((s) => s.name) : [],
     'box',
-    spec.refLines ?? [],
+    chart.refLines ?? [],
   );
   const layout = legendLayout(
     entries.map((e) => e.name),
@@ -343,20 +281,20 @@ export function barChart(spec: BarChartSpec): string {
     width - MARGIN.right,
   );
   const f = frameOf(width, height, 30 + 14 * labelLines + LEGEND_ROW * layout.rows);
-  const format = spec.format ?? defaultFormat;
-  const yMin = spec.yMin ?? 0;
+  const format = chart.format ?? defaultFormat;
+  const yMin = chart.yMin ?? 0;
   let largest = yMin;
-  for (const s of spec.series) for (const v of s.values) if (v > largest) largest = v;
-  for (const line of spec.refLines ?? []) if (line.value > largest) largest = line.value;
-  const { max: yMax, step } = valueScale(yMin, largest, spec.yMax);
+  for (const s of chart.series) for (const v of s.values) if (v > largest) largest = v;
+  for (const line of chart.refLines ?? []) if (line.value > largest) largest = line.value;
+  const { max: yMax, step } = valueScale(yMin, largest, chart.yMax);
   const y = (v: number): number =>
     f.y0 - ((Math.min(Math.max(v, yMin), yMax) - yMin) / (yMax - yMin)) * (f.y0 - f.y1);
-  const out = open(f, spec.title, spec.subtitle);
-  out.push(...yAxis(f, ticksOf(yMin, yMax, step), y, spec.tickFormat ?? format, spec.yLabel));
-  const barWidth = (groupWidth * 0.8) / Math.max(spec.series.length, 1);
-  for (const [g, category] of spec.categories.entries()) {
+  const out = open(f, chart.title, chart.subtitle);
+  out.push(...yAxis(f, ticksOf(yMin, yMax, step), y, chart.tickFormat ?? format, chart.yLabel));
+  const barWidth = (groupWidth * 0.8) / Math.max(chart.series.length, 1);
+  for (const [g, category] of chart.categories.entries()) {
     const gx = f.x0 + g * groupWidth + groupWidth * 0.1;
-    for (const [s, series] of spec.series.entries()) {
+    for (const [s, series] of chart.series.entries()) {
       const value = series.values[g];
       if (value === undefined || !Number.isFinite(value)) continue;
       const x = gx + s * barWidth;
@@ -364,7 +302,7 @@ export function barChart(spec: BarChartSpec): string {
       out.push(
         `<rect x="${num(x)}" y="${num(top)}" width="${num(barWidth - 2)}" height="${num(f.y0 - top)}" fill="${PALETTE[s % PALETTE.length]}"><title>${escapeXml(`${category}, ${series.name}: ${format(value)}`)}</title></rect>`,
       );
-      if (spec.valueLabels ?? true) {
+      if (chart.valueLabels ?? true) {
         out.push(
           `<text x="${num(x + (barWidth - 2) / 2)}" y="${num(top - 4)}" ${FONT} font-size="10" fill="#333" text-anchor="middle" ${HALO}>${escapeXml(format(value))}</text>`,
         );
@@ -378,7 +316,7 @@ export function barChart(spec: BarChartSpec): string {
         .join('')}</text>`,
     );
   }
-  out.push(...refLinesOf(f, spec.refLines ?? [], y, yMin, yMax));
+  out.push(...refLinesOf(f, chart.refLines ?? [], y, yMin, yMax));
   out.push(...legend(f, entries, layout));
   out.push('</svg>');
   return `${out.join('\n')}\n`;
@@ -398,32 +336,33 @@ export function barChart(spec: BarChartSpec): string {
  * ```
  */
 export function lineChart(spec: LineChartSpec): string {
-  const width = spec.width ?? 720;
+  const chart = checkLineChartSpec(spec);
+  const width = chart.width ?? 720;
   const entries = legendEntries(
-    spec.series.map((s) => s.name),
+    chart.series.map((s) => s.name),
     'line',
-    spec.refLines ?? [],
+    chart.refLines ?? [],
   );
   const layout = legendLayout(
     entries.map((e) => e.name),
     MARGIN.left,
     width - MARGIN.right,
   );
-  const f = frameOf(width, spec.height ?? 380, 62 + LEGEND_ROW * layout.rows);
-  const formatX = spec.formatX ?? defaultFormat;
-  const formatY = spec.formatY ?? defaultFormat;
+  const f = frameOf(width, chart.height ?? 380, 62 + LEGEND_ROW * layout.rows);
+  const formatX = chart.formatX ?? defaultFormat;
+  const formatY = chart.formatY ?? defaultFormat;
   let xMin = Number.POSITIVE_INFINITY;
   let xMax = Number.NEGATIVE_INFINITY;
-  const yMin = spec.yMin ?? 0;
+  const yMin = chart.yMin ?? 0;
   let largest = yMin;
-  for (const s of spec.series) {
+  for (const s of chart.series) {
     for (const [px, py] of s.points) {
       if (px < xMin) xMin = px;
       if (px > xMax) xMax = px;
       if (py > largest) largest = py;
     }
   }
-  for (const b of spec.bands ?? []) {
+  for (const b of chart.bands ?? []) {
     if (b.to > xMax) xMax = b.to;
     if (b.from < xMin) xMin = b.from;
   }
@@ -432,14 +371,14 @@ export function lineChart(spec: LineChartSpec): string {
     xMax = 1;
   }
   if (xMax <= xMin) xMax = xMin + 1;
-  for (const line of spec.refLines ?? []) if (line.value > largest) largest = line.value;
-  const { max: yMax, step } = valueScale(yMin, largest, spec.yMax);
+  for (const line of chart.refLines ?? []) if (line.value > largest) largest = line.value;
+  const { max: yMax, step } = valueScale(yMin, largest, chart.yMax);
   const x = (v: number): number => f.x0 + ((v - xMin) / (xMax - xMin)) * (f.x1 - f.x0);
   const y = (v: number): number =>
     f.y0 - ((Math.min(Math.max(v, yMin), yMax) - yMin) / (yMax - yMin)) * (f.y0 - f.y1);
-  const out = open(f, spec.title, spec.subtitle);
+  const out = open(f, chart.title, chart.subtitle);
   let previousLabel: string | undefined;
-  for (const band of spec.bands ?? []) {
+  for (const band of chart.bands ?? []) {
     const bx = x(Math.max(band.from, xMin));
     const bw = x(Math.min(band.to, xMax)) - bx;
     out.push(
@@ -453,17 +392,17 @@ export function lineChart(spec: LineChartSpec): string {
     }
     previousLabel = band.label;
   }
-  out.push(...yAxis(f, ticksOf(yMin, yMax, step), y, formatY, spec.yLabel));
+  out.push(...yAxis(f, ticksOf(yMin, yMax, step), y, formatY, chart.yLabel));
   for (const t of ticksOf(xMin, xMax)) {
     out.push(
       `<text x="${num(x(t))}" y="${f.y0 + 18}" ${FONT} font-size="11" fill="#444" text-anchor="middle">${escapeXml(formatX(t))}</text>`,
     );
   }
   out.push(
-    `<text x="${num((f.x0 + f.x1) / 2)}" y="${f.y0 + 38}" ${FONT} font-size="12" fill="#444" text-anchor="middle">${escapeXml(spec.xLabel)}</text>`,
+    `<text x="${num((f.x0 + f.x1) / 2)}" y="${f.y0 + 38}" ${FONT} font-size="12" fill="#444" text-anchor="middle">${escapeXml(chart.xLabel)}</text>`,
   );
-  out.push(...refLinesOf(f, spec.refLines ?? [], y, yMin, yMax));
-  for (const [i, s] of spec.series.entries()) {
+  out.push(...refLinesOf(f, chart.refLines ?? [], y, yMin, yMax));
+  for (const [i, s] of chart.series.entries()) {
     if (s.points.length === 0) continue;
     const d = s.points.map(([px, py]) => `${num(x(px))},${num(y(py))}`).join(' ');
     out.push(
@@ -489,6 +428,7 @@ function pct(digits: number): (x: number) => string {
  * ```
  */
 export function reportCharts(report: SimulationReport): Chart[] {
+  checkReport(report);
   const names = report.results.map((r) => r.name);
   const charts: Chart[] = [];
   const runLine = `${report.scenario}, seed ${report.seed}`;

@@ -284,7 +284,7 @@ export interface SimulateOptions {
   /** Seed of the run (workload and pool randomness). @default the scenario's `seed`, else 1 */
   readonly seed?: number;
   /**
-   * Width of one bucket of the timeline, in ms.
+   * Width of one bucket of the timeline, in ms; a report holds at most 100,000 buckets.
    * @default the smallest of 1, 2 or 5 × 10^k ms that is at least 1/60 of the run
    */
   readonly timelineBucketMs?: number;
@@ -416,4 +416,70 @@ export interface SimulationReport {
   readonly timelineBucketMs: number;
   /** One result per candidate, in the order given. */
   readonly results: readonly AlgorithmResult[];
+}
+
+/** A horizontal reference line, e.g. a deadline or a fair share. */
+export interface ReferenceLine {
+  readonly value: number;
+  readonly label: string;
+}
+
+/** Input of {@link barChart}. */
+export interface BarChartSpec {
+  readonly title: string;
+  /** A second line under the title. @default none */
+  readonly subtitle?: string;
+  /** One group of bars per category (e.g. per algorithm). */
+  readonly categories: readonly string[];
+  /** One bar per series in each group, `values[i]` for `categories[i]`. */
+  readonly series: readonly { readonly name: string; readonly values: readonly number[] }[];
+  readonly yLabel: string;
+  /** Formats bar labels. @default up to 1 decimal */
+  readonly format?: (value: number) => string;
+  /** Formats axis ticks. @default `format` */
+  readonly tickFormat?: (value: number) => string;
+  /** Bottom of the value axis; a value above 0 is stated in the subtitle line. @default 0 */
+  readonly yMin?: number;
+  /** Top of the value axis. @default a round number above the largest value */
+  readonly yMax?: number;
+  /** Dashed horizontal lines, named in the legend. @default none */
+  readonly refLines?: readonly ReferenceLine[];
+  /** Print each bar's value above it. @default true */
+  readonly valueLabels?: boolean;
+  /** @default 720 */
+  readonly width?: number;
+  /** @default 380 */
+  readonly height?: number;
+}
+
+/** Input of {@link lineChart}. */
+export interface LineChartSpec {
+  readonly title: string;
+  /** A second line under the title. @default none */
+  readonly subtitle?: string;
+  readonly series: readonly {
+    readonly name: string;
+    readonly points: readonly (readonly [number, number])[];
+  }[];
+  readonly xLabel: string;
+  readonly yLabel: string;
+  /** Formats x ticks. @default up to 1 decimal */
+  readonly formatX?: (value: number) => string;
+  /** Formats y ticks. @default up to 1 decimal */
+  readonly formatY?: (value: number) => string;
+  /** Shaded stretches of x, e.g. an incident. @default none */
+  readonly bands?: readonly {
+    readonly from: number;
+    readonly to: number;
+    readonly label: string;
+  }[];
+  readonly refLines?: readonly ReferenceLine[];
+  /** @default 0 */
+  readonly yMin?: number;
+  /** @default a round number above the largest value */
+  readonly yMax?: number;
+  /** @default 720 */
+  readonly width?: number;
+  /** @default 380 */
+  readonly height?: number;
 }

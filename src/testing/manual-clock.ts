@@ -41,6 +41,9 @@ export class ManualClock implements Clock {
   setTimeout(fn: () => void, ms: number): TimerHandle {
     if (typeof fn !== 'function')
       throw new LoadBalancerConfigError('ManualClock.setTimeout fn', fn, 'a function');
+    if (typeof ms !== 'number') {
+      throw new LoadBalancerConfigError('ManualClock.setTimeout ms', ms, 'a number of ms');
+    }
     // Like systemClock: every delay is honoured exactly, however long (an infinite one never
     // fires); a negative or NaN delay fires at the next advance.
     const delay = Number.isNaN(ms) ? 0 : Math.max(ms, 0);
@@ -135,6 +138,13 @@ export class ManualClock implements Clock {
    * an infinite delay never fire and stay pending.
    */
   runAll(limit = 10_000): void {
+    if (typeof limit !== 'number' || !(limit >= 1)) {
+      throw new LoadBalancerConfigError(
+        'ManualClock.runAll limit',
+        limit,
+        'a number of timers >= 1 (Infinity for no limit)',
+      );
+    }
     for (let n = 0; n < limit; n++) {
       const timer = this.#timers[0];
       if (timer === undefined || timer.due === Number.POSITIVE_INFINITY) return;
@@ -142,6 +152,9 @@ export class ManualClock implements Clock {
       this.#now = Math.max(this.#now, timer.due);
       timer.fn();
     }
+    // Exactly `limit` timers may have been all there was: only timers still due are a runaway.
+    const next = this.#timers[0];
+    if (next === undefined || next.due === Number.POSITIVE_INFINITY) return;
     throw new Error(`ManualClock.runAll: still ${this.#timers.length} timers after ${limit} runs`);
   }
 

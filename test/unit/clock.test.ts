@@ -128,6 +128,15 @@ describe('ManualClock', () => {
     expect(() => clock.runAll(50)).toThrow(/still 1 timers after 50/);
   });
 
+  it('runAll with a limit equal to the timers pending fires them all and does not throw', () => {
+    // Found by the property suite: runAll(1) with one timer reported "still 0 timers".
+    const clock = new ManualClock();
+    let n = 0;
+    clock.setTimeout(() => n++, 1);
+    expect(() => clock.runAll(1)).not.toThrow();
+    expect([n, clock.pendingTimers()]).toEqual([1, 0]);
+  });
+
   it.each([
     { call: (c: ManualClock) => c.advance(-1), field: 'ManualClock.advance ms' },
     { call: (c: ManualClock) => c.advance(Number.NaN), field: 'ManualClock.advance ms' },
@@ -137,6 +146,19 @@ describe('ManualClock', () => {
       field: 'ManualClock.setTimeout fn',
     },
     { call: () => new ManualClock(Number.POSITIVE_INFINITY), field: 'ManualClock start' },
+    // Found by the property suite: a TypeError (BigInt, Symbol), and a runaway report with no
+    // timer at all ("still 0 timers after  runs").
+    {
+      call: (c: ManualClock) => c.setTimeout(() => undefined, 1n as never),
+      field: 'ManualClock.setTimeout ms',
+    },
+    {
+      call: (c: ManualClock) => c.setTimeout(() => undefined, Symbol('ms') as never),
+      field: 'ManualClock.setTimeout ms',
+    },
+    { call: (c: ManualClock) => c.runAll('' as never), field: 'ManualClock.runAll limit' },
+    { call: (c: ManualClock) => c.runAll(Number.NaN), field: 'ManualClock.runAll limit' },
+    { call: (c: ManualClock) => c.runAll(0), field: 'ManualClock.runAll limit' },
   ])('rejects bad input ($field)', ({ call, field }) => {
     expect(() => call(new ManualClock())).toThrow(expect.objectContaining({ field }));
     expect(() => call(new ManualClock())).toThrow(LoadBalancerConfigError);

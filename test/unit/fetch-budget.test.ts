@@ -54,6 +54,22 @@ describe('RetryBudget (Finagle defaults: ttl 10 s, 10 retries/s floor, 20%)', ()
     expect(budget.balance()).toBe(2);
   });
 
+  it('with a vanishing percentCanRetry behaves as Finagle does (withdrawal capped at 2^31 - 1)', () => {
+    // 5e-324 made the withdrawal infinite: the balance was NaN and the floor lost.
+    const budget = new RetryBudget({
+      minRetriesPerSec: 1,
+      percentCanRetry: Number.MIN_VALUE,
+      ttlMs: 2000,
+      clock: new ManualClock(),
+    });
+    for (let i = 0; i < 1000; i++) budget.deposit();
+    expect(budget.balance()).toBe(2);
+    expect(budget.tryWithdraw()).toBe(true);
+    expect(budget.tryWithdraw()).toBe(true);
+    expect(budget.tryWithdraw()).toBe(false);
+    expect(budget.balance()).toBe(0);
+  });
+
   it('bounds retries to about 20% of calls plus the floor under sustained failure', () => {
     const clock = new ManualClock();
     const budget = new RetryBudget({ clock });

@@ -162,6 +162,24 @@ describe('ConsistentHashRing: lookups', () => {
     expect(ring.ids()).toEqual(ids);
   });
 
+  it('keeps every point for weights too large for float32, placing keys as for their ratio', () => {
+    // libketama's float32 division overflowed to Infinity: no backend had a point and every
+    // lookup answered undefined.
+    const huge = new ConsistentHashRing([
+      { id: 'a', weight: Number.MAX_VALUE },
+      { id: 'b', weight: Number.MAX_VALUE / 2 },
+    ]);
+    const plain = new ConsistentHashRing([
+      { id: 'a', weight: 2 },
+      { id: 'b', weight: 1 },
+    ]);
+    expect(huge.pointCount).toBe(plain.pointCount);
+    for (const key of keys(300)) expect(huge.get(key)).toBe(plain.get(key));
+    const bigAndSmall = new ConsistentHashRing([{ id: 'a', weight: 2 ** 200 }, 'b']);
+    expect(bigAndSmall.get('user-1')).toBe('a');
+    expect(bigAndSmall.pointsOf('b')).toBe(0);
+  });
+
   it('places a backend by its hashKey and answers with its id', () => {
     const a = new ConsistentHashRing([{ id: 'primary', hashKey: '10.0.0.1:80' }, 'x:1']);
     const b = new ConsistentHashRing(['10.0.0.1:80', 'x:1']);

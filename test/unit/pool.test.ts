@@ -191,7 +191,7 @@ describe('leases', () => {
 
   it.each([
     { outcome: 'ok', field: 'lease.release(outcome)' },
-    { outcome: { ok: 'yes' }, field: 'lease.release(outcome)' },
+    { outcome: { ok: 'yes' }, field: 'lease.release(outcome).ok' },
     { outcome: null, field: 'lease.release(outcome)' },
     { outcome: { ok: true, latencyMs: Number.NaN }, field: 'lease.release(outcome).latencyMs' },
     { outcome: { ok: true, latencyMs: -1 }, field: 'lease.release(outcome).latencyMs' },

@@ -16,6 +16,7 @@ import { attachDiscovery } from '../../src/discovery/binding.js';
 import { PollingDiscovery } from '../../src/discovery/polling-discovery.js';
 import { StaticDiscovery } from '../../src/discovery/static-discovery.js';
 import { LoadBalancerConfigError } from '../../src/errors/config-error.js';
+import { InvalidRequestError } from '../../src/errors/invalid-request-error.js';
 import { LoadBalancerError } from '../../src/errors/load-balancer-error.js';
 import { RequestRefusedError } from '../../src/errors/request-refused-error.js';
 import { UnknownBackendError } from '../../src/errors/unknown-backend-error.js';
@@ -625,6 +626,171 @@ const CASES: Case[] = [
     name: 'a checker on something that is not a pool',
     names: 'pool',
     run: () => new HealthChecker(bad<BackendPool>({ acquire() {} })),
+  },
+
+  // ------------------------------------------------ found by the property suite (reliability-options)
+  {
+    name: 'a random source returning 1 (a TypeError inside the pick before)',
+    names: 'random()',
+    run: () =>
+      new BackendPool({ backends: URLS, random: () => 1, skew: false, clock: new ManualClock() })
+        .acquire()
+        .release(),
+  },
+  {
+    name: 'a random source returning undefined',
+    names: 'random()',
+    run: () =>
+      new BackendPool({
+        backends: URLS,
+        random: bad<() => number>(() => undefined),
+        skew: false,
+        clock: new ManualClock(),
+      })
+        .acquire()
+        .release(),
+  },
+  {
+    name: 'lease.release with ok: null (the message named no option before)',
+    names: 'lease.release(outcome).ok',
+    run: (w) => withLease(w, (lease) => lease.release(bad<{ ok: boolean }>({ ok: null }))),
+  },
+  {
+    name: 'lease.release with a status that is an object (a TypeError in outlier detection before)',
+    names: 'lease.release(outcome).status',
+    run: (w) =>
+      withLease(w, (lease) =>
+        lease.release({ ok: false, status: bad<number>(Object.create(null)) }),
+      ),
+  },
+  {
+    name: 'lease.release with an unknown failure kind',
+    names: 'lease.release(outcome).failure',
+    run: (w) =>
+      withLease(w, (lease) => lease.release({ ok: false, failure: bad<'http'>('flaky') })),
+  },
+  {
+    name: 'lease.release with retryAfterMs NaN',
+    names: 'lease.release(outcome).retryAfterMs',
+    run: (w) => withLease(w, (lease) => lease.release({ ok: false, retryAfterMs: Number.NaN })),
+  },
+  {
+    name: 'an ejection reason that is an object (explain() threw a TypeError later)',
+    names: 'reason',
+    run: (w) => w.pool.eject(w.id, 1000, bad<string>(Object.create(null))),
+  },
+  {
+    name: 'a health reason that is an object',
+    names: 'reason',
+    run: (w) => w.pool.setHealthy(w.id, false, bad<string>({})),
+  },
+  {
+    name: 'a ringKey returning an object (named the internal hashKey before)',
+    names: 'ringKey(backend)',
+    run: () =>
+      new BackendPool({
+        backends: URLS,
+        algorithm: new ConsistentHash({ ringKey: bad<() => string>(() => ({})) }),
+        skew: false,
+      }),
+  },
+  {
+    name: 'a Maglev hostKey returning a number (named backends[0].key before)',
+    names: 'hostKey(backend)',
+    run: () =>
+      new BackendPool({
+        backends: URLS,
+        algorithm: new Maglev({ hostKey: bad<() => string>(() => 42) }),
+        skew: false,
+      }),
+  },
+  {
+    name: 'a fetch signal that is not an AbortSignal (a TypeError before)',
+    names: 'init.signal',
+    run: (w) => w.fetch('/x', { signal: bad<AbortSignal>([null]) }),
+  },
+  {
+    name: 'a fetch method that is an object (a TypeError before)',
+    names: 'init.method',
+    run: (w) => w.fetch('/x', { method: bad<string>(Object.create(null)) }),
+  },
+  {
+    name: 'a header value without a string form (a TypeError before)',
+    error: InvalidRequestError,
+    names: 'x-a',
+    run: (w) => w.fetch('/x', { headers: bad<HeadersInit>({ 'x-a': Object.create(null) }) }),
+  },
+  {
+    name: 'a header value above U+00FF (a LocalFailureError after the pick before)',
+    error: InvalidRequestError,
+    names: 'x-a',
+    run: (w) => w.fetch('/x', { headers: { 'x-a': 'price in €' } }),
+  },
+  {
+    name: 'a route header value above U+00FF (every routed call threw a TypeError before)',
+    names: 'headers.set.x-price',
+    run: (w) =>
+      new Router({ routes: [{ name: 'r', pool: w.pool, headers: { set: { 'x-price': '5 €' } } }] }),
+  },
+  {
+    name: 'route retries above what the fetch takes (every routed call failed before)',
+    names: 'retries',
+    run: (w) => new Router({ routes: [{ name: 'r', pool: w.pool, retries: 2 ** 31 }] }),
+  },
+  {
+    name: 'TLS options node:tls refuses (the backend was blamed for them before)',
+    names: 'tls',
+    run: (w) => connect(w.pool, { tls: { minVersion: bad<'TLSv1.3'>('TLSv9') } }),
+  },
+  {
+    name: 'resolver options node:dns refuses (a TypeError before)',
+    names: 'resolverOptions',
+    run: () =>
+      new DnsDiscovery({
+        hostname: 'api.internal',
+        port: 80,
+        resolverOptions: { timeout: bad<number>('x') },
+      }),
+  },
+  {
+    name: 'a skew window of 1e-9 ms (a simulated run never ended before)',
+    names: 'skew.windowMs',
+    run: () => new BackendPool({ skew: { windowMs: 1e-9 } }),
+  },
+  {
+    name: 'a health-check interval below 1 ms',
+    names: 'intervalMs',
+    run: (w) => new HealthChecker(w.pool, { probe: async () => true, intervalMs: 1e-9 }),
+  },
+  {
+    name: 'a fast health-check interval below 1 ms',
+    names: 'fastIntervalMs',
+    run: (w) => new HealthChecker(w.pool, { probe: async () => true, fastIntervalMs: 0.5 }),
+  },
+  {
+    name: 'an outlier analysis interval below 1 ms',
+    names: 'intervalMs',
+    run: (w) => new OutlierDetector(w.pool, { intervalMs: 0.001 }),
+  },
+  {
+    name: 'a session sweep every 0.5 ms',
+    names: 'cleanupIntervalMs',
+    run: () => new MemorySessionStore({ cleanupIntervalMs: 0.5 }),
+  },
+  {
+    name: 'a discovery refresh floor below 1 ms',
+    names: 'minRefreshMs',
+    run: () => new PollingDiscovery({ poll: () => [], minRefreshMs: 1e-9 }),
+  },
+  {
+    name: 'maxEntries 2^32 (a RangeError from lru-cache before)',
+    names: 'maxEntries',
+    run: () => new MemorySessionStore({ maxEntries: 2 ** 32, cleanupIntervalMs: 0 }),
+  },
+  {
+    name: 'maxEntries 2^31 through the session manager (8 GB of index arrays before)',
+    names: 'maxEntries',
+    run: (w) => new SessionPersistenceManager(w.pool, { maxEntries: 2 ** 31 }),
   },
 ];
 

@@ -75,7 +75,12 @@ describe('simulateFleet', () => {
   });
 
   it('checks its options', () => {
-    expect(() => simulateFleet({ clients: 0 })).toThrow(RangeError);
+    // A typed error naming the option, as every public function gives.
+    expect(() => simulateFleet({ clients: 0 })).toThrow(
+      expect.objectContaining({ code: 'LB_CONFIG', field: 'clients' }),
+    );
     expect(() => simulateFleet({ backends: 1.5 })).toThrow(/backends/);
+    expect(() => simulateFleet({ deployShare: 2 })).toThrow(/deployShare/);
+    expect(() => simulateFleet({ other: 1 } as never)).toThrow(/FleetScenarioOptions.other/);
   });
 });

@@ -189,4 +189,42 @@ describe('simulator: built-in scenarios', () => {
       LoadBalancerConfigError,
     );
   });
+
+  // Found by the property suite: each of these ran for ever (or until memory ran out) before.
+  it('flapping() refuses more than 100,000 outages, and ends where time cannot step', () => {
+    for (const o of [
+      { periodMs: 1000, downMs: 5, until: 2 ** 53 },
+      { periodMs: 1e-300, downMs: 5e-301, from: 1, until: 2 },
+    ]) {
+      expect(() => flapping(o)).toThrow(expect.objectContaining({ field: 'until' }));
+    }
+    // At 2^50 ms a clock reading steps by 0.25 ms: outages of 0.005 ms cannot be told apart.
+    expect(flapping({ periodMs: 0.01, downMs: 0.005, from: 2 ** 50, until: 2 ** 50 + 1 })).toEqual(
+      [],
+    );
+  });
+
+  it('simulate() refuses repeating timers below 1 ms (the run never ended before)', async () => {
+    const base = { name: 's', backends: [{ id: 'a', latency: 5 }], rate: 200, requests: 50 };
+    const algorithms = simulationCandidates(['round-robin']);
+    await expect(
+      simulate({ ...base, healthCheck: { intervalMs: 1e-9 } }, { algorithms }),
+    ).rejects.toMatchObject({ field: 'scenario.healthCheck.intervalMs' });
+    await expect(
+      simulate({ ...base, pool: { skew: { windowMs: 1e-9 } } }, { algorithms }),
+    ).rejects.toMatchObject({ field: 'scenario.pool.skew.windowMs' });
+  });
+
+  it('simulate() refuses a timeline of more than 100,000 buckets', async () => {
+    const backends = [{ id: 'a', latency: 5 }];
+    const scenario = { name: 's', backends, rate: 200, requests: 50 };
+    const algorithms = simulationCandidates(['round-robin']);
+    for (const s of [scenario, { name: 's', backends, rate: 200, durationMs: 250 }]) {
+      await expect(simulate(s, { algorithms, timelineBucketMs: 1e-6 })).rejects.toMatchObject({
+        field: 'timelineBucketMs',
+      });
+    }
+    const ok = await simulate(scenario, { algorithms, timelineBucketMs: 1 });
+    expect(ok.results[0]!.timeline.length).toBeGreaterThan(100);
+  });
 });

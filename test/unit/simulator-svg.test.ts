@@ -112,4 +112,50 @@ describe('simulator: SVG charts', () => {
     expect(text).toContain('0–3 s');
     expect(text).toContain(`${(r.results[0]!.successRate * 100).toFixed(2)}%`);
   });
+
+  it('renders a report saved as JSON and read back', async () => {
+    const r = JSON.parse(JSON.stringify(await smallReport())) as SimulationReport;
+    expect(formatReport(r)).toBe(formatReport(await smallReport()));
+    expect(reportCharts(r).map((c) => c.svg)).toEqual(
+      reportCharts(await smallReport()).map((c) => c.svg),
+    );
+  });
+
+  // Found by the property suite: each threw a plain TypeError before.
+  it.each([
+    ['no spec at all', () => barChart(undefined as never), 'BarChartSpec'],
+    [
+      'a title that is not a string',
+      () => barChart({ title: Number.NaN as never, categories: [], series: [], yLabel: 'y' }),
+      'BarChartSpec.title',
+    ],
+    [
+      'a format that returns a number',
+      () =>
+        barChart({
+          title: 't',
+          categories: ['a'],
+          series: [{ name: 's', values: [1] }],
+          yLabel: 'y',
+          format: (() => 42) as never,
+        }),
+      'BarChartSpec.format(value)',
+    ],
+    [
+      'a point that is not a pair',
+      () =>
+        lineChart({
+          title: 't',
+          series: [{ name: 'a', points: [1 as never] }],
+          xLabel: 'x',
+          yLabel: 'y',
+        }),
+      'LineChartSpec.series[0].points[0]',
+    ],
+    ['a title that is an object', () => lineChart({ title: {} } as never), 'LineChartSpec.title'],
+    ['a report that is not one', () => formatReport({} as never), 'report.scenario'],
+    ['a date as a report', () => reportCharts(new Date(0) as never), 'report'],
+  ])('refuses %s with a config error naming it', (_, call, field) => {
+    expect(call).toThrow(expect.objectContaining({ code: 'LB_CONFIG', field }));
+  });
 });
