@@ -13,7 +13,6 @@ import type {
   BackendState,
   BackendStats,
   BackendView,
-  FailureKind,
   Lease,
   LeaseOutcome,
   PickContext,
