@@ -35,6 +35,13 @@ import {
 import { BackendRecord } from './backend-record.js';
 import { normalizeBackend } from './normalize.js';
 import { PriorityLoad, TierDraws } from './priority-load.js';
+import {
+  parseZoneAware,
+  type ZoneAwareOptions,
+  ZoneDraws,
+  ZoneRouting,
+  type ZoneRules,
+} from './zone-routing.js';
 
 /** Options of the distribution-skew monitor. */
 export interface SkewOptions {
@@ -102,6 +109,18 @@ export interface BackendPoolOptions {
    * @default 1.4
    */
   overprovisioningFactor?: number;
+  /**
+   * Zone-aware routing: prefer backends in this process's zone (`localZone`) while that zone has
+   * enough healthy capacity, and spill the rest to the other zones in proportion to their spare
+   * capacity, as Envoy's zone aware routing does, within each priority tier. Off by default;
+   * `false` turns it off too. See {@link ZoneAwareOptions}.
+   * @default undefined (off: every zone alike)
+   * @example
+   * ```ts
+   * zoneAware: { localZone: process.env.ZONE ?? 'us-east-1a' }
+   * ```
+   */
+  zoneAware?: ZoneAwareOptions | false;
   /**
    * Ramp a backend that joins (after construction) or recovers from a floor to its full weight
    * over this many ms, so a cold instance is not flooded (Envoy `slow_start_window`, HAProxy
@@ -201,6 +220,7 @@ const POOL_KEYS = [
   'minHealthy',
   'panicThreshold',
   'overprovisioningFactor',
+  'zoneAware',
   'slowStartMs',
   'slowStartMinWeight',
   'slowStartAggression',
@@ -254,14 +274,19 @@ export class BackendPool extends EventEmitter<PoolEvents> {
   readonly #latencyDecayMs: number;
   readonly #drainGraceMs: number;
   readonly #skew: Required<SkewOptions> | undefined;
+  readonly #zoneRules: ZoneRules | undefined;
 
   readonly #records = new Map<string, BackendRecord>();
   #members: BackendRecord[] = [];
   #candidates: BackendRecord[] = [];
   /** The split of calls across priority tiers, with each loaded tier's candidates. */
   #load: PriorityLoad = PriorityLoad.EMPTY;
+  /** The arrays picks draw from: a tier, then (with `zoneAware`) a zone within it. */
+  #route: ZoneRouting = ZoneRouting.EMPTY;
   /** Draws of the injected random for choosing a tier when tiers share the calls. */
   readonly #draws: TierDraws;
+  /** Draws of the injected random for choosing a zone when zones share a tier's calls. */
+  readonly #zoneDraws: ZoneDraws;
   #panic = false;
   #closed = false;
   #slowStarting = 0;
@@ -277,6 +302,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     this.clock = o.clock === undefined ? systemClock : checkClock('clock', o.clock);
     this.random = o.random === undefined ? defaultRandom : checkRandom('random', o.random);
     this.#draws = new TierDraws(this.random);
+    this.#zoneDraws = new ZoneDraws(this.random);
     this.#minHealthy = optNumber('minHealthy', o.minHealthy, 1, { min: 0, integer: true });
     this.#panicThreshold = optNumber('panicThreshold', o.panicThreshold, 0.5, { min: 0, max: 1 });
     this.#overprovisioningFactor = optNumber(
@@ -301,6 +327,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     });
     this.#drainGraceMs = optDuration('drainGraceMs', o.drainGraceMs, 30_000, { min: 0 });
     this.#skew = parseSkew(o.skew);
+    this.#zoneRules = parseZoneAware(o.zoneAware);
 
     const algorithm = o.algorithm ?? new PowerOfTwoChoices();
     if (
@@ -383,9 +410,9 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     }
     if (this.#candidates.length === 0) throw this.#noBackendError();
     // The tier first (Envoy's choosePriority, a draw only when tiers share the calls), then the
-    // algorithm among that tier's candidates.
-    const load = this.#load;
-    const candidates = load.only ?? load.tierAt(this.#draws.next());
+    // zone within it (zone-aware routing), then the algorithm among those candidates.
+    const route = this.#route;
+    const candidates = route.only ?? route.choose(this.#draws, this.#zoneDraws);
     if (c.exclude !== undefined) return this.#pickExcluding(candidates, c);
     const picked = this.algorithm.pick(candidates, c) as BackendRecord | undefined;
     if (picked === undefined || !picked.eligible) throw this.#algorithmFailed(picked);
@@ -518,6 +545,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
       algorithm: this.algorithm.name,
       panic: this.#panic,
       tiers: this.#load.tiers,
+      zones: this.#route.tiers,
       eligible,
       excluded,
     };
@@ -545,11 +573,14 @@ export class BackendPool extends EventEmitter<PoolEvents> {
       }
     }
     const affinity = c.affinity === undefined ? 'none' : 'not-routable';
-    // With more than one tier, say how the calls split and why before the algorithm's part.
-    const split =
+    // With more than one tier, say how the calls split and why before the algorithm's part;
+    // then how each tier's calls split by zone.
+    const zones = this.#route.describe();
+    const split = `${
       this.#load.tiers.length > 1
         ? `${this.#load.describe(this.#overprovisioningFactor, this.#panicThreshold)}. `
-        : '';
+        : ''
+    }${zones === '' ? '' : `${zones}. `}`;
     if (this.#candidates.length === 0) {
       return {
         ...base,
@@ -560,26 +591,35 @@ export class BackendPool extends EventEmitter<PoolEvents> {
       };
     }
     const panic = this.#panic ? 'PANIC: routing across unhealthy backends too. ' : '';
-    const tiers = this.#load.snapshots;
-    if (tiers.length > 1) {
-      // Which tier the next pick goes to is a draw: say what each would do.
-      const notes = tiers.map((t) => {
-        const e = this.algorithm.explain?.(t.candidates, c);
-        return `tier ${t.priority} (${t.figures.load}%): ${e?.note ?? `${this.algorithm.name} picks among ${t.candidates.length} backends`}`;
-      });
+    const only = this.#route.only;
+    if (only === undefined) {
+      // Which tier or zone the next pick goes to is a draw: say what each would do.
+      const loads = new Map(this.#load.snapshots.map((t) => [t.priority, t.figures.load / 100]));
+      const notes = this.#route
+        .shares((t) => loads.get(t) ?? 0)
+        .map(({ candidates, p }) => {
+          const e = this.algorithm.explain?.(candidates, c);
+          const first = candidates[0]!;
+          const zone =
+            candidates ===
+            this.#load.snapshots.find((t) => t.priority === first.priority)?.candidates
+              ? ''
+              : ` zone ${first.zone ?? '(no zone)'}`;
+          return `tier ${first.priority}${zone} (${Math.round(p * 10_000) / 100}%): ${e?.note ?? `${this.algorithm.name} picks among ${candidates.length} backends`}`;
+        });
       return {
         ...base,
         affinity,
         wouldPick: undefined,
-        note: `${panic}${split}The tier is drawn per pick; ${notes.join('; ')}`,
+        note: `${panic}${split}${this.#zoneRules === undefined ? 'The tier is' : 'The tier and the zone are'} drawn per pick; ${notes.join('; ')}`,
       };
     }
-    const e = this.algorithm.explain?.(this.#candidates, c);
+    const e = this.algorithm.explain?.(only, c);
     return {
       ...base,
       affinity,
       wouldPick: e?.wouldPick?.id,
-      note: `${panic}${split}${e?.note ?? `${this.algorithm.name} picks among ${this.#candidates.length} backends`}`,
+      note: `${panic}${split}${e?.note ?? `${this.algorithm.name} picks among ${only.length} backends`}`,
     };
   }
 
@@ -687,8 +727,8 @@ export class BackendPool extends EventEmitter<PoolEvents> {
 
   /**
    * The backends the next pick may choose from: those of every priority tier that takes a share
-   * of the calls (its healthy ones, or in panic all that are not draining). With one such tier,
-   * the very array the algorithm's `pick` receives.
+   * of the calls (its healthy ones, or in panic all that are not draining), in every zone. With
+   * one such tier and no zone split, the very array the algorithm's `pick` receives.
    */
   eligible(): readonly BackendView[] {
     return this.#candidates;
@@ -1058,7 +1098,10 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     for (const r of this.#members) r.eligible = false;
     for (const r of candidates) r.eligible = true;
     this.#candidates = candidates;
-    this.algorithm.onEligibleChange?.(load.snapshots.map((t) => t.candidates));
+    const previousRoute = this.#route;
+    const route = ZoneRouting.compute(load, this.#members, this.#zoneRules);
+    this.#route = route;
+    this.algorithm.onEligibleChange?.(route.arrays);
     const panic = load.panic;
     if (panic !== this.#panic) {
       this.#panic = panic;
@@ -1076,6 +1119,10 @@ export class BackendPool extends EventEmitter<PoolEvents> {
         normalizedHealth: load.normalizedHealth,
         totalPanic: load.totalPanic,
       });
+    }
+    const zoneRules = this.#zoneRules;
+    if (zoneRules !== undefined && !route.sameSplit(previousRoute)) {
+      this.emit('zone-load', { localZone: zoneRules.localZone, tiers: route.tiers });
     }
     if (
       this.#skew !== undefined &&
@@ -1155,21 +1202,24 @@ export class BackendPool extends EventEmitter<PoolEvents> {
 
   #checkSkew(skew: Required<SkewOptions>): void {
     let total = 0;
-    // A backend's fair share is its tier's load times its weight within the tier.
-    const tierWeight = new Map<number, number>();
-    const tierLoad = new Map<number, number>();
-    for (const t of this.#load.snapshots) tierLoad.set(t.priority, t.figures.load / 100);
-    for (const r of this.#members) {
-      total += r.windowRequests;
-      if (r.eligible)
-        tierWeight.set(r.priority, (tierWeight.get(r.priority) ?? 0) + r.effectiveWeight);
-    }
-    if (total >= skew.minRequests && tierWeight.size > 0) {
+    for (const r of this.#members) total += r.windowRequests;
+    if (total >= skew.minRequests && this.#candidates.length > 0) {
+      // A backend's fair share: over every array a pick can receive (a tier, or a zone of it),
+      // the array's probability times the backend's weight within it.
+      const tierLoad = new Map<number, number>();
+      for (const t of this.#load.snapshots) tierLoad.set(t.priority, t.figures.load / 100);
+      const expected = new Map<BackendRecord, number>();
+      for (const { candidates, p } of this.#route.shares((t) => tierLoad.get(t) ?? 0)) {
+        let weight = 0;
+        for (const r of candidates) weight += r.effectiveWeight;
+        for (const r of candidates) {
+          expected.set(r, (expected.get(r) ?? 0) + (p * r.effectiveWeight) / weight);
+        }
+      }
       for (const r of this.#members) {
         if (!r.eligible || r.windowRequests === 0) continue;
         const share = r.windowRequests / total;
-        const expectedShare =
-          ((tierLoad.get(r.priority) ?? 0) * r.effectiveWeight) / tierWeight.get(r.priority)!;
+        const expectedShare = expected.get(r) ?? 0;
         if (share > skew.factor * expectedShare) {
           this.emit('skew', {
             backend: r,
