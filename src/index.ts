@@ -84,6 +84,7 @@ export {
   type RemoveOptions,
   type SkewOptions,
 } from './pool/backend-pool.js';
+export type { ZoneAwareOptions } from './pool/zone-routing.js';
 export { defaultRandom, type Random } from './random.js';
 export type { HeaderCondition, RouteMatch } from './routing/route-matcher.js';
 export {
