@@ -20,6 +20,7 @@ export {
   hotKeysScenario,
   linkerdScenario,
   type ScenarioOptions,
+  zoneOutageScenario,
 } from './scenarios.js';
 export { simulate } from './simulate.js';
 export {
