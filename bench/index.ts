@@ -17,6 +17,7 @@ const sections: Record<string, () => Promise<{ default: Runner }>> = {
   routing: () => import('./routing.js'),
   tail: () => import('./tail-latency.js'),
   memory: () => import('./memory.js'),
+  zones: () => import('./zones.js'),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
