@@ -84,6 +84,12 @@ export {
   type RemoveOptions,
   type SkewOptions,
 } from './pool/backend-pool.js';
+export {
+  type BackendSnapshot,
+  POOL_SNAPSHOT_FORMAT,
+  POOL_SNAPSHOT_VERSION,
+  type PoolSnapshot,
+} from './pool/snapshot.js';
 export type { ZoneAwareOptions } from './pool/zone-routing.js';
 export { defaultRandom, type Random } from './random.js';
 export type { HeaderCondition, RouteMatch } from './routing/route-matcher.js';

@@ -14,6 +14,7 @@ export type LoadBalancerErrorCode =
   | 'LB_DISCOVERY_CLOSED'
   | 'LB_SESSION_STORE'
   | 'LB_HEALTH_CHECK_TIMEOUT'
+  | 'LB_SNAPSHOT_REFUSED'
   | (string & {});
 
 /**

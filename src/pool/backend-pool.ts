@@ -4,9 +4,11 @@ import { backgroundTimer, type Clock, systemClock, type TimerHandle } from '../c
 import { LoadBalancerConfigError } from '../errors/config-error.js';
 import { NoBackendAvailableError, type NoBackendReason } from '../errors/no-backend-error.js';
 import { PoolClosedError } from '../errors/pool-closed-error.js';
+import { SnapshotRestoreError } from '../errors/snapshot-restore-error.js';
 import { UnknownBackendError } from '../errors/unknown-backend-error.js';
 import { blamesBackend, measuresBackend } from '../failure.js';
 import { defaultRandom, type Random } from '../random.js';
+import { redactUrl } from '../redact.js';
 import type {
   Algorithm,
   BackendSpec,
@@ -35,6 +37,13 @@ import {
 import { BackendRecord } from './backend-record.js';
 import { normalizeBackend } from './normalize.js';
 import { PriorityLoad, TierDraws } from './priority-load.js';
+import {
+  type PoolSnapshot,
+  planRestore,
+  type RestoredBackend,
+  type RestorePlan,
+  takeSnapshot,
+} from './snapshot.js';
 import {
   parseZoneAware,
   type ZoneAwareOptions,
@@ -159,6 +168,35 @@ export interface BackendPoolOptions {
    * @default 'default'
    */
   name?: string;
+  /**
+   * A snapshot from `pool.snapshot()` (of this pool's previous process, after `JSON.parse` when
+   * persisted) to start warm from: backends keep their health, draining, ejections (for the
+   * time they had left), slow-start ramps and latency estimates, so the first calls after a
+   * restart do not stampede a backend the previous process had learnt to avoid. Every field is
+   * checked before anything is applied; a snapshot of another format version, older than
+   * `maxSnapshotAgeMs`, stamped in the future beyond a minute of clock skew, malformed, or
+   * holding a backend that is not among `backends` (when given) is refused with a
+   * {@link SnapshotRestoreError} and no pool is built. Without `backends`, the snapshot's own
+   * backends are the pool's (except those a `remove()` was taking out). See docs/warm-restarts.md.
+   * @default undefined (a cold start)
+   * @example
+   * ```ts
+   * const saved = await readFile('pool-snapshot.json', 'utf8').catch(() => undefined);
+   * const pool = new BackendPool({
+   *   backends,
+   *   ...(saved === undefined ? {} : { restore: JSON.parse(saved) }),
+   *   maxSnapshotAgeMs: 60_000,
+   * });
+   * ```
+   */
+  restore?: PoolSnapshot;
+  /**
+   * The oldest snapshot `restore` accepts, by the wall clock: an older one is refused. After a
+   * few minutes what it says is out of date: latency estimates have decayed (10 s time constant
+   * by default) and ejections ended (Envoy's longest is 300 s).
+   * @default 300000
+   */
+  maxSnapshotAgeMs?: number;
   /** Time source. @default systemClock */
   clock?: Clock;
   /** Random source in [0, 1). @default defaultRandom (sfc32 seeded once per process) */
@@ -228,6 +266,8 @@ const POOL_KEYS = [
   'drainGraceMs',
   'skew',
   'name',
+  'restore',
+  'maxSnapshotAgeMs',
   'clock',
   'random',
 ] as const;
@@ -328,6 +368,14 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     this.#drainGraceMs = optDuration('drainGraceMs', o.drainGraceMs, 30_000, { min: 0 });
     this.#skew = parseSkew(o.skew);
     this.#zoneRules = parseZoneAware(o.zoneAware);
+    const maxSnapshotAgeMs = optDuration('maxSnapshotAgeMs', o.maxSnapshotAgeMs, 300_000, {
+      min: 0,
+    });
+    // The whole snapshot is checked before the pool takes anything from it.
+    const plan =
+      o.restore === undefined
+        ? undefined
+        : planRestore(o.restore, this.#wallNow(), maxSnapshotAgeMs);
 
     const algorithm = o.algorithm ?? new PowerOfTwoChoices();
     if (
@@ -360,15 +408,110 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     if (!Array.isArray(specs))
       throw new LoadBalancerConfigError('backends', specs, 'an array of backends');
     try {
-      specs.forEach((spec, i) => {
-        this.#insert(spec, `backends[${i}]`, false);
-      });
+      if (o.backends === undefined && plan !== undefined) {
+        plan.backends.forEach((b, i) => {
+          const { zone, ...spec } = b.spec;
+          this.#insert(
+            zone === undefined ? spec : { ...spec, zone },
+            `restore.backends[${i}]`,
+            false,
+          );
+        });
+      } else {
+        specs.forEach((spec, i) => {
+          this.#insert(spec, `backends[${i}]`, false);
+        });
+      }
+      const restoring = plan === undefined ? [] : this.#matchRestored(plan);
       this.#membershipChanged();
+      if (restoring.length > 0) {
+        const now = this.clock.now();
+        for (const [record, b] of restoring) this.#applyRestored(record, b, now);
+        this.#membershipChanged();
+      }
     } catch (error) {
       // This pool never comes to life: its algorithm may serve another one.
       attachedAlgorithms.delete(algorithm);
       throw error;
     }
+  }
+
+  // ---------------------------------------------------------------- warm restarts
+
+  /**
+   * The pool's state for a warm restart, as plain JSON-serialisable data: every backend with its
+   * health, draining, the time its ejection has left, how far its slow-start ramp has gone and
+   * its latency estimate, stamped with the wall clock (`clock.wallNow()`). Give it to a new
+   * pool's `restore` option (after `JSON.parse` when persisted). Works after `close()` too, so
+   * a service can take it on shutdown. See docs/warm-restarts.md.
+   *
+   * @example
+   * ```ts
+   * process.once('SIGTERM', async () => {
+   *   await pool.close({ graceMs: 5000 });
+   *   await writeFile('pool-snapshot.json', JSON.stringify(pool.snapshot()));
+   * });
+   * ```
+   */
+  snapshot(): PoolSnapshot {
+    if (!this.#closed) this.#refreshSlowStartIfDue();
+    return takeSnapshot(this.name, this.#members, this.clock.now(), this.#wallNow());
+  }
+
+  #wallNow(): number {
+    return this.clock.wallNow?.() ?? this.clock.now();
+  }
+
+  /**
+   * Pairs each backend of the plan with the pool's record of the same id; refuses a backend the
+   * pool was not given, or one whose URL differs, before anything is applied.
+   */
+  #matchRestored(plan: RestorePlan): [BackendRecord, RestoredBackend][] {
+    return plan.backends.map((b, i) => {
+      const record = this.#records.get(b.spec.id);
+      if (record === undefined) {
+        const known = [...this.#records.keys()];
+        throw new SnapshotRestoreError(
+          'unknown-backend',
+          `backend ${JSON.stringify(b.spec.id)} is not among the pool's backends (${known.length > 10 ? `${known.slice(0, 10).join(', ')}, ...` : known.join(', ') || 'none'}); restore with the same backends, or leave \`backends\` out to take the snapshot's`,
+          `backends[${i}].id`,
+        );
+      }
+      if (record.url !== b.spec.url) {
+        throw new SnapshotRestoreError(
+          'mismatch',
+          `backend ${JSON.stringify(b.spec.id)} has the URL ${redactUrl(b.spec.url)} in the snapshot and ${redactUrl(record.url)} in the pool`,
+          `backends[${i}].url`,
+        );
+      }
+      return [record, b];
+    });
+  }
+
+  /** Gives a record the state the plan holds for it (nothing here can fail). */
+  #applyRestored(record: BackendRecord, b: RestoredBackend, now: number): void {
+    record.healthy = b.healthy;
+    record.draining = b.draining;
+    if (b.ejection !== undefined) {
+      record.ejectReason = b.ejection.reason;
+      record.ejectEndsOnProbe = b.ejection.endsOnProbe;
+      this.#armEjection(record, b.ejection.remainingMs);
+    }
+    const elapsed = b.slowStartElapsedMs;
+    if (elapsed !== undefined && elapsed < this.#slowStartMs) {
+      this.#slowStarting++;
+      record.slowStartFrom = now - elapsed;
+      record.effectiveWeight = this.#rampWeight(record, now);
+      this.#nextSlowStartRefresh = Math.min(
+        this.#nextSlowStartRefresh,
+        now + this.#slowStartStep(),
+      );
+    }
+    if (b.latency !== undefined) {
+      record.latencyEwma = b.latency.ewmaMs;
+      record.latencyStamp = now - b.latency.ageMs;
+    }
+    record.state = record.derivedState();
   }
 
   // ---------------------------------------------------------------- picking
@@ -694,6 +837,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     const record = this.#get(id);
     let result: DrainResult = { id, completed: record.inFlight === 0, remaining: record.inFlight };
     if (o.drain === undefined || checkBoolean('drain', o.drain)) {
+      record.leaving = true;
       result = await this.#drain(id, o.graceMs === undefined ? {} : { graceMs: o.graceMs });
     }
     if (this.#records.get(id) === record) {
@@ -927,14 +1071,9 @@ export class BackendPool extends EventEmitter<PoolEvents> {
       if (!endsOnProbe) record.ejectEndsOnProbe = false;
       return;
     }
-    if (record.ejectTimer !== undefined) this.#cancel(record.ejectTimer);
-    record.ejectedUntil = until;
     record.ejectReason = reason;
     record.ejectEndsOnProbe = endsOnProbe;
-    record.ejectTimer = this.#schedule(() => {
-      record.ejectTimer = undefined;
-      if (!record.removed) this.#uneject(record, 'ejection period over');
-    }, ms);
+    this.#armEjection(record, ms);
     this.#stateMaybeChanged(record, reason);
     this.#rebuild();
   }
@@ -955,6 +1094,16 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     this.#stateMaybeChanged(record, reason);
     if (before !== 'healthy' && record.state === 'healthy') this.#startSlowStart(record);
     this.#rebuild();
+  }
+
+  /** Ejects `record` for `ms` from now (replacing any ejection timer) and arms its end. */
+  #armEjection(record: BackendRecord, ms: number): void {
+    if (record.ejectTimer !== undefined) this.#cancel(record.ejectTimer);
+    record.ejectedUntil = this.clock.now() + ms;
+    record.ejectTimer = this.#schedule(() => {
+      record.ejectTimer = undefined;
+      if (!record.removed) this.#uneject(record, 'ejection period over');
+    }, ms);
   }
 
   #clearEjection(record: BackendRecord): void {
