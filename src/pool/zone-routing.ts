@@ -272,7 +272,8 @@ export function splitZones(
     );
   }
   if (counts[li]!.healthy === 0) {
-    // Envoy before 1.28 (lb_local_cluster_not_ok): no healthy local host, no locality routing.
+    // Older Envoy (earlyExitNonLocalityRouting, lb_local_cluster_not_ok): no healthy local
+    // host, no locality routing. Current Envoy routes by residual capacity instead.
     return off(`no backend in the local zone ${local} is healthy, so calls go to every zone`);
   }
   if (healthyTotal < rules.minClusterSize) {

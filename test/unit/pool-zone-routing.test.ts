@@ -166,7 +166,7 @@ describe('splitZones: Envoy cases', () => {
       why: 'no backend of tier 0 is in the local zone Z',
     },
     {
-      case: 'the local zone down (Envoy before 1.28: lb_local_cluster_not_ok)',
+      case: 'the local zone down (older Envoy: lb_local_cluster_not_ok)',
       counts: 'A:0/4 B:4 C:4',
       rules: rules('A'),
       panic: false,
@@ -180,7 +180,7 @@ describe('splitZones: Envoy cases', () => {
     expect(split.figures.zones.every((z) => z.load === undefined)).toBe(true);
   });
 
-  it('differs from Envoy 1.28+ on purpose: callers in a zone without backends go to every zone', () => {
+  it('differs from current Envoy on purpose: callers in a zone without backends go to every zone', () => {
     // ZoneAwareZonesMismatched from zone B: Envoy now routes all of B's calls to C (A has no
     // residual); loadwise turns zone routing off, as Envoy did before, and the algorithm spreads
     // the calls over A and C.
