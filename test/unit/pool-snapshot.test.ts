@@ -335,7 +335,7 @@ describe('restore refusals', () => {
       [
         'an infinite latency',
         edit((s) => {
-          s.backends[0]!.latency = { ewmaMs: 1e400, ageMs: 0 };
+          s.backends[0]!.latency = { ewmaMs: Number.POSITIVE_INFINITY, ageMs: 0 };
         }),
         'malformed',
         'backends[0].latency.ewmaMs',
