@@ -20,6 +20,7 @@ export { PowerOfTwoChoices } from './algorithms/power-of-two-choices.js';
 export { RandomPick } from './algorithms/random-pick.js';
 export { RoundRobin, type RoundRobinOptions } from './algorithms/round-robin.js';
 export { WeightedRoundRobin } from './algorithms/weighted-round-robin.js';
+export type { HedgeExplanation, HedgeOptions } from './call/hedging.js';
 export { RetryBudget, type RetryBudgetOptions } from './call/retry-budget.js';
 export { type Clock, systemClock, type TimerHandle } from './clock.js';
 export * from './discovery/index.js';
@@ -35,6 +36,7 @@ export type {
   FetchResolution,
   FetchTarget,
 } from './fetch/types.js';
+export type { AmbiguousPathMode } from './fetch/url.js';
 export {
   ConsistentHashRing,
   type ConsistentHashRingOptions,

@@ -139,7 +139,10 @@ function absolutePath(raw: string, backends: BackendSource, policy: UrlPolicy): 
  */
 const AMBIGUOUS = /%(?:25)*(?:2f|5c|00)|%(?:25)+2e|(?:^|\/)\.\.?;/i;
 
-/** How a balanced fetch treats {@link AMBIGUOUS} paths. */
+/**
+ * How a balanced fetch treats ambiguous path encodings (`..%2f`, `%5c..`, `%00`, double
+ * encodings, `..;/`) under a backend's base path.
+ */
 export type AmbiguousPathMode = 'refuse' | 'allow' | 'auto';
 
 /**
