@@ -195,6 +195,10 @@ export interface BackendPoolOptions {
    * few minutes what it says is out of date: latency estimates have decayed (10 s time constant
    * by default) and ejections ended (Envoy's longest is 300 s).
    * @default 300000
+   * @example
+   * ```ts
+   * maxSnapshotAgeMs: 60_000 // a process restarted more than a minute later starts cold
+   * ```
    */
   maxSnapshotAgeMs?: number;
   /** Time source. @default systemClock */
