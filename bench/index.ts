@@ -18,6 +18,8 @@ const sections: Record<string, () => Promise<{ default: Runner }>> = {
   tail: () => import('./tail-latency.js'),
   memory: () => import('./memory.js'),
   etcd: () => import('./etcd.js'),
+  zones: () => import('./zones.js'),
+  restart: () => import('./warm-restart.js'),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

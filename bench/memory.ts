@@ -308,6 +308,33 @@ async function measure(): Promise<Results> {
       });
     }
   }
+  // Zone-aware routing (12 backends in zones a, b, c; the pool in a): direct keeps one array,
+  // residual (a at 2 of 4 healthy: 60/20/20) draws a zone per pick. The same figure as without
+  // zones means the zone draw allocates nothing.
+  for (const mode of ['direct', 'residual'] as const) {
+    for (const [name, make] of tieredPools) {
+      const pool = new BackendPool({
+        backends: urls(12).map((url, i) => ({ url, zone: 'abc'[i % 3]! })),
+        algorithm: make(),
+        clock,
+        random: seededRandom(6),
+        skew: false,
+        zoneAware: { localZone: 'a' },
+      });
+      if (mode === 'residual') {
+        const local = pool.backends().filter((b) => b.zone === 'a');
+        pool.setHealthy(local[0]!.id, false);
+        pool.setHealthy(local[1]!.id, false);
+      }
+      const m = await allocation(() => pool.acquire().release());
+      perPick.push({
+        name: `pool.acquire().release(), ${name}, zone-aware ${mode === 'direct' ? 'direct' : 'residual 60/20/20'}`,
+        bytesPerOp: m.bytes,
+        medianBytesPerOp: m.median,
+        gcs: m.gcs,
+      });
+    }
+  }
   observer.disconnect();
   return { node: process.version, perBackend, perSession, perPick };
 }

@@ -20,6 +20,13 @@ export interface Clock {
   setTimeout(fn: () => void, ms: number): TimerHandle;
   /** Cancels a timer created by {@link Clock.setTimeout}; unknown handles are ignored. */
   clearTimeout(handle: TimerHandle): void;
+  /**
+   * Milliseconds since the Unix epoch by the wall clock: the one reading that means the same in
+   * another process or on another host (a pool snapshot is stamped with it, so its durations
+   * survive a restart). Unlike {@link Clock.now} it may jump when the system clock is set. A
+   * clock without it has {@link Clock.now} read instead.
+   */
+  wallNow?(): number;
 }
 
 /**
@@ -93,7 +100,7 @@ class NeverTimer implements TimerHandle {
 
 /**
  * The real clock: `performance.now()` offset by `performance.timeOrigin` (monotonic, in
- * milliseconds since the epoch) and the platform timers.
+ * milliseconds since the epoch) and the platform timers; `wallNow()` is `Date.now()`.
  *
  * Every delay is honoured exactly: one longer than 2^31 - 1 ms (`MAX_TIMER_MS`, about 24.8
  * days), which a platform timer would fire after 1 ms, runs as a chain of shorter timers; an
@@ -102,6 +109,7 @@ class NeverTimer implements TimerHandle {
  */
 export const systemClock: Clock = {
   now: () => timeOrigin + performance.now(),
+  wallNow: () => Date.now(),
   setTimeout: (fn, ms) => {
     if (ms <= MAX_TIMER_MS || Number.isNaN(ms)) return setTimeout(fn, ms) as unknown as TimerHandle;
     return ms === Number.POSITIVE_INFINITY ? new NeverTimer() : new ChainedTimer(fn, ms);

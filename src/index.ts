@@ -24,6 +24,7 @@ export { PowerOfTwoChoices } from './algorithms/power-of-two-choices.js';
 export { RandomPick } from './algorithms/random-pick.js';
 export { RoundRobin, type RoundRobinOptions } from './algorithms/round-robin.js';
 export { WeightedRoundRobin } from './algorithms/weighted-round-robin.js';
+export type { HedgeExplanation, HedgeOptions } from './call/hedging.js';
 export { RetryBudget, type RetryBudgetOptions } from './call/retry-budget.js';
 export { type Clock, systemClock, type TimerHandle } from './clock.js';
 export * from './discovery/index.js';
@@ -39,6 +40,7 @@ export type {
   FetchResolution,
   FetchTarget,
 } from './fetch/types.js';
+export type { AmbiguousPathMode } from './fetch/url.js';
 export {
   deterministicSubset,
   type FleetPosition,
@@ -99,6 +101,13 @@ export {
   type RemoveOptions,
   type SkewOptions,
 } from './pool/backend-pool.js';
+export {
+  type BackendSnapshot,
+  POOL_SNAPSHOT_FORMAT,
+  POOL_SNAPSHOT_VERSION,
+  type PoolSnapshot,
+} from './pool/snapshot.js';
+export type { ZoneAwareOptions } from './pool/zone-routing.js';
 export { defaultRandom, type Random } from './random.js';
 export type { HeaderCondition, RouteMatch } from './routing/route-matcher.js';
 export {

@@ -122,16 +122,19 @@ export interface Algorithm {
   onMembershipChange?(members: readonly BackendView[]): void;
   /**
    * Called with the pool's new eligible snapshots whenever they change (before the next pick):
-   * one array per priority tier that takes a share of the calls, best tier first. A pool whose
-   * calls all go to one tier (every pool without priority tiers) announces a single array.
-   * `pick` then receives one of these very arrays, except on retries that exclude backends
-   * already tried, which get a shorter array of their own; keep per-array state (a rotation, a
-   * table) per snapshot.
+   * one array per priority tier that takes a share of the calls, best tier first, or with
+   * zone-aware routing one array per zone a tier routes to (the local zone first; and the whole
+   * tier too while `routingEnabled` is below 100). A pool whose calls all go to one array
+   * (every pool without priority tiers or zones) announces a single array. `pick` then receives
+   * one of these very arrays, except on retries that exclude backends already tried, which get
+   * a shorter array of their own; keep per-array state (a rotation, a table) per snapshot.
    */
   onEligibleChange?(snapshots: readonly (readonly BackendView[])[]): void;
   /**
    * Picks one of `candidates` (never empty; every element has `eligible === true`). The
-   * candidates of one pick all belong to one priority tier: the pool chooses the tier first.
+   * candidates of one pick all belong to one priority tier, and with zone-aware routing to one
+   * zone: the pool chooses the tier and the zone first. Other eligible backends (of other tiers
+   * or zones) must not be returned.
    * Return `undefined` only when the algorithm cannot choose (the pool then reports an error).
    */
   pick(candidates: readonly BackendView[], ctx: PickContext): BackendView | undefined;
@@ -244,6 +247,66 @@ export interface PriorityTierLoad {
   readonly panic: boolean;
 }
 
+/**
+ * One zone's figures in zone-aware routing within a priority tier (Envoy's locality percentages,
+ * `calculateLocalityPercentages`): in `pool.explain().zones` and the `zone-load` event. Shares
+ * are percentages with two decimals, computed in Envoy's basis points (1/100 of a percent).
+ */
+export interface ZoneLoad {
+  /** The zone label (`undefined` for backends that have none). */
+  readonly zone: string | undefined;
+  /** Whether it is the pool's local zone. */
+  readonly local: boolean;
+  /** Its backends in the tier that are not draining. */
+  readonly backends: number;
+  /** How many of them are healthy. */
+  readonly healthy: number;
+  /** Its share of the tier's healthy backends, in percent (Envoy's upstream percentage). */
+  readonly healthyShare: number;
+  /**
+   * Its share of the calling fleet, in percent (Envoy's local percentage): from the pool's
+   * `zoneAware.callerZones`, or by default its share of the tier's backends, as if the callers
+   * were spread over the zones like the backends.
+   */
+  readonly callerShare: number;
+  /**
+   * The percentage of the tier's zone-routed calls this pool sends to the zone, or `undefined`
+   * while zone-aware routing is off for the tier (the algorithm then picks across every zone).
+   */
+  readonly load: number | undefined;
+}
+
+/**
+ * How a tier's calls are routed by zone:
+ * - `direct`: the local zone has at least its callers' share of the healthy backends, so every
+ *   zone-routed call stays in it (Envoy's `LocalityDirect`);
+ * - `residual`: it has less, so it takes (its healthy share / its callers' share) of the calls
+ *   and the rest spill to the other zones in proportion to their spare capacity (Envoy's
+ *   `LocalityResidual`);
+ * - `off`: a precondition failed (the tier is in panic, the local zone has no healthy backend,
+ *   fewer healthy backends than `minClusterSize`, fewer than two zones): the algorithm picks
+ *   across every zone.
+ */
+export type ZoneRoutingMode = 'direct' | 'residual' | 'off';
+
+/** Zone-aware routing within one priority tier that takes calls. */
+export interface TierZoneLoad {
+  /** The tier (0 is the best). */
+  readonly priority: number;
+  /** The pool's local zone. */
+  readonly localZone: string;
+  readonly mode: ZoneRoutingMode;
+  /** Why this mode, with the figures that decided it. */
+  readonly why: string;
+  /**
+   * The percentage of the tier's picks zone-aware routing applies to (the pool's
+   * `zoneAware.routingEnabled`, Envoy's `routing_enabled`); the others pick across every zone.
+   */
+  readonly routingEnabled: number;
+  /** Every zone with backends in the tier, the local zone first. */
+  readonly zones: readonly ZoneLoad[];
+}
+
 /** The answer of `pool.explain(ctx)`. */
 export interface PickExplanation {
   readonly algorithm: string;
@@ -254,7 +317,12 @@ export interface PickExplanation {
    * backends (a single one in a pool without tiers).
    */
   readonly tiers: readonly PriorityTierLoad[];
-  /** The backends the algorithm would choose from. */
+  /**
+   * Zone-aware routing in each tier that takes calls, best first; empty when the pool's
+   * `zoneAware` option is off.
+   */
+  readonly zones: readonly TierZoneLoad[];
+  /** The backends the algorithm would choose from (in every zone). */
   readonly eligible: readonly {
     id: string;
     state: BackendState;
@@ -301,6 +369,11 @@ export interface PoolEvents {
     normalizedHealth: number;
     totalPanic: boolean;
   }) => void;
+  /**
+   * The split of calls across zones changed in a pool with `zoneAware` routing (a tier's mode or
+   * a zone's load): one entry per tier that takes calls, as in `pool.explain().zones`.
+   */
+  'zone-load': (e: { localZone: string; tiers: readonly TierZoneLoad[] }) => void;
   /** A backend took a share of recent requests above `factor` × its fair share. */
   skew: (e: {
     backend: BackendView;

@@ -22,6 +22,7 @@ import {
   missingKeyNote,
   pickWithoutKey,
   readKey,
+  SnapshotZones,
 } from './shared.js';
 
 export type { MissingKeyPolicy } from './shared.js';
@@ -113,6 +114,8 @@ export abstract class HashRingAlgorithm implements Algorithm {
   #snapshot: RingSnapshot | undefined;
   /** Member views by ring ordinal. */
   #views: (BackendView | undefined)[] = [];
+  /** The zone of each of the pool's snapshots (zone-aware routing hands over one zone). */
+  readonly #zones = new SnapshotZones();
 
   protected constructor(
     label: string,
@@ -159,6 +162,10 @@ export abstract class HashRingAlgorithm implements Algorithm {
     this.#env = env;
   }
 
+  onEligibleChange(snapshots: readonly (readonly BackendView[])[]): void {
+    this.#zones.update(snapshots);
+  }
+
   onMembershipChange(members: readonly BackendView[]): void {
     const ring = this.#ring;
     // Refused before the ring changes, so the pool can undo the change that brought it here.
@@ -202,8 +209,9 @@ export abstract class HashRingAlgorithm implements Algorithm {
   }
 
   /**
-   * Walks the ring from index `start` to the first eligible backend of the candidates' tier under
-   * the load cap; falls back to the candidates from `fallback` (the hash mod their count).
+   * Walks the ring from index `start` to the first eligible backend of the candidates' tier (and
+   * zone, under zone-aware routing) under the load cap; falls back to the candidates from
+   * `fallback` (the hash mod their count).
    */
   #choose(
     candidates: readonly BackendView[],
@@ -211,8 +219,9 @@ export abstract class HashRingAlgorithm implements Algorithm {
     fallback: number,
   ): BackendView | undefined {
     const cap = this.#cap(candidates);
-    // The pool draws a tier first: only backends of that tier may take this pick.
+    // The pool draws a tier (and a zone) first: only backends there may take this pick.
     const tier = candidates[0]!.priority;
+    const zone = this.#zones.of(candidates);
     const s = this.#snapshot;
     if (s !== undefined && start >= 0) {
       const owners = s.owners;
@@ -221,7 +230,13 @@ export abstract class HashRingAlgorithm implements Algorithm {
       let pos = start;
       for (let step = 0; step < total; step++) {
         const v = views[owners[pos]!];
-        if (v?.eligible && v.priority === tier && v.inFlight < cap) return v;
+        if (
+          v?.eligible &&
+          v.priority === tier &&
+          (zone === null || v.zone === zone) &&
+          v.inFlight < cap
+        )
+          return v;
         pos = pos + 1 === total ? 0 : pos + 1;
       }
     }

@@ -16,6 +16,7 @@ import {
   missingKeyNote,
   pickWithoutKey,
   readKey,
+  SnapshotZones,
 } from './shared.js';
 
 /** Options of {@link Maglev}. */
@@ -81,6 +82,8 @@ export class Maglev implements Algorithm {
   #signature = '';
   /** Member views by table index. */
   #views: (BackendView | undefined)[] = [];
+  /** The zone of each of the pool's snapshots (zone-aware routing hands over one zone). */
+  readonly #zones = new SnapshotZones();
 
   constructor(options: MaglevOptions = {}) {
     const o = checkOptions('Maglev options', options, [
@@ -102,6 +105,10 @@ export class Maglev implements Algorithm {
 
   attach(env: AlgorithmEnv): void {
     this.#env = env;
+  }
+
+  onEligibleChange(snapshots: readonly (readonly BackendView[])[]): void {
+    this.#zones.update(snapshots);
   }
 
   onMembershipChange(members: readonly BackendView[]): void {
@@ -140,12 +147,13 @@ export class Maglev implements Algorithm {
     const slots = table._slots;
     const views = this.#views;
     const m = slots.length;
-    // The pool draws a tier first: only backends of that tier may take this pick.
+    // The pool draws a tier (and a zone) first: only backends there may take this pick.
     const tier = candidates[0]!.priority;
+    const zone = this.#zones.of(candidates);
     let s = slot;
     for (let step = 0; step < m; step++) {
       const v = views[slots[s]!];
-      if (v?.eligible && v.priority === tier) return v;
+      if (v?.eligible && v.priority === tier && (zone === null || v.zone === zone)) return v;
       s = s + 1 === m ? 0 : s + 1;
     }
     // No eligible backend holds a slot (more backends than slots, or a table not built for these

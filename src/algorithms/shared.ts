@@ -50,6 +50,45 @@ export function snapshotHolding(
   return -1;
 }
 
+/**
+ * The zone every candidate is in (`undefined` being the zone of backends without one), or `null`
+ * when they span several. With zone-aware routing the pool hands a pick the candidates of one
+ * zone, and an algorithm that walks a table over every member (a ring, Maglev) must stay in it.
+ * O(n); computed per snapshot, and per pick only for a retry's subset.
+ * @internal
+ */
+export function commonZone(candidates: readonly BackendView[]): string | undefined | null {
+  const first = candidates[0];
+  if (first === undefined) return null;
+  const zone = first.zone;
+  for (let i = 1; i < candidates.length; i++) if (candidates[i]!.zone !== zone) return null;
+  return zone;
+}
+
+/**
+ * Remembers the zone of each of the pool's snapshots so a table walk can stay in the zone of the
+ * candidates it was given: `null` (no restriction) without a pool or for arrays that span zones.
+ * @internal
+ */
+export class SnapshotZones {
+  #snapshots: readonly (readonly BackendView[])[] | undefined;
+  #zones: (string | undefined | null)[] = [];
+
+  /** Call from `onEligibleChange`. */
+  update(snapshots: readonly (readonly BackendView[])[]): void {
+    this.#snapshots = snapshots;
+    this.#zones = snapshots.map(commonZone);
+  }
+
+  /** The zone a pick over `candidates` must stay in, or `null` for any. */
+  of(candidates: readonly BackendView[]): string | undefined | null {
+    const snapshots = this.#snapshots;
+    if (snapshots === undefined) return null;
+    const k = snapshotIndex(candidates, snapshots);
+    return k >= 0 ? this.#zones[k]! : commonZone(candidates);
+  }
+}
+
 /** In-flight calls per unit of effective weight: the load figure of least-loaded algorithms. @internal */
 export function loadOf(b: BackendView): number {
   return b.inFlight / b.effectiveWeight;

@@ -11,5 +11,6 @@ export { NoRouteError } from './no-route-error.js';
 export { PoolClosedError } from './pool-closed-error.js';
 export { RequestRefusedError, type RequestRefusedReason } from './request-refused-error.js';
 export { SessionStoreError, type SessionStoreOperation } from './session-store-error.js';
+export { type SnapshotRefusalReason, SnapshotRestoreError } from './snapshot-restore-error.js';
 export { TimeoutError, type TimeoutScope } from './timeout-error.js';
 export { UnknownBackendError } from './unknown-backend-error.js';

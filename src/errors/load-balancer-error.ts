@@ -15,6 +15,7 @@ export type LoadBalancerErrorCode =
   | 'LB_SESSION_STORE'
   | 'LB_HEALTH_CHECK_TIMEOUT'
   | 'LB_BAD_PORT'
+  | 'LB_SNAPSHOT_REFUSED'
   | (string & {});
 
 /**

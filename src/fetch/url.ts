@@ -171,7 +171,10 @@ function invalidUtf8(path: string): boolean {
   }
 }
 
-/** How a balanced fetch treats {@link AMBIGUOUS} paths. */
+/**
+ * How a balanced fetch treats ambiguous path encodings (`..%2f`, `%5c..`, `%00`, double
+ * encodings, `..;/`) under a backend's base path.
+ */
 export type AmbiguousPathMode = 'refuse' | 'allow' | 'auto';
 
 /**

@@ -4,9 +4,11 @@ import { backgroundTimer, type Clock, systemClock, type TimerHandle } from '../c
 import { LoadBalancerConfigError } from '../errors/config-error.js';
 import { NoBackendAvailableError, type NoBackendReason } from '../errors/no-backend-error.js';
 import { PoolClosedError } from '../errors/pool-closed-error.js';
+import { SnapshotRestoreError } from '../errors/snapshot-restore-error.js';
 import { UnknownBackendError } from '../errors/unknown-backend-error.js';
 import { blamesBackend, FAILURE_KINDS, measuresBackend } from '../failure.js';
 import { defaultRandom, type Random } from '../random.js';
+import { redactUrl } from '../redact.js';
 import type {
   Algorithm,
   BackendSpec,
@@ -37,6 +39,20 @@ import { BackendRecord } from './backend-record.js';
 import { checkDecayCalls, type LatencyDecay, observeLatency } from './latency-estimate.js';
 import { normalizeBackend } from './normalize.js';
 import { PriorityLoad, TierDraws } from './priority-load.js';
+import {
+  type PoolSnapshot,
+  planRestore,
+  type RestoredBackend,
+  type RestorePlan,
+  takeSnapshot,
+} from './snapshot.js';
+import {
+  parseZoneAware,
+  type ZoneAwareOptions,
+  ZoneDraws,
+  ZoneRouting,
+  type ZoneRules,
+} from './zone-routing.js';
 
 /** Options of the distribution-skew monitor. */
 export interface SkewOptions {
@@ -105,6 +121,18 @@ export interface BackendPoolOptions {
    */
   overprovisioningFactor?: number;
   /**
+   * Zone-aware routing: prefer backends in this process's zone (`localZone`) while that zone has
+   * enough healthy capacity, and spill the rest to the other zones in proportion to their spare
+   * capacity, as Envoy's zone aware routing does, within each priority tier. Off by default;
+   * `false` turns it off too. See {@link ZoneAwareOptions}.
+   * @default undefined (off: every zone alike)
+   * @example
+   * ```ts
+   * zoneAware: { localZone: process.env.ZONE ?? 'us-east-1a' }
+   * ```
+   */
+  zoneAware?: ZoneAwareOptions | false;
+  /**
    * Ramp a backend that joins (after construction) or recovers from a floor to its full weight
    * over this many ms, so a cold instance is not flooded (Envoy `slow_start_window`, HAProxy
    * `slowstart`). 0 turns slow start off.
@@ -155,6 +183,39 @@ export interface BackendPoolOptions {
    * @default 'default'
    */
   name?: string;
+  /**
+   * A snapshot from `pool.snapshot()` (of this pool's previous process, after `JSON.parse` when
+   * persisted) to start warm from: backends keep their health, draining, ejections (for the
+   * time they had left), slow-start ramps and latency estimates, so the first calls after a
+   * restart do not stampede a backend the previous process had learnt to avoid. Every field is
+   * checked before anything is applied; a snapshot of another format version, older than
+   * `maxSnapshotAgeMs`, stamped in the future beyond a minute of clock skew, malformed, or
+   * holding a backend that is not among `backends` (when given) is refused with a
+   * {@link SnapshotRestoreError} and no pool is built. Without `backends`, the snapshot's own
+   * backends are the pool's (except those a `remove()` was taking out). See docs/warm-restarts.md.
+   * @default undefined (a cold start)
+   * @example
+   * ```ts
+   * const saved = await readFile('pool-snapshot.json', 'utf8').catch(() => undefined);
+   * const pool = new BackendPool({
+   *   backends,
+   *   ...(saved === undefined ? {} : { restore: JSON.parse(saved) }),
+   *   maxSnapshotAgeMs: 60_000,
+   * });
+   * ```
+   */
+  restore?: PoolSnapshot;
+  /**
+   * The oldest snapshot `restore` accepts, by the wall clock: an older one is refused. After a
+   * few minutes what it says is out of date: latency estimates have decayed (10 s time constant
+   * by default) and ejections ended (Envoy's longest is 300 s).
+   * @default 300000
+   * @example
+   * ```ts
+   * maxSnapshotAgeMs: 60_000 // a process restarted more than a minute later starts cold
+   * ```
+   */
+  maxSnapshotAgeMs?: number;
   /** Time source. @default systemClock */
   clock?: Clock;
   /** Random source in [0, 1). @default defaultRandom (sfc32 seeded once per process) */
@@ -216,6 +277,7 @@ const POOL_KEYS = [
   'minHealthy',
   'panicThreshold',
   'overprovisioningFactor',
+  'zoneAware',
   'slowStartMs',
   'slowStartMinWeight',
   'slowStartAggression',
@@ -224,6 +286,8 @@ const POOL_KEYS = [
   'drainGraceMs',
   'skew',
   'name',
+  'restore',
+  'maxSnapshotAgeMs',
   'clock',
   'random',
 ] as const;
@@ -271,14 +335,19 @@ export class BackendPool extends EventEmitter<PoolEvents> {
   readonly #latencyDecay: LatencyDecay;
   readonly #drainGraceMs: number;
   readonly #skew: Required<SkewOptions> | undefined;
+  readonly #zoneRules: ZoneRules | undefined;
 
   readonly #records = new Map<string, BackendRecord>();
   #members: BackendRecord[] = [];
   #candidates: BackendRecord[] = [];
   /** The split of calls across priority tiers, with each loaded tier's candidates. */
   #load: PriorityLoad = PriorityLoad.EMPTY;
+  /** The arrays picks draw from: a tier, then (with `zoneAware`) a zone within it. */
+  #route: ZoneRouting = ZoneRouting.EMPTY;
   /** Draws of the injected random for choosing a tier when tiers share the calls. */
   readonly #draws: TierDraws;
+  /** Draws of the injected random for choosing a zone when zones share a tier's calls. */
+  readonly #zoneDraws: ZoneDraws;
   #panic = false;
   #closed = false;
   #slowStarting = 0;
@@ -294,6 +363,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     this.clock = o.clock === undefined ? systemClock : checkClock('clock', o.clock);
     this.random = o.random === undefined ? defaultRandom : checkRandom('random', o.random);
     this.#draws = new TierDraws(this.random);
+    this.#zoneDraws = new ZoneDraws(this.random);
     this.#minHealthy = optNumber('minHealthy', o.minHealthy, 1, { min: 0, integer: true });
     this.#panicThreshold = optNumber('panicThreshold', o.panicThreshold, 0.5, { min: 0, max: 1 });
     this.#overprovisioningFactor = optNumber(
@@ -322,6 +392,15 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     };
     this.#drainGraceMs = optDuration('drainGraceMs', o.drainGraceMs, 30_000, { min: 0 });
     this.#skew = parseSkew(o.skew);
+    this.#zoneRules = parseZoneAware(o.zoneAware);
+    const maxSnapshotAgeMs = optDuration('maxSnapshotAgeMs', o.maxSnapshotAgeMs, 300_000, {
+      min: 0,
+    });
+    // The whole snapshot is checked before the pool takes anything from it.
+    const plan =
+      o.restore === undefined
+        ? undefined
+        : planRestore(o.restore, this.#wallNow(), maxSnapshotAgeMs);
 
     const algorithm = o.algorithm ?? new PowerOfTwoChoices();
     if (
@@ -354,15 +433,110 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     if (!Array.isArray(specs))
       throw new LoadBalancerConfigError('backends', specs, 'an array of backends');
     try {
-      specs.forEach((spec, i) => {
-        this.#insert(spec, `backends[${i}]`, false);
-      });
+      if (o.backends === undefined && plan !== undefined) {
+        plan.backends.forEach((b, i) => {
+          const { zone, ...spec } = b.spec;
+          this.#insert(
+            zone === undefined ? spec : { ...spec, zone },
+            `restore.backends[${i}]`,
+            false,
+          );
+        });
+      } else {
+        specs.forEach((spec, i) => {
+          this.#insert(spec, `backends[${i}]`, false);
+        });
+      }
+      const restoring = plan === undefined ? [] : this.#matchRestored(plan);
       this.#membershipChanged();
+      if (restoring.length > 0) {
+        const now = this.clock.now();
+        for (const [record, b] of restoring) this.#applyRestored(record, b, now);
+        this.#membershipChanged();
+      }
     } catch (error) {
       // This pool never comes to life: its algorithm may serve another one.
       attachedAlgorithms.delete(algorithm);
       throw error;
     }
+  }
+
+  // ---------------------------------------------------------------- warm restarts
+
+  /**
+   * The pool's state for a warm restart, as plain JSON-serialisable data: every backend with its
+   * health, draining, the time its ejection has left, how far its slow-start ramp has gone and
+   * its latency estimate, stamped with the wall clock (`clock.wallNow()`). Give it to a new
+   * pool's `restore` option (after `JSON.parse` when persisted). Works after `close()` too, so
+   * a service can take it on shutdown. See docs/warm-restarts.md.
+   *
+   * @example
+   * ```ts
+   * process.once('SIGTERM', async () => {
+   *   await pool.close({ graceMs: 5000 });
+   *   await writeFile('pool-snapshot.json', JSON.stringify(pool.snapshot()));
+   * });
+   * ```
+   */
+  snapshot(): PoolSnapshot {
+    if (!this.#closed) this.#refreshSlowStartIfDue();
+    return takeSnapshot(this.name, this.#members, this.clock.now(), this.#wallNow());
+  }
+
+  #wallNow(): number {
+    return this.clock.wallNow?.() ?? this.clock.now();
+  }
+
+  /**
+   * Pairs each backend of the plan with the pool's record of the same id; refuses a backend the
+   * pool was not given, or one whose URL differs, before anything is applied.
+   */
+  #matchRestored(plan: RestorePlan): [BackendRecord, RestoredBackend][] {
+    return plan.backends.map((b, i) => {
+      const record = this.#records.get(b.spec.id);
+      if (record === undefined) {
+        const known = [...this.#records.keys()];
+        throw new SnapshotRestoreError(
+          'unknown-backend',
+          `backend ${JSON.stringify(b.spec.id)} is not among the pool's backends (${known.length > 10 ? `${known.slice(0, 10).join(', ')}, ...` : known.join(', ') || 'none'}); restore with the same backends, or leave \`backends\` out to take the snapshot's`,
+          `backends[${i}].id`,
+        );
+      }
+      if (record.url !== b.spec.url) {
+        throw new SnapshotRestoreError(
+          'mismatch',
+          `backend ${JSON.stringify(b.spec.id)} has the URL ${redactUrl(b.spec.url)} in the snapshot and ${redactUrl(record.url)} in the pool`,
+          `backends[${i}].url`,
+        );
+      }
+      return [record, b];
+    });
+  }
+
+  /** Gives a record the state the plan holds for it (nothing here can fail). */
+  #applyRestored(record: BackendRecord, b: RestoredBackend, now: number): void {
+    record.healthy = b.healthy;
+    record.draining = b.draining;
+    if (b.ejection !== undefined) {
+      record.ejectReason = b.ejection.reason;
+      record.ejectEndsOnProbe = b.ejection.endsOnProbe;
+      this.#armEjection(record, b.ejection.remainingMs);
+    }
+    const elapsed = b.slowStartElapsedMs;
+    if (elapsed !== undefined && elapsed < this.#slowStartMs) {
+      this.#slowStarting++;
+      record.slowStartFrom = now - elapsed;
+      record.effectiveWeight = this.#rampWeight(record, now);
+      this.#nextSlowStartRefresh = Math.min(
+        this.#nextSlowStartRefresh,
+        now + this.#slowStartStep(),
+      );
+    }
+    if (b.latency !== undefined) {
+      record.latencyEwma = b.latency.ewmaMs;
+      record.latencyStamp = now - b.latency.ageMs;
+    }
+    record.state = record.derivedState();
   }
 
   // ---------------------------------------------------------------- picking
@@ -404,9 +578,9 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     }
     if (this.#candidates.length === 0) throw this.#noBackendError();
     // The tier first (Envoy's choosePriority, a draw only when tiers share the calls), then the
-    // algorithm among that tier's candidates.
-    const load = this.#load;
-    const candidates = load.only ?? load.tierAt(this.#draws.next());
+    // zone within it (zone-aware routing), then the algorithm among those candidates.
+    const route = this.#route;
+    const candidates = route.only ?? route.choose(this.#draws, this.#zoneDraws);
     if (c.exclude !== undefined) return this.#pickExcluding(candidates, c);
     const picked = this.algorithm.pick(candidates, c) as BackendRecord | undefined;
     if (picked === undefined || !picked.eligible) throw this.#algorithmFailed(picked);
@@ -530,6 +704,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
       algorithm: this.algorithm.name,
       panic: this.#panic,
       tiers: this.#load.tiers,
+      zones: this.#route.tiers,
       eligible,
       excluded,
     };
@@ -557,11 +732,14 @@ export class BackendPool extends EventEmitter<PoolEvents> {
       }
     }
     const affinity = c.affinity === undefined ? 'none' : 'not-routable';
-    // With more than one tier, say how the calls split and why before the algorithm's part.
-    const split =
+    // With more than one tier, say how the calls split and why before the algorithm's part;
+    // then how each tier's calls split by zone.
+    const zones = this.#route.describe();
+    const split = `${
       this.#load.tiers.length > 1
         ? `${this.#load.describe(this.#overprovisioningFactor, this.#panicThreshold)}. `
-        : '';
+        : ''
+    }${zones === '' ? '' : `${zones}. `}`;
     if (this.#candidates.length === 0) {
       return {
         ...base,
@@ -572,26 +750,35 @@ export class BackendPool extends EventEmitter<PoolEvents> {
       };
     }
     const panic = this.#panic ? 'PANIC: routing across unhealthy backends too. ' : '';
-    const tiers = this.#load.snapshots;
-    if (tiers.length > 1) {
-      // Which tier the next pick goes to is a draw: say what each would do.
-      const notes = tiers.map((t) => {
-        const e = this.algorithm.explain?.(t.candidates, c);
-        return `tier ${t.priority} (${t.figures.load}%): ${e?.note ?? `${this.algorithm.name} picks among ${t.candidates.length} backends`}`;
-      });
+    const only = this.#route.only;
+    if (only === undefined) {
+      // Which tier or zone the next pick goes to is a draw: say what each would do.
+      const loads = new Map(this.#load.snapshots.map((t) => [t.priority, t.figures.load / 100]));
+      const notes = this.#route
+        .shares((t) => loads.get(t) ?? 0)
+        .map(({ candidates, p }) => {
+          const e = this.algorithm.explain?.(candidates, c);
+          const first = candidates[0]!;
+          const zone =
+            candidates ===
+            this.#load.snapshots.find((t) => t.priority === first.priority)?.candidates
+              ? ''
+              : ` zone ${first.zone ?? '(no zone)'}`;
+          return `tier ${first.priority}${zone} (${Math.round(p * 10_000) / 100}%): ${e?.note ?? `${this.algorithm.name} picks among ${candidates.length} backends`}`;
+        });
       return {
         ...base,
         affinity,
         wouldPick: undefined,
-        note: `${panic}${split}The tier is drawn per pick; ${notes.join('; ')}`,
+        note: `${panic}${split}${this.#zoneRules === undefined ? 'The tier is' : 'The tier and the zone are'} drawn per pick; ${notes.join('; ')}`,
       };
     }
-    const e = this.algorithm.explain?.(this.#candidates, c);
+    const e = this.algorithm.explain?.(only, c);
     return {
       ...base,
       affinity,
       wouldPick: e?.wouldPick?.id,
-      note: `${panic}${split}${e?.note ?? `${this.algorithm.name} picks among ${this.#candidates.length} backends`}`,
+      note: `${panic}${split}${e?.note ?? `${this.algorithm.name} picks among ${only.length} backends`}`,
     };
   }
 
@@ -666,6 +853,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     const record = this.#get(id);
     let result: DrainResult = { id, completed: record.inFlight === 0, remaining: record.inFlight };
     if (o.drain === undefined || checkBoolean('drain', o.drain)) {
+      record.leaving = true;
       result = await this.#drain(id, o.graceMs === undefined ? {} : { graceMs: o.graceMs });
     }
     if (this.#records.get(id) === record) {
@@ -699,8 +887,8 @@ export class BackendPool extends EventEmitter<PoolEvents> {
 
   /**
    * The backends the next pick may choose from: those of every priority tier that takes a share
-   * of the calls (its healthy ones, or in panic all that are not draining). With one such tier,
-   * the very array the algorithm's `pick` receives.
+   * of the calls (its healthy ones, or in panic all that are not draining), in every zone. With
+   * one such tier and no zone split, the very array the algorithm's `pick` receives.
    */
   eligible(): readonly BackendView[] {
     return this.#candidates;
@@ -901,14 +1089,9 @@ export class BackendPool extends EventEmitter<PoolEvents> {
       if (!endsOnProbe) record.ejectEndsOnProbe = false;
       return;
     }
-    if (record.ejectTimer !== undefined) this.#cancel(record.ejectTimer);
-    record.ejectedUntil = until;
     record.ejectReason = reason;
     record.ejectEndsOnProbe = endsOnProbe;
-    record.ejectTimer = this.#schedule(() => {
-      record.ejectTimer = undefined;
-      if (!record.removed) this.#uneject(record, 'ejection period over');
-    }, ms);
+    this.#armEjection(record, ms);
     this.#stateMaybeChanged(record, reason);
     this.#rebuild();
   }
@@ -930,6 +1113,16 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     this.#stateMaybeChanged(record, reason);
     if (before !== 'healthy' && record.state === 'healthy') this.#startSlowStart(record);
     this.#rebuild();
+  }
+
+  /** Ejects `record` for `ms` from now (replacing any ejection timer) and arms its end. */
+  #armEjection(record: BackendRecord, ms: number): void {
+    if (record.ejectTimer !== undefined) this.#cancel(record.ejectTimer);
+    record.ejectedUntil = this.clock.now() + ms;
+    record.ejectTimer = this.#schedule(() => {
+      record.ejectTimer = undefined;
+      if (!record.removed) this.#uneject(record, 'ejection period over');
+    }, ms);
   }
 
   #clearEjection(record: BackendRecord): void {
@@ -1073,7 +1266,10 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     for (const r of this.#members) r.eligible = false;
     for (const r of candidates) r.eligible = true;
     this.#candidates = candidates;
-    this.algorithm.onEligibleChange?.(load.snapshots.map((t) => t.candidates));
+    const previousRoute = this.#route;
+    const route = ZoneRouting.compute(load, this.#members, this.#zoneRules);
+    this.#route = route;
+    this.algorithm.onEligibleChange?.(route.arrays);
     const panic = load.panic;
     if (panic !== this.#panic) {
       this.#panic = panic;
@@ -1091,6 +1287,10 @@ export class BackendPool extends EventEmitter<PoolEvents> {
         normalizedHealth: load.normalizedHealth,
         totalPanic: load.totalPanic,
       });
+    }
+    const zoneRules = this.#zoneRules;
+    if (zoneRules !== undefined && !route.sameSplit(previousRoute)) {
+      this.emit('zone-load', { localZone: zoneRules.localZone, tiers: route.tiers });
     }
     if (
       this.#skew !== undefined &&
@@ -1170,21 +1370,24 @@ export class BackendPool extends EventEmitter<PoolEvents> {
 
   #checkSkew(skew: Required<SkewOptions>): void {
     let total = 0;
-    // A backend's fair share is its tier's load times its weight within the tier.
-    const tierWeight = new Map<number, number>();
-    const tierLoad = new Map<number, number>();
-    for (const t of this.#load.snapshots) tierLoad.set(t.priority, t.figures.load / 100);
-    for (const r of this.#members) {
-      total += r.windowRequests;
-      if (r.eligible)
-        tierWeight.set(r.priority, (tierWeight.get(r.priority) ?? 0) + r.effectiveWeight);
-    }
-    if (total >= skew.minRequests && tierWeight.size > 0) {
+    for (const r of this.#members) total += r.windowRequests;
+    if (total >= skew.minRequests && this.#candidates.length > 0) {
+      // A backend's fair share: over every array a pick can receive (a tier, or a zone of it),
+      // the array's probability times the backend's weight within it.
+      const tierLoad = new Map<number, number>();
+      for (const t of this.#load.snapshots) tierLoad.set(t.priority, t.figures.load / 100);
+      const expected = new Map<BackendRecord, number>();
+      for (const { candidates, p } of this.#route.shares((t) => tierLoad.get(t) ?? 0)) {
+        let weight = 0;
+        for (const r of candidates) weight += r.effectiveWeight;
+        for (const r of candidates) {
+          expected.set(r, (expected.get(r) ?? 0) + (p * r.effectiveWeight) / weight);
+        }
+      }
       for (const r of this.#members) {
         if (!r.eligible || r.windowRequests === 0) continue;
         const share = r.windowRequests / total;
-        const expectedShare =
-          ((tierLoad.get(r.priority) ?? 0) * r.effectiveWeight) / tierWeight.get(r.priority)!;
+        const expectedShare = expected.get(r) ?? 0;
         if (share > skew.factor * expectedShare) {
           this.emit('skew', {
             backend: r,

@@ -26,6 +26,8 @@ export class BackendRecord implements BackendView {
   healthy = true;
   draining = false;
   removed = false;
+  /** A `remove()` is under way (draining before the backend is forgotten). */
+  leaving = false;
   ejectedUntil: number | undefined = undefined;
   ejectTimer: TimerHandle | undefined = undefined;
   ejectReason = '';

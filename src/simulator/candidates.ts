@@ -33,6 +33,11 @@ const REGISTRY: Readonly<Record<string, Omit<AlgorithmCandidate, 'name'>>> = {
   // failures eject for 30 s), the usual remedy for a backend that fails fast.
   'least-connections+outlier': { create: () => new LeastConnections(), setup: withOutlierDetector },
   'peak-ewma+outlier': { create: () => new PeakEwma(), setup: withOutlierDetector },
+  // Zone-aware routing off whatever the scenario sets, for comparison (zone-outage).
+  'power-of-two-choices+all-zones': {
+    create: () => new PowerOfTwoChoices(),
+    pool: { zoneAware: false },
+  },
 };
 
 function withOutlierDetector(pool: BackendPool): () => void {

@@ -31,6 +31,7 @@ export {
   lostCapacityScenario,
   type ScenarioOptions,
   slowBackendScenario,
+  zoneOutageScenario,
 } from './scenarios.js';
 export { simulate } from './simulate.js';
 export {

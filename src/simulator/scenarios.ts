@@ -440,6 +440,56 @@ export interface BuiltInScenario {
   readonly algorithms: readonly string[];
 }
 
+/**
+ * Zone-aware routing through a zone losing half its backends: 12 backends in three zones (a, b,
+ * c), the client in zone a with `zoneAware: { localZone: 'a' }`; a call to another zone takes
+ * about 2 ms more (a cross-zone round trip). In the middle third of the run a0 and a1 go down
+ * (connections refused); active health checks every second, 2 failures to mark a backend down
+ * and 2 passes to restore it. Before the outage every call stays in a; during it, a takes 60%
+ * (2 of 10 healthy backends against a third of the callers, Envoy's residual split) and b and c
+ * 20% each; after it, all return to a. The `+all-zones` candidate turns zone-aware routing off
+ * for comparison.
+ *
+ * @example
+ * ```ts
+ * await simulate(zoneOutageScenario(), {
+ *   algorithms: simulationCandidates(['power-of-two-choices', 'power-of-two-choices+all-zones']),
+ * });
+ * ```
+ */
+export function zoneOutageScenario(options?: ScenarioOptions): Scenario {
+  const { rate, durationMs, seed } = sizing(options, 600, 30_000);
+  const outage: BackendPhase = {
+    from: durationMs / 3,
+    to: (durationMs * 2) / 3,
+    down: true,
+    label: 'a0, a1 down',
+  };
+  return {
+    name: 'zone-outage',
+    description:
+      'Three zones of 4 backends, the client in zone a (zone-aware), 2 ms more to other zones; a0 and a1 down for the middle third; health checks every 1 s.',
+    backends: ['a', 'b', 'c'].flatMap((zone) =>
+      [0, 1, 2, 3].map(
+        (i): SimulatedBackend => ({
+          id: `${zone}${i}`,
+          zone,
+          latency: { kind: 'lognormal', median: zone === 'a' ? 10 : 12, sigma: 0.3 },
+          concurrency: 16,
+          ...(zone === 'a' && i < 2 ? { phases: [outage] } : {}),
+        }),
+      ),
+    ),
+    rate,
+    durationMs,
+    deadlineMs: 250,
+    healthCheck: { intervalMs: 1000, unhealthyThreshold: 2, healthyThreshold: 2 },
+    pool: { zoneAware: { localZone: 'a' } },
+    focus: 'a2',
+    seed,
+  };
+}
+
 /** The built-in scenarios, `linkerd` first. */
 export const BUILT_IN_SCENARIOS: readonly BuiltInScenario[] = Object.freeze([
   {
@@ -489,6 +539,18 @@ export const BUILT_IN_SCENARIOS: readonly BuiltInScenario[] = Object.freeze([
       'consistent-hash',
       'consistent-hash-bounded',
       'maglev',
+    ],
+  },
+  {
+    name: 'zone-outage',
+    summary: 'zone-aware routing: three zones, the local one loses half its backends for a third',
+    create: zoneOutageScenario,
+    algorithms: [
+      'round-robin',
+      'power-of-two-choices',
+      'peak-ewma',
+      'peak-ewma+outlier',
+      'power-of-two-choices+all-zones',
     ],
   },
 ]);

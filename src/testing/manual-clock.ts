@@ -38,6 +38,15 @@ export class ManualClock implements Clock {
     return this.#now;
   }
 
+  /**
+   * The same reading as {@link ManualClock.now}: in tests the virtual time stands for the wall
+   * clock too. Start a clock at an epoch time (`new ManualClock(Date.UTC(2025, 0, 1))`) to give
+   * two "processes" wall clocks that agree, or disagree by a chosen skew.
+   */
+  wallNow(): number {
+    return this.#now;
+  }
+
   setTimeout(fn: () => void, ms: number): TimerHandle {
     if (typeof fn !== 'function')
       throw new LoadBalancerConfigError('ManualClock.setTimeout fn', fn, 'a function');

@@ -252,6 +252,13 @@ export const CORE: Target[] = [
       latencyDecayMs: durationMs(1),
       latencyDecayCalls: fc.constantFrom(1, 300, 2 ** 31, Number.POSITIVE_INFINITY),
       overprovisioningFactor: fc.constantFrom(1, 1.4, 2, 100),
+      zoneAware: fc.constantFrom(
+        false,
+        { localZone: 'a' },
+        { localZone: 'b', minClusterSize: 1, routingEnabled: 0.5, callerZones: { a: 2, b: 1 } },
+      ),
+      restore: live('the snapshot of an empty pool', () => new BackendPool().snapshot()),
+      maxSnapshotAgeMs: durationMs(),
       drainGraceMs: durationMs(),
       skew: fc.oneof(fc.constant(false), fc.constant({}), fc.constant({ windowMs: 100 })),
       name,
@@ -1553,6 +1560,7 @@ export const MORE: Target[] = [
       'failingBackendScenario',
       'flappingScenario',
       'hotKeysScenario',
+      'zoneOutageScenario',
     ],
     label: 'scenario options',
     keys: {
@@ -1568,6 +1576,7 @@ export const MORE: Target[] = [
         'failingBackendScenario',
         'flappingScenario',
         'hotKeysScenario',
+        'zoneOutageScenario',
       ),
     },
     build: (o, _env, p) =>

@@ -13,6 +13,7 @@ import {
   simulate,
   simulationCandidates,
   slowBackendScenario,
+  zoneOutageScenario,
 } from '../../src/simulator/index.js';
 
 function get(report: SimulationReport, name: string): AlgorithmResult {
@@ -163,6 +164,7 @@ describe('simulator: built-in scenarios', () => {
       'slow-backend',
       'lost-capacity',
       'hot-keys',
+      'zone-outage',
     ]);
     for (const s of BUILT_IN_SCENARIOS) {
       expect(s.create().name).toBe(s.name);
@@ -226,5 +228,37 @@ describe('simulator: built-in scenarios', () => {
     }
     const ok = await simulate(scenario, { algorithms, timelineBucketMs: 1 });
     expect(ok.results[0]!.timeline.length).toBeGreaterThan(100);
+  });
+
+  it('zone outage: calls stay local, spill 60/20/20 while half of zone a is down, come back', async () => {
+    const report = await simulate(zoneOutageScenario({ rate: 300, durationMs: 15_000 }), {
+      algorithms: simulationCandidates(['round-robin', 'power-of-two-choices+all-zones']),
+    });
+    const zoneShares = (r: AlgorithmResult, w: number) => {
+      const out: Record<string, number> = { a: 0, b: 0, c: 0 };
+      for (const [id, share] of Object.entries(r.windows[w]!.share)) out[id[0]!]! += share;
+      return out;
+    };
+    const zoned = get(report, 'round-robin');
+    const all = get(report, 'power-of-two-choices+all-zones');
+    expect(zoned.windows.map((w) => w.label)).toEqual(['0–5 s', '5–10 s', '10–15 s']);
+    expect(zoneShares(zoned, 0)).toEqual({ a: 1, b: 0, c: 0 });
+    // During the outage: Envoy's residual split once the health checks mark a0 and a1 down (2 s
+    // of the 5 s window at 2 failures 1 s apart, a0 and a1 taking half of a's calls meanwhile).
+    const during = zoneShares(zoned, 1);
+    expect(during.a).toBeGreaterThan(0.65);
+    expect(during.a).toBeLessThan(0.8);
+    expect(Math.abs(during.b! - during.c!)).toBeLessThan(0.03);
+    // After: local again once a0 and a1 pass two probes (about 2 s into the 5 s window).
+    expect(zoneShares(zoned, 2).a).toBeGreaterThan(0.85);
+    expect(
+      zoned.timeline
+        .at(-1)!
+        .byBackend.slice(4)
+        .every((n) => n === 0),
+    ).toBe(true);
+    // Without zone routing, a third of the calls stay in a throughout, and take longer.
+    expect(Math.abs(zoneShares(all, 0).a! - 1 / 3)).toBeLessThan(0.04);
+    expect(all.latency.p50).toBeGreaterThan(zoned.latency.p50);
   });
 });
