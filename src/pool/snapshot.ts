@@ -3,7 +3,7 @@ import {
   type SnapshotRefusalReason,
   SnapshotRestoreError,
 } from '../errors/snapshot-restore-error.js';
-import { DEFAULT_CLOCK_SKEW_MS, stampAge } from '../session/stamps.js';
+import { DEFAULT_CLOCK_SKEW_MS, stampAge } from '../stamps.js';
 import { isPlainObject, MAX_DURATION_MS } from '../validate.js';
 import type { BackendRecord } from './backend-record.js';
 import { type NormalizedBackend, normalizeBackend } from './normalize.js';

@@ -25,7 +25,7 @@ import {
   sha256,
 } from './cookie.js';
 import { MemorySessionStore } from './memory-store.js';
-import { DEFAULT_CLOCK_SKEW_MS, stampAge } from './stamps.js';
+import { DEFAULT_CLOCK_SKEW_MS, stampAge } from '../stamps.js';
 import type { Awaitable, SessionRecord, SessionStore } from './store.js';
 
 /** The sticky cookie: its name and `Set-Cookie` attributes. */

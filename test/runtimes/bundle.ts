@@ -12,7 +12,7 @@ import { build, type Metafile } from 'esbuild';
  * The budget of the small bundle (`BackendPool` + `createBalancedFetch`, minified, gzip -9).
  * docs/benchmarks.md records the measured size; raise the budget only with a reason there.
  */
-export const SMALL_BUNDLE_BUDGET_GZIP = 20 * 1024;
+export const SMALL_BUNDLE_BUDGET_GZIP = 32 * 1024;
 
 /**
  * Modules of the package that an application importing only `BackendPool` and
@@ -23,6 +23,9 @@ const NOT_IN_SMALL_BUNDLE = [
   'dist/simulator/',
   'dist/routing/',
   'dist/session/',
+  'dist/undici/',
+  'dist/etcd/',
+  'dist/fleet/',
   'dist/discovery/',
   'dist/observability/',
   'dist/health/health-checker.js',

@@ -1,8 +1,9 @@
 /**
- * The one rule for the time stamps a session carries (a store record's `createdAt`, a cookie's
- * issue and last-use times): a stamp later than now is not trusted beyond a small allowance for
+ * The one rule for time stamps read back from outside this process (a session store record's
+ * `createdAt`, a cookie's issue and last-use times, a pool snapshot's `takenAt`): a stamp later
+ * than now is not trusted beyond a small allowance for
  * clocks that disagree. Without it a stamp set in the future never grows old, so the session
- * outlives its idle TTL and maximum life.
+ * outlives its idle TTL and maximum life, or a snapshot's durations never run out.
  * @internal
  */
 
