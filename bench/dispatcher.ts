@@ -2,20 +2,22 @@
  * The balanced undici dispatcher against undici's own `BalancedPool`, on the same three loopback
  * backends, at 1, 16 and 64 calls in flight: `dispatcher.request()` through each.
  *
- * The backends run in a child process, so `process.cpuUsage()` here measures the client alone
- * (the cost of a call through each dispatcher, not the servers'). Every configuration runs once
- * per round, in a rotating order; figures are medians over the rounds, and the CPU ratio is the
+ * The backends run in a child process, and each dispatcher in a client process of its own
+ * (bench/dispatcher-client.mjs, plain `node` on the compiled package, as applications run it), so
+ * `process.cpuUsage()` there measures the cost of a call through that dispatcher alone. Only one
+ * client runs at a time. Every configuration runs once per round, in a rotating order; figures are medians over the rounds, and the CPU ratio is the
  * median of per-round ratios to `BalancedPool` (on a shared machine wall time swings with the
  * other processes' load; CPU time spent on the work itself much less).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { BalancedPool, type Dispatcher } from 'undici';
-import { BackendPool, PowerOfTwoChoices, RoundRobin } from '../src/index.js';
-import { BalancedDispatcher } from '../src/undici/index.js';
+import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { fmt, median, type Section, table } from './harness.js';
 
 const ROUNDS = 9;
-const CALLS: Record<number, number> = { 1: 400, 16: 3000, 64: 4000 };
+const CALLS: Record<number, number> = { 1: 1000, 16: 5000, 64: 6000 };
+const WARM_UP_CALLS = 5000;
 const CONNECTIONS = 64;
 
 /** Three HTTP servers in a child process; resolves with their URLs. */
@@ -52,68 +54,94 @@ interface Sample {
   cpuUs: number;
 }
 
-async function measure(
-  dispatcher: Dispatcher,
-  total: number,
-  concurrency: number,
-): Promise<Sample> {
-  let started = 0;
-  const cpu0 = process.cpuUsage();
-  const t0 = process.hrtime.bigint();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (started < total) {
-        started++;
-        const { body } = await dispatcher.request({ path: '/x', method: 'GET' });
-        await body.text();
-      }
-    }),
+/** A client process with its dispatcher, waiting for batches. */
+interface Client {
+  readonly name: string;
+  run(calls: number, concurrency: number): Promise<Sample>;
+  stop(): Promise<void>;
+}
+
+const CLIENT = fileURLToPath(new URL('./dispatcher-client.mjs', import.meta.url));
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** Compiles the package when `dist/` is missing or older than a source file. */
+function ensureBuilt(): void {
+  const newest = (dir: string): number =>
+    Math.max(
+      0,
+      ...readdirSync(dir, { recursive: true, encoding: 'utf8' }).map(
+        (f) => statSync(join(dir, f)).mtimeMs,
+      ),
+    );
+  const built = join(ROOT, 'dist', 'undici', 'index.js');
+  if (existsSync(built) && statSync(built).mtimeMs >= newest(join(ROOT, 'src'))) return;
+  execFileSync(
+    process.execPath,
+    [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
+    {
+      cwd: ROOT,
+      stdio: 'inherit',
+    },
   );
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  const cpu = process.cpuUsage(cpu0);
-  return { rps: total / seconds, cpuUs: (cpu.user + cpu.system) / total };
+}
+
+async function startClient(name: string, kind: string, urls: string[]): Promise<Client> {
+  const child = fork(CLIENT, [kind, String(CONNECTIONS), ...urls], { execArgv: [] });
+  const next = (): Promise<Record<string, unknown>> =>
+    new Promise((resolve, reject) => {
+      const onExit = (code: number | null): void =>
+        reject(new Error(`${name}: client exited (${code})`));
+      child.once('exit', onExit);
+      child.once('message', (m) => {
+        child.off('exit', onExit);
+        resolve(m as Record<string, unknown>);
+      });
+    });
+  await next();
+  return {
+    name,
+    async run(calls, concurrency) {
+      const answer = next();
+      child.send({ calls, concurrency });
+      const m = await answer;
+      if (typeof m['error'] === 'string') throw new Error(`${name}: ${m['error']}`);
+      return m as unknown as Sample;
+    },
+    async stop() {
+      const gone = new Promise((resolve) => child.once('exit', resolve));
+      child.send({ stop: true });
+      await gone;
+    },
+  };
 }
 
 export default async function dispatcherBench(): Promise<Section> {
+  ensureBuilt();
   const { urls, child } = await startBackends();
-  const pools: BackendPool[] = [];
-  const pool = (algorithm: PowerOfTwoChoices | RoundRobin): BackendPool => {
-    const p = new BackendPool({ backends: urls, algorithm, skew: false });
-    pools.push(p);
-    return p;
-  };
-  const baseline = new BalancedPool(urls, { connections: CONNECTIONS });
-  const configs: { name: string; dispatcher: Dispatcher }[] = [
-    { name: 'undici BalancedPool', dispatcher: baseline },
-    {
-      name: 'BalancedDispatcher (default: power of two choices)',
-      dispatcher: new BalancedDispatcher(pool(new PowerOfTwoChoices()), {
-        poolOptions: { connections: CONNECTIONS },
-      }),
-    },
-    {
-      name: 'BalancedDispatcher, round robin',
-      dispatcher: new BalancedDispatcher(pool(new RoundRobin()), {
-        poolOptions: { connections: CONNECTIONS },
-      }),
-    },
-  ];
+  const clients: Client[] = [];
   const rows: (string | number)[][] = [];
   try {
+    clients.push(await startClient('undici BalancedPool', 'balanced-pool', urls));
+    clients.push(
+      await startClient('BalancedDispatcher (default: power of two choices)', 'p2c', urls),
+    );
+    clients.push(await startClient('BalancedDispatcher, round robin', 'round-robin', urls));
+    const [baseline] = clients;
     for (const concurrency of [1, 16, 64]) {
       const total = CALLS[concurrency]!;
-      for (const c of configs) await measure(c.dispatcher, Math.ceil(total / 2), concurrency);
-      const samples = new Map<string, Sample[]>(configs.map((c) => [c.name, []]));
+      // Warm-up: connections opened and code compiled before anything is counted.
+      for (const c of clients) await c.run(WARM_UP_CALLS, concurrency);
+      const samples = new Map<Client, Sample[]>(clients.map((c) => [c, []]));
       for (let round = 0; round < ROUNDS; round++) {
-        for (let k = 0; k < configs.length; k++) {
-          const c = configs[(k + round) % configs.length]!;
-          samples.get(c.name)!.push(await measure(c.dispatcher, total, concurrency));
+        for (let k = 0; k < clients.length; k++) {
+          const c = clients[(k + round) % clients.length]!;
+          samples.get(c)!.push(await c.run(total, concurrency));
         }
       }
-      const base = samples.get(configs[0]!.name)!;
-      for (const c of configs) {
-        const xs = samples.get(c.name)!;
-        const isBase = c.dispatcher === baseline;
+      const base = samples.get(baseline!)!;
+      for (const c of clients) {
+        const xs = samples.get(c)!;
+        const isBase = c === baseline;
         rows.push([
           concurrency,
           c.name,
@@ -125,8 +153,7 @@ export default async function dispatcherBench(): Promise<Section> {
       }
     }
   } finally {
-    await Promise.all(configs.map((c) => c.dispatcher.close()));
-    await Promise.all(pools.map((p) => p.close()));
+    await Promise.all(clients.map((c) => c.stop()));
     child.stdin!.end();
   }
   return {
@@ -134,9 +161,11 @@ export default async function dispatcherBench(): Promise<Section> {
     body: [
       `Three HTTP servers on 127.0.0.1 in a child process (a 64-byte body, keep-alive), ` +
         `\`dispatcher.request({ path, method: 'GET' })\` and the body read, ${CONNECTIONS} ` +
-        `connections per backend for both; medians of ${ROUNDS} rounds of ` +
+        `connections per backend for both. Each dispatcher runs in a client process of its own ` +
+        '(plain `node` on the compiled package, one client at a time), warmed up with ' +
+        `${WARM_UP_CALLS} calls; medians of ${ROUNDS} rounds of ` +
         `${CALLS[1]} / ${CALLS[16]} / ${CALLS[64]} calls at 1 / 16 / 64 in flight. "CPU µs/call" ` +
-        'is the CPU time of the client process alone; the ratios are medians of per-round ratios ' +
+        'is the CPU time of that client process; the ratios are medians of per-round ratios ' +
         "to BalancedPool. loadwise's defaults: retries 2, retry budget, 15 s deadline and 5 s " +
         'attempt timeouts on.',
       '',

@@ -14,6 +14,7 @@ import {
   parseCallOptions,
 } from '../call/options.js';
 import { LoadBalancerConfigError } from '../errors/config-error.js';
+import { overlay } from '../overlay.js';
 import type { BackendView, FailureKind, PickContext } from '../types.js';
 import {
   checkClock,
@@ -284,7 +285,7 @@ class FetchCall implements CallTransport<Response>, BodyListener {
     const controller = new AbortController();
     if (cancel.aborted) controller.abort(cancel.reason);
     else cancel.on(() => controller.abort(cancel.reason));
-    return send(url, { ...this.#init, signal: controller.signal });
+    return send(url, overlay(this.#init, { signal: controller.signal }));
   }
 
   status(response: Response): number {

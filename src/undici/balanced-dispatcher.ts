@@ -22,6 +22,7 @@ import {
   type UrlPolicy,
 } from '../fetch/url.js';
 import { parseRetryAfter } from '../health/retry-after.js';
+import { overlay } from '../overlay.js';
 import { BackendPool } from '../pool/backend-pool.js';
 import { normalizeBackend } from '../pool/normalize.js';
 import type { Random } from '../random.js';
@@ -525,7 +526,7 @@ class DispatchCall implements CallTransport<Attempt> {
       else cancel.on(attempt);
     }
     upstream.pool.dispatch(
-      { ...this.#options, origin: upstream.origin, path: upstream.basePath + this.#path },
+      overlay(this.#options, { origin: upstream.origin, path: upstream.basePath + this.#path }),
       attempt,
     );
   }
