@@ -27,7 +27,7 @@ import {
   optDuration,
   optNumber,
 } from '../validate.js';
-import { assertFetchablePorts, badPortError } from './bad-ports.js';
+import { assertFetchable, badPortError } from './bad-ports.js';
 import { type BodyListener, type TrackedBody, trackBody } from './body.js';
 import { classifyError, retryAfterMs } from './outcome.js';
 import { checkHeaders, checkMethod } from './request-check.js';
@@ -107,6 +107,10 @@ interface Config extends ParsedCallOptions {
  *   never retried and rejects with the signal's reason (an `AbortError` `DOMException` unless the
  *   caller gave another reason).
  *
+ * @throws {LoadBalancerConfigError} for an invalid option, and when `target` holds a backend whose
+ * URL is not `http:` or `https:` (for other protocols use `pool.acquire()`).
+ * @throws {BadPortError} when `target` holds a backend on a port the Fetch standard blocks.
+ *
  * @example
  * ```ts
  * const pool = new BackendPool({ backends: ['http://10.0.1.10:8080', 'http://10.0.1.11:8080'] });
@@ -120,7 +124,7 @@ export function createBalancedFetch(
   options: BalancedFetchOptions = {},
 ): BalancedFetch {
   checkTarget('target', target, options);
-  assertFetchablePorts(target.backends());
+  assertFetchable(target.backends());
   const o = checkOptions('BalancedFetchOptions', options, OPTION_KEYS);
   const clock = o.clock === undefined ? target.clock : checkClock('clock', o.clock);
   const random = o.random === undefined ? target.random : checkRandom('random', o.random);

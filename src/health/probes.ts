@@ -126,6 +126,13 @@ export function httpProbe(options: HttpProbeOptions = {}): Probe {
   });
 
   const probe = async (backend: BackendView, signal: AbortSignal): Promise<ProbeResult> => {
+    if (!/^https?:/i.test(backend.url)) {
+      // fetch would fail with a runtime's own words ("unknown scheme"): say what to change.
+      return {
+        ok: false,
+        reason: `the HTTP probe needs an http:// or https:// backend, not ${backend.url}; probe it with tcpProbe() from loadwise/node or a probe of your own`,
+      };
+    }
     const base = backend.url.endsWith('/') ? backend.url : `${backend.url}/`;
     const url = new URL(path, base);
     // `redirect: 'manual'`: a health endpoint that redirects is judged by its own status.

@@ -35,7 +35,7 @@ import {
 } from '../validate.js';
 import { BackendRecord } from './backend-record.js';
 import { checkDecayCalls, type LatencyDecay, observeLatency } from './latency-estimate.js';
-import { normalizeBackend } from './normalize.js';
+import { idOfUrl, normalizeBackend } from './normalize.js';
 import { PriorityLoad, TierDraws } from './priority-load.js';
 
 /** Options of the distribution-skew monitor. */
@@ -1020,7 +1020,10 @@ export class BackendPool extends EventEmitter<PoolEvents> {
   #get(id: string): BackendRecord {
     if (typeof id !== 'string') throw new LoadBalancerConfigError('id', id, 'a backend id string');
     const record = this.#records.get(id);
-    if (record === undefined) throw new UnknownBackendError(id, [...this.#records.keys()]);
+    if (record === undefined) {
+      const known = [...this.#records.keys()];
+      throw new UnknownBackendError(id, known, idOfUrl(this.#records.values(), id));
+    }
     return record;
   }
 
