@@ -24,11 +24,13 @@ export { PowerOfTwoChoices } from './algorithms/power-of-two-choices.js';
 export { RandomPick } from './algorithms/random-pick.js';
 export { RoundRobin, type RoundRobinOptions } from './algorithms/round-robin.js';
 export { WeightedRoundRobin } from './algorithms/weighted-round-robin.js';
+export type { HedgeExplanation, HedgeOptions } from './call/hedging.js';
 export { RetryBudget, type RetryBudgetOptions } from './call/retry-budget.js';
 export { type Clock, systemClock, type TimerHandle } from './clock.js';
 export * from './discovery/index.js';
 export * from './errors/index.js';
 export { createBalancedFetch } from './fetch/balanced-fetch.js';
+export type { AmbiguousPathMode } from './fetch/url.js';
 export type {
   AfterResponseInfo,
   BalancedFetch,
@@ -37,6 +39,7 @@ export type {
   ContextInfo,
   FetchFunction,
   FetchResolution,
+  FetchResponse,
   FetchTarget,
 } from './fetch/types.js';
 export {
@@ -86,7 +89,14 @@ export {
   type RetryAfterOptions,
   type SuccessRateOptions,
 } from './health/outlier-detector.js';
-export { type HttpProbeOptions, httpProbe, type Probe, type ProbeResult } from './health/probes.js';
+export {
+  type HttpProbeOptions,
+  httpProbe,
+  type Probe,
+  type ProbeFetch,
+  type ProbeRequestInit,
+  type ProbeResult,
+} from './health/probes.js';
 export { parseRetryAfter } from './health/retry-after.js';
 export * from './observability/index.js';
 export {

@@ -66,7 +66,7 @@ const REFRESH_MS = 1000;
 /** Or after this many new samples, whichever comes first. */
 const REFRESH_SAMPLES = SIZE / 8;
 
-/** What {@link Hedging.explain} reports. */
+/** What `fetch.explainHedging()` (and the dispatcher's) reports. */
 export interface HedgeExplanation {
   /** `fixed` (`afterMs`) or `percentile` (taken from recent latencies). */
   readonly mode: 'fixed' | 'percentile';

@@ -1,3 +1,4 @@
+import '../disposable.js';
 import { EventEmitter } from 'eventemitter3';
 import { LoadBalancerConfigError } from '../errors/config-error.js';
 import type { BackendPool, DrainResult } from '../pool/backend-pool.js';

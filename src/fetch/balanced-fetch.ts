@@ -39,6 +39,7 @@ import type {
   ContextInfo,
   FetchFunction,
   FetchResolution,
+  FetchResponse,
   FetchTarget,
 } from './types.js';
 import {
@@ -119,13 +120,16 @@ interface Config extends ParsedCallOptions {
  * const user = await res.json();
  * ```
  */
-export function createBalancedFetch(
+export function createBalancedFetch<Init = RequestInit, Res extends FetchResponse = Response>(
   target: FetchTarget,
-  options: BalancedFetchOptions = {},
+  options: BalancedFetchOptions<Init, Res> = {},
 ): BalancedFetch {
-  checkTarget('target', target, options);
+  // Whatever types the implementation declares, it is called with a standard init and its
+  // response is a Response (the platform's or undici's, the same at run time).
+  const opts = options as unknown as BalancedFetchOptions;
+  checkTarget('target', target, opts);
   assertFetchable(target.backends());
-  const o = checkOptions('BalancedFetchOptions', options, OPTION_KEYS);
+  const o = checkOptions('BalancedFetchOptions', opts, OPTION_KEYS);
   const clock = o.clock === undefined ? target.clock : checkClock('clock', o.clock);
   const random = o.random === undefined ? target.random : checkRandom('random', o.random);
   const serviceOrigins = parseServiceOrigins(o.serviceOrigins);

@@ -171,7 +171,12 @@ function invalidUtf8(path: string): boolean {
   }
 }
 
-/** How a balanced fetch treats {@link AMBIGUOUS} paths. */
+/**
+ * How a balanced fetch (or the dispatcher) treats paths whose encoding servers decode differently
+ * (`..%2f`, `%5c`, `%00`, double encodings, invalid UTF-8): `'refuse'` always refuses them,
+ * `'auto'` only when a backend has a base path (only then is there anything above the path to
+ * reach), `'allow'` never.
+ */
 export type AmbiguousPathMode = 'refuse' | 'allow' | 'auto';
 
 /**

@@ -1,3 +1,4 @@
+import '../disposable.js';
 import { EventEmitter } from 'eventemitter3';
 import { PowerOfTwoChoices } from '../algorithms/power-of-two-choices.js';
 import { backgroundTimer, type Clock, systemClock, type TimerHandle } from '../clock.js';

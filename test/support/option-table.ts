@@ -59,6 +59,7 @@ import {
 } from '../../src/index.js';
 import { ManualClock, seededRandom } from '../../src/testing/index.js';
 import type { Algorithm, BackendView, Lease } from '../../src/types.js';
+import type { BalancedFetchOptions } from '../../src/fetch/types.js';
 import {
   badHeaders,
   callback,
@@ -760,7 +761,8 @@ export const CORE: Target[] = [
       clock: clockOption,
       random: randomSource,
     },
-    build: (o, env) => createBalancedFetch(env.pool(), any({ fetch: env.transport, ...o })),
+    build: (o, env) =>
+      createBalancedFetch(env.pool(), any<BalancedFetchOptions>({ fetch: env.transport, ...o })),
     exercise: (fetch, env) => oneCall(fetch as ReturnType<typeof createBalancedFetch>, env),
   },
   {
