@@ -30,7 +30,6 @@ export { type Clock, systemClock, type TimerHandle } from './clock.js';
 export * from './discovery/index.js';
 export * from './errors/index.js';
 export { createBalancedFetch } from './fetch/balanced-fetch.js';
-export type { AmbiguousPathMode } from './fetch/url.js';
 export type {
   AfterResponseInfo,
   BalancedFetch,
@@ -42,6 +41,7 @@ export type {
   FetchResponse,
   FetchTarget,
 } from './fetch/types.js';
+export type { AmbiguousPathMode } from './fetch/url.js';
 export {
   deterministicSubset,
   type FleetPosition,

@@ -119,7 +119,10 @@ const SETTINGS: Setting[] = [
 ];
 
 function diagnostics(file: string, options: ts.CompilerOptions): string[] {
-  const program = ts.createProgram([file], { ...options, moduleDetection: ts.ModuleDetectionKind.Force });
+  const program = ts.createProgram([file], {
+    ...options,
+    moduleDetection: ts.ModuleDetectionKind.Force,
+  });
   return ts.getPreEmitDiagnostics(program).map((d) => {
     const message = ts.flattenDiagnosticMessageText(d.messageText, '\n');
     if (d.file === undefined || d.start === undefined) return `TS${d.code}: ${message}`;

@@ -12,6 +12,7 @@ import * as otel from '@opentelemetry/api';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import fc from 'fast-check';
 import { expect } from 'vitest';
+import type { BalancedFetchOptions } from '../../src/fetch/types.js';
 import * as core from '../../src/index.js';
 import {
   AllAttemptsFailedError,
@@ -59,7 +60,6 @@ import {
 } from '../../src/index.js';
 import { ManualClock, seededRandom } from '../../src/testing/index.js';
 import type { Algorithm, BackendView, Lease } from '../../src/types.js';
-import type { BalancedFetchOptions } from '../../src/fetch/types.js';
 import {
   badHeaders,
   callback,
