@@ -1215,6 +1215,27 @@ export const CORE: Target[] = [
     },
   },
   {
+    name: 'binding.ready(options)',
+    covers: [],
+    label: 'ready options',
+    keys: { timeoutMs: durationMs() },
+    build: (o, env) => {
+      const source = new StaticDiscovery([]);
+      env.track(() => source.close());
+      const binding = core.attachDiscovery(env.pool(), source);
+      env.track(() => binding.close());
+      const ready = binding.ready(any(o));
+      return { binding, ready };
+    },
+    exercise: async (built, env) => {
+      const { binding, ready } = built as { binding: DiscoveryBinding; ready: Promise<boolean> };
+      (binding.source as StaticDiscovery).set(['http://10.5.0.1:80']);
+      await env.clock.stepAsync(10);
+      expect(await ready).toBe(true);
+      await binding.close();
+    },
+  },
+  {
     name: 'new (class extends BaseDiscovery)(name)',
     covers: ['BaseDiscovery'],
     label: undefined,
