@@ -40,6 +40,24 @@ describe('the packed package', () => {
     expect(missing).toEqual([]);
   });
 
+  it('declares no typed array with a buffer type argument (TypeScript 5.7 syntax)', () => {
+    // `Uint32Array<ArrayBuffer>` is what TypeScript 5.7+ infers for `new Uint32Array(n)`; in a
+    // declaration it breaks every project on an older compiler (getting-started says 5.0).
+    const found = [...packed]
+      .filter((p) => p.endsWith('.d.ts'))
+      .flatMap((p) =>
+        readFileSync(join(ROOT, p), 'utf8')
+          .split('\n')
+          .filter((line) =>
+            /\b(?:Uint8|Uint16|Uint32|Int8|Int16|Int32|Float32|Float64|BigInt64|BigUint64|Uint8Clamped)Array</.test(
+              line,
+            ),
+          )
+          .map((line) => `${p}: ${line.trim()}`),
+      );
+    expect(found).toEqual([]);
+  });
+
   it('holds no tests, benchmarks or examples', () => {
     const stray = [...packed].filter((p) => /^(test|bench|examples|scripts)\//.test(p));
     expect(stray).toEqual([]);
