@@ -56,7 +56,7 @@ binding.on('applied', (e) => {
     console.log(`discovery: +[${e.added.join(', ')}] -[${e.removing.join(', ')}]`);
 });
 binding.on('refresh-failed', (e) => console.log(`discovery failed: ${String(e.error)}`));
-await binding.ready();
+if (!(await binding.ready({ timeoutMs: 5000 }))) throw new Error('discovery gave no answer in 5 s');
 
 async function calls(n: number): Promise<string> {
   const counts = new Map<string, number>();

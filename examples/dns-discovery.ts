@@ -64,7 +64,7 @@ async function calls(n: number): Promise<string> {
 }
 
 console.log(`1. ${SERVICE} lists app-1 and app-2`);
-await binding.ready();
+if (!(await binding.ready({ timeoutMs: 5000 }))) throw new Error('discovery gave no answer in 5 s');
 console.log(`   6 calls -> ${await calls(6)}`);
 
 // The source refreshes on its own (record TTL, at least every intervalMs); refresh() asks now.

@@ -38,6 +38,7 @@ export type {
   ContextInfo,
   FetchFunction,
   FetchResolution,
+  FetchResponse,
   FetchTarget,
 } from './fetch/types.js';
 export type { AmbiguousPathMode } from './fetch/url.js';
@@ -88,7 +89,14 @@ export {
   type RetryAfterOptions,
   type SuccessRateOptions,
 } from './health/outlier-detector.js';
-export { type HttpProbeOptions, httpProbe, type Probe, type ProbeResult } from './health/probes.js';
+export {
+  type HttpProbeOptions,
+  httpProbe,
+  type Probe,
+  type ProbeFetch,
+  type ProbeRequestInit,
+  type ProbeResult,
+} from './health/probes.js';
 export { parseRetryAfter } from './health/retry-after.js';
 export * from './observability/index.js';
 export {

@@ -13,24 +13,79 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
   return proto === Object.prototype || proto === null;
 }
 
-/** Checks that `value` is an options object (or undefined) holding only `allowed` keys. */
+/**
+ * Checks that `value` is an options object (or undefined) holding only `allowed` keys. An unknown
+ * key is refused with the list of known ones and, when one is close, a guess at what was meant
+ * (`retry` for `retries`, `timeout` for `timeoutMs`); `hints` adds advice for keys that belong
+ * elsewhere (undici's pool options under `poolOptions`).
+ */
 export function checkOptions<T extends object>(
   field: string,
   value: T | undefined,
   allowed: readonly string[],
+  hints?: Readonly<Record<string, string>>,
 ): T {
   if (value === undefined) return {} as T;
   if (!isPlainObject(value)) throw new LoadBalancerConfigError(field, value, 'an options object');
   for (const key of Object.keys(value)) {
     if (!allowed.includes(key)) {
+      const hint =
+        (hints !== undefined && Object.hasOwn(hints, key) ? hints[key] : undefined) ??
+        didYouMean(key, allowed);
       throw new LoadBalancerConfigError(
         `${field}.${key}`,
         (value as Record<string, unknown>)[key],
-        `no such option (known: ${allowed.join(', ')})`,
+        `a known option name (known: ${allowed.join(', ')})`,
+        hint === undefined ? undefined : { hint },
       );
     }
   }
   return value;
+}
+
+/** `Did you mean "x"?` for the known name closest to `key`, when one is close enough. */
+function didYouMean(key: string, known: readonly string[]): string | undefined {
+  const k = key.toLowerCase();
+  // A plural or singular, or a duration without its unit, first: `retry` is `retries` rather
+  // than `retryOn`, though both are close.
+  const variants = [
+    `${k}s`,
+    `${k}es`,
+    k.replace(/y$/, 'ies'),
+    `${k}ms`,
+    k.replace(/(?:s|ms)$/, ''),
+  ];
+  const variant = known.find((name) => name !== key && variants.includes(name.toLowerCase()));
+  if (variant !== undefined) return `Did you mean "${variant}"?`;
+  // Up to 3 edits for longer names (`retry` → `retries`), fewer for short ones, so that a
+  // suggestion is a likely typo rather than any short name.
+  let best: string | undefined;
+  let bestDistance = k.length >= 5 ? 3 : k.length >= 3 ? 2 : 1;
+  for (const name of known) {
+    const d = editDistance(k, name.toLowerCase());
+    if (d < bestDistance || (d === bestDistance && best === undefined)) {
+      best = name;
+      bestDistance = d;
+    }
+  }
+  return best === undefined ? undefined : `Did you mean "${best}"?`;
+}
+
+/**
+ * Levenshtein distance (insertions, deletions, substitutions), two rows. Option names are short
+ * and this runs only on the way to an error, so a dependency would cost more than it saves.
+ */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + cost);
+    }
+    prev = row;
+  }
+  return prev[b.length]!;
 }
 
 export function checkNumber(

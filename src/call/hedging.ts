@@ -66,7 +66,7 @@ const REFRESH_MS = 1000;
 /** Or after this many new samples, whichever comes first. */
 const REFRESH_SAMPLES = SIZE / 8;
 
-/** What a balanced fetch's `explainHedging()` reports. */
+/** What `fetch.explainHedging()` (and the dispatcher's) reports. */
 export interface HedgeExplanation {
   /** `fixed` (`afterMs`) or `percentile` (taken from recent latencies). */
   readonly mode: 'fixed' | 'percentile';
@@ -160,7 +160,15 @@ export class Hedging {
   delayMs(): number | undefined {
     if (this.afterMs !== undefined) return this.afterMs;
     const now = this.#clock.now();
-    if (now - this.#refreshedAt >= REFRESH_MS || this.#sinceRefresh >= REFRESH_SAMPLES) {
+    if (
+      now - this.#refreshedAt >= REFRESH_MS ||
+      this.#sinceRefresh >= REFRESH_SAMPLES ||
+      // Without a delay yet, the first sample that can complete the window counts at once:
+      // hedging starts with the `minSamples`-th latency, not up to a refresh period later.
+      (this.#delay === undefined &&
+        this.#sinceRefresh > 0 &&
+        this.#inWindow + this.#sinceRefresh >= this.minSamples)
+    ) {
       this.#refresh(now);
     }
     return this.#delay;
@@ -176,7 +184,8 @@ export class Hedging {
     const delayMs = this.delayMs();
     const budget = this.budget.balance();
     const fixed = this.afterMs !== undefined;
-    const samples = fixed ? this.#countInWindow(this.#clock.now()) : this.#inWindow;
+    // The samples in the window now, not at the last refresh of the percentile.
+    const samples = this.#countInWindow(this.#clock.now());
     let note: string;
     if (fixed) {
       note = `hedge after a fixed ${this.afterMs} ms`;

@@ -1,3 +1,4 @@
+import '../disposable.js';
 import { PoolClosedError } from '../errors/pool-closed-error.js';
 import type { BackendSpec } from '../types.js';
 import { checkFunction, checkString } from '../validate.js';

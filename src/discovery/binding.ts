@@ -1,10 +1,18 @@
+import '../disposable.js';
 import { EventEmitter } from 'eventemitter3';
 import { LoadBalancerConfigError } from '../errors/config-error.js';
 import type { BackendPool, DrainResult } from '../pool/backend-pool.js';
 import { type NormalizedBackend, normalizeBackend } from '../pool/normalize.js';
 import { redactUrl } from '../redact.js';
 import type { BackendInit, BackendSpec, BackendView } from '../types.js';
-import { checkBoolean, checkOptions, isPlainObject, optDuration, optNumber } from '../validate.js';
+import {
+  checkBoolean,
+  checkDuration,
+  checkOptions,
+  isPlainObject,
+  optDuration,
+  optNumber,
+} from '../validate.js';
 import { AddressPolicy, type AddressPolicyOptions } from './address-policy.js';
 import type { Discovery, DiscoveryAnswer } from './types.js';
 
@@ -158,7 +166,7 @@ export const AWAITING_HEALTH_CHECK = 'awaiting first health check';
  * binding.on('refresh-failed', (e) => log.warn(`discovery ${e.source} failed`, e.error));
  * binding.on('held-back', (e) => log.warn(`held back removal of ${e.removals.length} backends`));
  * binding.start();
- * await binding.ready();
+ * await binding.ready({ timeoutMs: 10_000 });
  * ```
  */
 export class DiscoveryBinding extends EventEmitter<DiscoveryEvents> {
@@ -239,13 +247,46 @@ export class DiscoveryBinding extends EventEmitter<DiscoveryEvents> {
   }
 
   /**
-   * Resolves `true` once an answer has been applied, or `false` if the binding closes first.
-   * It never rejects: race it with a timeout to bound start-up.
+   * Resolves `true` once an answer has been applied, or `false` if the binding closes first or
+   * `timeoutMs` (on the pool's clock) runs out. It never rejects.
+   *
+   * Give a `timeoutMs` wherever nothing else keeps the process alive (a script, a CLI, start-up
+   * before a server listens): the source's retry timers are unref'd, so without one a
+   * process whose only task is this wait exits (Node: exit code 13, "unsettled top-level
+   * await") while the source is still failing. The timeout's timer is not unref'd: it holds the
+   * process up until the answer or the timeout, then is cleared.
+   *
+   * @example
+   * ```ts
+   * if (!(await binding.ready({ timeoutMs: 10_000 }))) {
+   *   throw new Error(`no answer from ${binding.source.name} within 10 s`);
+   * }
+   * ```
    */
-  ready(): Promise<boolean> {
+  ready(options: { timeoutMs?: number } = {}): Promise<boolean> {
+    const o = checkOptions('ready options', options, ['timeoutMs']);
+    const timeoutMs =
+      o.timeoutMs === undefined ? undefined : checkDuration('timeoutMs', o.timeoutMs, { min: 0 });
     if (this.#applied > 0) return Promise.resolve(true);
     if (this.#closed) return Promise.resolve(false);
-    return new Promise<boolean>((resolve) => this.#readyWaiters.push(resolve));
+    return new Promise<boolean>((resolve) => {
+      if (timeoutMs === undefined) {
+        this.#readyWaiters.push(resolve);
+        return;
+      }
+      const clock = this.pool.clock;
+      const waiter = (applied: boolean): void => {
+        clock.clearTimeout(timer);
+        resolve(applied);
+      };
+      // A caller waits on this one: it keeps a real process alive, unlike background timers.
+      const timer = clock.setTimeout(() => {
+        const i = this.#readyWaiters.indexOf(waiter);
+        if (i >= 0) this.#readyWaiters.splice(i, 1);
+        resolve(false);
+      }, timeoutMs);
+      this.#readyWaiters.push(waiter);
+    });
   }
 
   /** Asks the source for a fresh answer when it can fetch one on demand. Never rejects. */
@@ -526,7 +567,7 @@ export class DiscoveryBinding extends EventEmitter<DiscoveryEvents> {
  *
  * const pool = new BackendPool({ slowStartMs: 30_000 });
  * const binding = attachDiscovery(pool, new DnsSrvDiscovery({ service: '_http._tcp.api.internal' }));
- * await binding.ready();
+ * await binding.ready({ timeoutMs: 10_000 });
  * // ... pool.acquire() as usual; close the pool (or the binding) to stop refreshing.
  * ```
  */

@@ -13,10 +13,24 @@ export class LoadBalancerConfigError extends LoadBalancerError {
   /** What was expected instead, in words. */
   readonly expected: string;
 
-  constructor(field: string, value: unknown, expected: string, options?: { cause?: unknown }) {
+  /**
+   * @param options `cause`: the error that revealed the problem; `hint`: a sentence on what to
+   * do, appended to the message (`Did you mean "retries"?`).
+   */
+  constructor(
+    field: string,
+    value: unknown,
+    expected: string,
+    options?: { cause?: unknown; hint?: string },
+  ) {
     // Errors end up in logs: a string holding a URL with credentials is kept without them.
     const kept = typeof value === 'string' ? redactUrl(value) : value;
-    super('LB_CONFIG', `Invalid ${field}: expected ${expected}, got ${describe(kept)}`, options);
+    const hint = options?.hint === undefined ? '' : `. ${options.hint}`;
+    super(
+      'LB_CONFIG',
+      `Invalid ${field}: expected ${expected}, got ${describe(kept)}${hint}`,
+      options?.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.field = field;
     this.value = kept;
     this.expected = expected;

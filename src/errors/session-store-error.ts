@@ -1,12 +1,18 @@
 import { LoadBalancerError } from './load-balancer-error.js';
 
-/** The session-store operations the manager performs. */
-export type SessionStoreOperation = 'get' | 'set' | 'delete' | 'purge';
+/**
+ * The session-store operations the manager performs, and `connect`, which a store's own
+ * `connect()` (`RedisSessionStore.connect`) fails with.
+ */
+export type SessionStoreOperation = 'get' | 'set' | 'delete' | 'purge' | 'connect';
 
 /**
  * A session-store call failed or did not answer in time. The session manager never lets this
  * reject a caller's call: it balances the call normally and reports the error in its
  * `storeError` event. `cause` holds the store's own error, when there was one.
+ *
+ * `RedisSessionStore.connect()` rejects with it (operation `connect`) when Redis cannot be
+ * reached: the message names the address and the store's own error (`connect ECONNREFUSED`).
  */
 export class SessionStoreError extends LoadBalancerError {
   /** Which operation failed. */
@@ -14,15 +20,21 @@ export class SessionStoreError extends LoadBalancerError {
   /** Whether the store did not answer within the manager's `storeTimeoutMs`. */
   readonly timedOut: boolean;
 
+  /**
+   * @param target For `connect`: where the store was to be reached (a URL without credentials).
+   */
   constructor(
     operation: SessionStoreOperation,
     detail: { timedOut: true; timeoutMs: number } | { timedOut: false; cause: unknown },
+    target?: string,
   ) {
     super(
       'LB_SESSION_STORE',
-      detail.timedOut
-        ? `Session store ${operation} did not answer within ${detail.timeoutMs} ms; the call was balanced without stickiness. Check the store (Redis) latency, or raise storeTimeoutMs`
-        : `Session store ${operation} failed (${describeCause(detail.cause)}); the call was balanced without stickiness. Check that the store (Redis) is reachable`,
+      operation === 'connect'
+        ? `Session store connect failed${target === undefined ? '' : ` (${target})`}: ${detail.timedOut ? `no answer within ${detail.timeoutMs} ms` : describeCause(detail.cause)}. Check that Redis is running and reachable at that address (the url option; rediss:// for TLS), or raise connectTimeoutMs if it is only slow`
+        : detail.timedOut
+          ? `Session store ${operation} did not answer within ${detail.timeoutMs} ms; the call was balanced without stickiness. Check the store (Redis) latency, or raise storeTimeoutMs`
+          : `Session store ${operation} failed (${describeCause(detail.cause)}); the call was balanced without stickiness. Check that the store (Redis) is reachable`,
       detail.timedOut ? undefined : { cause: detail.cause },
     );
     this.operation = operation;

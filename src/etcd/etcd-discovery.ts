@@ -286,7 +286,7 @@ export function decodeEtcdEndpoint(key: string, value: string): BackendSpec {
  * const source = await EtcdDiscovery.connect({ hosts: ['10.0.0.5:2379'], prefix: 'services/api/' });
  * source.on('invalid-value', (e) => log.warn(`bad registration ${e.key}`, e.error));
  * const binding = attachDiscovery(pool, source);
- * await binding.ready();
+ * await binding.ready({ timeoutMs: 10_000 });
  * ```
  */
 export class EtcdDiscovery extends BaseDiscovery {

@@ -7,6 +7,7 @@
  * @internal
  */
 import { BadPortError } from '../errors/bad-port-error.js';
+import { LoadBalancerConfigError } from '../errors/config-error.js';
 import type { BackendView } from '../types.js';
 
 const BAD_PORTS: ReadonlySet<number> = new Set([
@@ -44,9 +45,24 @@ export function badPortError(backend: BackendView): BadPortError | undefined {
   return port === 0 ? undefined : new BadPortError(backend.id, backend.url, port);
 }
 
-/** Throws a {@link BadPortError} for the first backend of `backends` on a bad port. */
-export function assertFetchablePorts(backends: readonly BackendView[]): void {
+/**
+ * Throws for the first backend of `backends` that a fetch can never reach: a scheme other than
+ * `http:` or `https:` (a pool of `tcp://` or `redis://` backends handed to a balanced fetch) as a
+ * {@link LoadBalancerConfigError}, a bad port as a {@link BadPortError}.
+ */
+export function assertFetchable(backends: readonly BackendView[]): void {
   for (const backend of backends) {
+    const scheme = /^[a-z][a-z0-9+.-]*:/i.exec(backend.url)?.[0]?.toLowerCase();
+    if (scheme !== 'http:' && scheme !== 'https:') {
+      throw new LoadBalancerConfigError(
+        `backend ${JSON.stringify(backend.id)} url`,
+        backend.url,
+        'an http: or https: URL, since a balanced fetch speaks HTTP',
+        {
+          hint: 'For other protocols take a lease with pool.acquire(), or use connect() from loadwise/node.',
+        },
+      );
+    }
     const error = badPortError(backend);
     if (error !== undefined) throw error;
   }

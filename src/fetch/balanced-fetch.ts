@@ -28,7 +28,7 @@ import {
   optDuration,
   optNumber,
 } from '../validate.js';
-import { assertFetchablePorts, badPortError } from './bad-ports.js';
+import { assertFetchable, badPortError } from './bad-ports.js';
 import { type BodyListener, type TrackedBody, trackBody } from './body.js';
 import { classifyError, retryAfterMs } from './outcome.js';
 import { checkHeaders, checkMethod } from './request-check.js';
@@ -40,6 +40,7 @@ import type {
   ContextInfo,
   FetchFunction,
   FetchResolution,
+  FetchResponse,
   FetchTarget,
 } from './types.js';
 import {
@@ -108,6 +109,10 @@ interface Config extends ParsedCallOptions {
  *   never retried and rejects with the signal's reason (an `AbortError` `DOMException` unless the
  *   caller gave another reason).
  *
+ * @throws {LoadBalancerConfigError} for an invalid option, and when `target` holds a backend whose
+ * URL is not `http:` or `https:` (for other protocols use `pool.acquire()`).
+ * @throws {BadPortError} when `target` holds a backend on a port the Fetch standard blocks.
+ *
  * @example
  * ```ts
  * const pool = new BackendPool({ backends: ['http://10.0.1.10:8080', 'http://10.0.1.11:8080'] });
@@ -116,13 +121,16 @@ interface Config extends ParsedCallOptions {
  * const user = await res.json();
  * ```
  */
-export function createBalancedFetch(
+export function createBalancedFetch<Init = RequestInit, Res extends FetchResponse = Response>(
   target: FetchTarget,
-  options: BalancedFetchOptions = {},
+  options: BalancedFetchOptions<Init, Res> = {},
 ): BalancedFetch {
-  checkTarget('target', target, options);
-  assertFetchablePorts(target.backends());
-  const o = checkOptions('BalancedFetchOptions', options, OPTION_KEYS);
+  // Whatever types the implementation declares, it is called with a standard init and its
+  // response is a Response (the platform's or undici's, the same at run time).
+  const opts = options as unknown as BalancedFetchOptions;
+  checkTarget('target', target, opts);
+  assertFetchable(target.backends());
+  const o = checkOptions('BalancedFetchOptions', opts, OPTION_KEYS);
   const clock = o.clock === undefined ? target.clock : checkClock('clock', o.clock);
   const random = o.random === undefined ? target.random : checkRandom('random', o.random);
   const serviceOrigins = parseServiceOrigins(o.serviceOrigins);

@@ -49,8 +49,40 @@ export interface FetchResolution {
 /**
  * The fetch implementation a balanced fetch calls: the platform `fetch`, undici's `fetch`, or a
  * test double. It is always called with an absolute URL string and an init object.
+ *
+ * `Init` and `Res` are the init and response types the implementation declares: the platform's
+ * `RequestInit` and `Response` by default, undici's own when you pass undici's `fetch`, whose
+ * types are a separate copy of the Fetch API's that TypeScript does not take for the platform's
+ * (another `FormData`, a `node:stream/web` body). Every implementation receives a standard init
+ * object, and the response it resolves to is handed to the caller as the call's `Response`.
+ *
+ * @example
+ * ```ts
+ * import { Agent, fetch as undiciFetch, type RequestInit as UndiciInit } from 'undici';
+ *
+ * const agent = new Agent({ connections: 32 });
+ * createBalancedFetch(pool, { fetch: undiciFetch }); // as it is
+ * createBalancedFetch(pool, {
+ *   fetch: (url, init: UndiciInit) => undiciFetch(url, { ...init, dispatcher: agent }),
+ * });
+ * ```
  */
-export type FetchFunction = (input: string, init: RequestInit) => Promise<Response>;
+export type FetchFunction<Init = RequestInit, Res extends FetchResponse = Response> = (
+  input: string,
+  init: Init,
+) => Promise<Res>;
+
+/**
+ * What a fetch implementation must resolve to, at the least: a `Response`, the platform's or
+ * undici's. undici's `Response` type is its own copy, which TypeScript does not take for the
+ * platform's (its `body` is a `node:stream/web` stream), so the constraint names only members
+ * both have.
+ */
+export interface FetchResponse {
+  readonly status: number;
+  readonly headers: { get(name: string): string | null };
+  readonly body: object | null;
+}
 
 /** What the `context` hook receives besides the request. */
 export interface ContextInfo {
@@ -138,13 +170,14 @@ export interface BalancedFetch {
  * `serviceOrigins` as origin, else `http://loadwise.invalid`), the method, the headers, and the
  * body when it is replayable. Nothing is built when no hook or listener needs it.
  */
-export interface BalancedFetchOptions extends CallOptions {
+export interface BalancedFetchOptions<Init = RequestInit, Res extends FetchResponse = Response>
+  extends CallOptions {
   /**
-   * The fetch implementation. undici's `fetch` works too (pass it with a dispatcher bound, if
-   * you need one).
+   * The fetch implementation. undici's `fetch` works too, as it is or with a dispatcher bound
+   * (see {@link FetchFunction}).
    * @default globalThis.fetch
    */
-  fetch?: FetchFunction;
+  fetch?: FetchFunction<Init, Res>;
   /**
    * The lease of a call is held until its response body is consumed, cancelled or errors, so
    * in-flight counts and latencies include the body. A body nobody starts reading within this

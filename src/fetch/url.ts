@@ -172,8 +172,10 @@ function invalidUtf8(path: string): boolean {
 }
 
 /**
- * How a balanced fetch treats ambiguous path encodings (`..%2f`, `%5c..`, `%00`, double
- * encodings, `..;/`) under a backend's base path.
+ * How a balanced fetch (or the dispatcher) treats paths whose encoding servers decode differently
+ * (`..%2f`, `%5c`, `%00`, double encodings, invalid UTF-8): `'refuse'` always refuses them,
+ * `'auto'` only when a backend has a base path (only then is there anything above the path to
+ * reach), `'allow'` never.
  */
 export type AmbiguousPathMode = 'refuse' | 'allow' | 'auto';
 

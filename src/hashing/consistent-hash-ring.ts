@@ -213,7 +213,9 @@ export class ConsistentHashRing {
    * optimizer did not inline is boxed, and a pick must not allocate.
    * @internal
    */
-  readonly _hashOut = new Uint32Array(1);
+  // Typed without a buffer type argument: `Uint32Array<ArrayBuffer>` in the declarations needs
+  // TypeScript 5.7 in the projects that read them.
+  readonly _hashOut: Uint32Array = new Uint32Array(1);
   /** Generation stamps that let a walk remember which owners it has seen, without allocating. */
   #seen = new Uint32Array(0);
   #generation = 0;

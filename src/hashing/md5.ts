@@ -15,7 +15,8 @@ const PAD = 72;
  * digest bytes `4i..4i+3`, which is exactly how ketama reads a point.
  * @internal
  */
-export const md5Out = new Uint32Array(4);
+// Typed without a buffer type argument, which declarations would need TypeScript 5.7 to read.
+export const md5Out: Uint32Array = new Uint32Array(4);
 
 /**
  * Pads `buf[0, len)` in place for MD5 (the buffer needs {@link PAD} spare bytes) and returns the

@@ -1,3 +1,4 @@
+import '../disposable.js';
 import { EventEmitter } from 'eventemitter3';
 import { backgroundTimer, type Clock, type TimerHandle } from '../clock.js';
 import { LoadBalancerConfigError } from '../errors/config-error.js';

@@ -1,4 +1,5 @@
 import { LoadBalancerConfigError } from '../errors/config-error.js';
+import type { FetchResponse } from '../fetch/types.js';
 import { isFieldName, isFieldValue } from '../http-syntax.js';
 import type { BackendView } from '../types.js';
 import {
@@ -44,6 +45,23 @@ export type Probe = ((
   // biome-ignore lint/suspicious/noConfusingVoidType: lets `async () => { await ping() }` be a probe.
 ) => Promise<ProbeResult | boolean | undefined | void>) & { readonly probeType?: string };
 
+/** The init object an HTTP probe hands its `fetch`. */
+export interface ProbeRequestInit {
+  method: 'GET' | 'HEAD';
+  headers: Record<string, string>;
+  /** Aborted on the checker's timeout and on `close()`. */
+  signal: AbortSignal;
+  /** Redirects are judged by their own status, never followed. */
+  redirect: 'manual';
+}
+
+/**
+ * The fetch an HTTP probe calls, with the absolute URL of the health endpoint. The platform
+ * `fetch`, undici's `fetch` (whose types TypeScript does not take for the platform's) and test
+ * doubles all fit.
+ */
+export type ProbeFetch = (input: string, init: ProbeRequestInit) => Promise<FetchResponse>;
+
 /** Options of {@link httpProbe}. */
 export interface HttpProbeOptions {
   /**
@@ -78,7 +96,7 @@ export interface HttpProbeOptions {
    * The `fetch` to use, e.g. undici's with a custom dispatcher.
    * @default globalThis.fetch
    */
-  fetch?: typeof globalThis.fetch;
+  fetch?: ProbeFetch;
   /**
    * Read at most this many bytes of the body, then cancel it. The body is read so that a
    * connection reset in the middle of the response fails the probe.
@@ -115,21 +133,29 @@ export function httpProbe(options: HttpProbeOptions = {}): Probe {
   const headers = parseHeaders(o.headers);
   const fetchFn =
     o.fetch === undefined
-      ? checkFunction<typeof globalThis.fetch>(
+      ? checkFunction<ProbeFetch>(
           'fetch (this runtime has no global fetch: pass one)',
           globalThis.fetch,
         )
-      : checkFunction<typeof globalThis.fetch>('fetch', o.fetch);
+      : checkFunction<ProbeFetch>('fetch', o.fetch);
   const maxBodyBytes = optNumber('maxBodyBytes', o.maxBodyBytes, 65_536, {
     min: 0,
     integer: true,
   });
 
   const probe = async (backend: BackendView, signal: AbortSignal): Promise<ProbeResult> => {
+    if (!/^https?:/i.test(backend.url)) {
+      // fetch would fail with a runtime's own words ("unknown scheme"): say what to change.
+      return {
+        ok: false,
+        reason: `the HTTP probe needs an http:// or https:// backend, not ${backend.url}; probe it with tcpProbe() from loadwise/node or a probe of your own`,
+      };
+    }
     const base = backend.url.endsWith('/') ? backend.url : `${backend.url}/`;
-    const url = new URL(path, base);
+    const url = new URL(path, base).href;
     // `redirect: 'manual'`: a health endpoint that redirects is judged by its own status.
-    const res = await fetchFn(url, { method, headers, signal, redirect: 'manual' });
+    // A Response, the platform's or undici's; the type asks only for what a caller must give.
+    const res = (await fetchFn(url, { method, headers, signal, redirect: 'manual' })) as Response;
     try {
       await readBody(res, maxBodyBytes);
     } catch (error) {

@@ -3,6 +3,7 @@
  * and tests subscribe by channel name, with no reference to the pool and no options. A message
  * is built and published only while its channel has subscribers.
  */
+import '../disposable.js';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { LoadBalancerConfigError } from '../errors/config-error.js';
 import type {

@@ -1,3 +1,4 @@
+import '../disposable.js';
 import { LoadBalancerConfigError } from '../errors/config-error.js';
 import { blamesBackend } from '../failure.js';
 import type { BackendPool } from '../pool/backend-pool.js';

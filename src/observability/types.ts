@@ -4,6 +4,7 @@
  * types of loadwise never name the optional peer dependency: a project without
  * `@opentelemetry/api` still type-checks.
  */
+import '../disposable.js';
 import type { BackendView } from '../types.js';
 
 /** Attribute values, as in `@opentelemetry/api`'s `AttributeValue` (the scalar ones). */

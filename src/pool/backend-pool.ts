@@ -1,3 +1,4 @@
+import '../disposable.js';
 import { EventEmitter } from 'eventemitter3';
 import { PowerOfTwoChoices } from '../algorithms/power-of-two-choices.js';
 import { backgroundTimer, type Clock, systemClock, type TimerHandle } from '../clock.js';
@@ -37,7 +38,7 @@ import {
 } from '../validate.js';
 import { BackendRecord } from './backend-record.js';
 import { checkDecayCalls, type LatencyDecay, observeLatency } from './latency-estimate.js';
-import { normalizeBackend } from './normalize.js';
+import { idOfUrl, normalizeBackend } from './normalize.js';
 import { PriorityLoad, TierDraws } from './priority-load.js';
 import {
   type PoolSnapshot,
@@ -1213,7 +1214,10 @@ export class BackendPool extends EventEmitter<PoolEvents> {
   #get(id: string): BackendRecord {
     if (typeof id !== 'string') throw new LoadBalancerConfigError('id', id, 'a backend id string');
     const record = this.#records.get(id);
-    if (record === undefined) throw new UnknownBackendError(id, [...this.#records.keys()]);
+    if (record === undefined) {
+      const known = [...this.#records.keys()];
+      throw new UnknownBackendError(id, known, idOfUrl(this.#records.values(), id));
+    }
     return record;
   }
 

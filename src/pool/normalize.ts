@@ -25,7 +25,7 @@ export function normalizeBackend(spec: BackendSpec, field: string): NormalizedBa
     throw new LoadBalancerConfigError(
       field,
       spec,
-      'a URL string or an object { url, weight?, id?, zone?, metadata? }',
+      'a URL string or an object { url, weight?, id?, zone?, priority?, metadata? }',
     );
   }
   checkOptions(field, init, BACKEND_KEYS);
@@ -50,11 +50,17 @@ export function normalizeBackend(spec: BackendSpec, field: string): NormalizedBa
       `${field}.url`,
       shown,
       'an absolute URL such as "http://10.0.1.10:8080"',
-      { cause },
+      withScheme(rawUrl, { cause }),
     );
   }
   if (parsed.host === '') {
-    throw new LoadBalancerConfigError(`${field}.url`, shown, 'a URL with a host');
+    // `localhost:8080` parses as the scheme `localhost:` with the path `8080`.
+    throw new LoadBalancerConfigError(
+      `${field}.url`,
+      shown,
+      'a URL with a host',
+      withScheme(rawUrl, {}),
+    );
   }
   if (parsed.username !== '' || parsed.password !== '') {
     throw new LoadBalancerConfigError(
@@ -88,6 +94,44 @@ export function normalizeBackend(spec: BackendSpec, field: string): NormalizedBa
     throw new LoadBalancerConfigError(`${field}.metadata`, init.metadata, 'a plain object');
   }
   return { id, url, weight, zone, priority, metadata: Object.freeze({ ...(init.metadata ?? {}) }) };
+}
+
+/**
+ * The id of the backend whose URL `given` is (as written in the config, trailing slash and
+ * default port allowed), for an error that was handed a URL where an id belongs.
+ * @internal
+ */
+export function idOfUrl(
+  backends: Iterable<{ readonly id: string; readonly url: string }>,
+  given: string,
+): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(given);
+  } catch {
+    return undefined;
+  }
+  const url = `${parsed.protocol}//${parsed.host}${parsed.pathname.replace(/\/+$/, '')}`;
+  for (const b of backends) if (b.url === url) return b.id;
+  return undefined;
+}
+
+/**
+ * Adds the hint `Did you mean "http://host:port"?` when the URL lacks only its scheme (a bare
+ * `10.0.1.10:8080`, `localhost:8080`, `api.internal`), the commonest first mistake.
+ */
+function withScheme(raw: string, options: { cause?: unknown }): { cause?: unknown; hint?: string } {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(raw)) return options;
+  try {
+    const guess = new URL(`http://${raw}`);
+    if (guess.host === '' || guess.username !== '' || guess.password !== '') return options;
+    return {
+      ...options,
+      hint: `A backend URL needs its scheme: did you mean ${JSON.stringify(redactUrl(`http://${raw}`))}?`,
+    };
+  } catch {
+    return options;
+  }
 }
 
 function defaultPort(protocol: string): string {

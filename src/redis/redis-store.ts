@@ -7,6 +7,8 @@ import { EventEmitter } from 'eventemitter3';
 import type { RedisOptions } from 'ioredis';
 import { LoadBalancerConfigError } from '../errors/config-error.js';
 import { PoolClosedError } from '../errors/pool-closed-error.js';
+import { SessionStoreError } from '../errors/session-store-error.js';
+import { redactUrl } from '../redact.js';
 import type { SessionRecord, SessionStore } from '../session/store.js';
 import {
   checkDuration,
@@ -148,7 +150,8 @@ export class RedisSessionStore
   /**
    * Opens a Redis connection (loading `ioredis`) and returns a store that owns it: `close()`
    * quits the connection.
-   * @throws {Error} when `ioredis` is not installed or Redis cannot be reached in time.
+   * @throws {Error} when `ioredis` is not installed.
+   * @throws {SessionStoreError} (operation `connect`) when Redis cannot be reached in time.
    */
   static async connect(options: RedisConnectOptions = {}): Promise<RedisSessionStore> {
     const o = checkOptions('RedisConnectOptions', options, [
@@ -189,12 +192,22 @@ export class RedisSessionStore
     const store = new RedisSessionStore(storeOptions);
     // Connection errors also surface as failed commands; this keeps ioredis from printing
     // "Unhandled error event" and lets the owner watch them.
-    client.on('error', (error: unknown) => store.emit('clientError', error));
+    let connectError: unknown;
+    client.on('error', (error: unknown) => {
+      connectError ??= error;
+      store.emit('clientError', error);
+    });
     try {
       await client.connect();
     } catch (error) {
       client.disconnect();
-      throw error;
+      // ioredis rejects with "Connection is closed."; the reason (ECONNREFUSED, ETIMEDOUT,
+      // ENOTFOUND) came first, in an `error` event.
+      throw new SessionStoreError(
+        'connect',
+        { timedOut: false, cause: connectError ?? error },
+        redactUrl(url),
+      );
     }
     return store;
   }

@@ -1,9 +1,11 @@
+import '../disposable.js';
 import { EventEmitter } from 'eventemitter3';
 import { backgroundTimer, type Clock } from '../clock.js';
 import { LoadBalancerConfigError } from '../errors/config-error.js';
 import { PoolClosedError } from '../errors/pool-closed-error.js';
 import { SessionStoreError, type SessionStoreOperation } from '../errors/session-store-error.js';
 import type { BackendPool } from '../pool/backend-pool.js';
+import { DEFAULT_CLOCK_SKEW_MS, stampAge } from '../stamps.js';
 import type { BackendView, Lease, PickContext, PoolEvents } from '../types.js';
 import {
   checkClock,
@@ -25,7 +27,6 @@ import {
   sha256,
 } from './cookie.js';
 import { MemorySessionStore } from './memory-store.js';
-import { DEFAULT_CLOCK_SKEW_MS, stampAge } from '../stamps.js';
 import type { Awaitable, SessionRecord, SessionStore } from './store.js';
 
 /** The sticky cookie: its name and `Set-Cookie` attributes. */

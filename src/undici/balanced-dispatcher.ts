@@ -134,6 +134,51 @@ export interface BalancedDispatcherOptions extends CallOptions {
   random?: Random;
 }
 
+/**
+ * Options of undici's `Pool` and `Client` (undici 7's types/pool.d.ts and types/client.d.ts):
+ * `BalancedPool` took them beside its own, so a move from it passes them at the top level.
+ */
+const UNDICI_POOL_KEYS = [
+  'connections',
+  'clientTtl',
+  'interceptors',
+  'maxHeaderSize',
+  'headersTimeout',
+  'connectTimeout',
+  'bodyTimeout',
+  'keepAliveTimeout',
+  'keepAliveMaxTimeout',
+  'keepAliveTimeoutThreshold',
+  'socketPath',
+  'pipelining',
+  'strictContentLength',
+  'maxCachedSessions',
+  'connect',
+  'maxRequestsPerClient',
+  'localAddress',
+  'maxResponseSize',
+  'autoSelectFamily',
+  'autoSelectFamilyAttemptTimeout',
+  'allowH2',
+  'maxConcurrentStreams',
+] as const;
+
+/** What to say about an option of `BalancedPool` or undici's `Pool` given at the top level. */
+const OPTION_HINTS: Readonly<Record<string, string>> = {
+  ...Object.fromEntries(
+    UNDICI_POOL_KEYS.map((k) => [
+      k,
+      `undici Pool options go under \`poolOptions\`: { poolOptions: { ${k}: ... } }.`,
+    ]),
+  ),
+  maxWeightPerServer:
+    "BalancedPool's weights and error penalties have no equivalent: the pool's algorithm and an OutlierDetector steer calls away from failing backends (docs/undici-dispatcher.md).",
+  errorPenalty:
+    "BalancedPool's weights and error penalties have no equivalent: the pool's algorithm and an OutlierDetector steer calls away from failing backends (docs/undici-dispatcher.md).",
+  factory:
+    'A custom factory is not supported: each backend gets an undici Pool, configured with `poolOptions`.',
+};
+
 const OPTION_KEYS = [
   ...CALL_OPTION_KEYS,
   'poolOptions',
@@ -212,7 +257,7 @@ export class BalancedDispatcher extends Dispatcher {
     options: BalancedDispatcherOptions = {},
   ) {
     super();
-    const o = checkOptions('BalancedDispatcherOptions', options, OPTION_KEYS);
+    const o = checkOptions('BalancedDispatcherOptions', options, OPTION_KEYS, OPTION_HINTS);
     if (target instanceof BackendPool) {
       this.pool = target;
       this.#ownsPool = false;

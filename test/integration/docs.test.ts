@@ -6,22 +6,14 @@
  * name, and print what the guide shows. The marker convention is in docs/README.md; a failure
  * names the Markdown file and line.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import {
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, relative } from 'node:path';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt, ROOT } from '../support/build.js';
 import {
   blockSource,
   compareOutput,
@@ -30,7 +22,6 @@ import {
   extractBlocks,
 } from '../support/doc-blocks.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** Generated files; inside the package so that `loadwise` resolves to it (gitignored). */
 const OUT = join(ROOT, '.doctest');
 const RUN_TIMEOUT_MS = 30_000;
@@ -63,25 +54,6 @@ const runs = blocks.filter((b) => b.mode === 'run');
 
 function slug(block: DocBlock): string {
   return `${block.file.replace(/[/.]/g, '_')}_L${block.line}`;
-}
-
-// ------------------------------------------------------------------ the build
-
-/** Builds dist/ when it is missing or older than a source file (npm test builds it first). */
-function ensureBuilt(): void {
-  const stamp = join(ROOT, 'dist', 'index.d.ts');
-  const newest = (dir: string): number =>
-    readdirSync(dir, { withFileTypes: true }).reduce((max, e) => {
-      const path = join(dir, e.name);
-      return Math.max(max, e.isDirectory() ? newest(path) : statSync(path).mtimeMs);
-    }, 0);
-  if (existsSync(stamp) && statSync(stamp).mtimeMs >= newest(join(ROOT, 'src'))) return;
-  const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-  const r = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], {
-    cwd: ROOT,
-    encoding: 'utf8',
-  });
-  if (r.status !== 0) throw new Error(`npm run build failed:\n${r.stdout}${r.stderr}`);
 }
 
 // ------------------------------------------------------------------ type-checking

@@ -8,6 +8,7 @@ import {
   type SessionEvents,
   SessionPersistenceManager,
   type SessionPersistenceOptions,
+  SessionStoreError,
 } from '../../src/index.js';
 import { RedisSessionStore } from '../../src/redis/index.js';
 import { ManualClock, seededRandom } from '../../src/testing/index.js';
@@ -129,17 +130,37 @@ describe.runIf(hasRedis())('RedisSessionStore against a real redis-server', () =
     await expect(s.get('k')).rejects.toBeInstanceOf(PoolClosedError);
   });
 
-  it('connect() rejects when Redis cannot be reached', async () => {
+  it('connect() rejects when Redis cannot be reached, naming the address and the reason', async () => {
     const dead = await startRedis();
     const url = dead.url;
     await dead.stop();
-    await expect(
-      RedisSessionStore.connect({
-        url,
-        connectTimeoutMs: 500,
-        redis: { retryStrategy: () => null },
-      }),
-    ).rejects.toThrow();
+    const failed = RedisSessionStore.connect({
+      url,
+      connectTimeoutMs: 500,
+      redis: { retryStrategy: () => null },
+    });
+    await expect(failed).rejects.toBeInstanceOf(SessionStoreError);
+    const error = (await failed.catch((e: unknown) => e)) as SessionStoreError;
+    expect(error.operation).toBe('connect');
+    expect(error.code).toBe('LB_SESSION_STORE');
+    // ioredis itself rejects with "Connection is closed."; the reason is its first error event.
+    expect(error.message).toContain(`Session store connect failed (${url}): connect ECONNREFUSED`);
+    expect(error.message).toContain('Check that Redis is running');
+    expect((error.cause as { code?: string }).code).toBe('ECONNREFUSED');
+  });
+
+  it('connect() never shows the password of the URL', async () => {
+    const dead = await startRedis();
+    const { port } = new URL(dead.url);
+    await dead.stop();
+    const failed = RedisSessionStore.connect({
+      url: `redis://user:s3cret@127.0.0.1:${port}`,
+      connectTimeoutMs: 500,
+      redis: { retryStrategy: () => null },
+    });
+    const error = (await failed.catch((e: unknown) => e)) as SessionStoreError;
+    expect(error).toBeInstanceOf(SessionStoreError);
+    expect(error.message).not.toContain('s3cret');
   });
 
   it('two pools sharing one Redis agree on every session’s backend', async () => {

@@ -13,7 +13,12 @@
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Agent, fetch as undiciFetch } from 'undici';
+import {
+  Agent,
+  type RequestInit as UndiciInit,
+  type Response as UndiciResponse,
+  fetch as undiciFetch,
+} from 'undici';
 import { RoundRobin } from '../../src/algorithms/round-robin.js';
 import { systemClock } from '../../src/clock.js';
 import { createBalancedFetch } from '../../src/fetch/balanced-fetch.js';
@@ -49,8 +54,8 @@ export async function concurrentCalls(calls = 10_000): Promise<ConcurrentResult>
   const servers = await startServers(3);
   // 32 sockets per backend: the calls queue in undici, their leases are all held meanwhile.
   const agent = new Agent({ connections: 32, pipelining: 1 });
-  const viaAgent: FetchFunction = (url, init) =>
-    undiciFetch(url, { ...(init as object), dispatcher: agent }) as unknown as Promise<Response>;
+  const viaAgent: FetchFunction<UndiciInit, UndiciResponse> = (url, init) =>
+    undiciFetch(url, { ...init, dispatcher: agent });
   const pool = new BackendPool({
     backends: servers.map((s) => s.url),
     algorithm: new RoundRobin({ startIndex: 0 }),

@@ -12,6 +12,7 @@ import * as otel from '@opentelemetry/api';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import fc from 'fast-check';
 import { expect } from 'vitest';
+import type { BalancedFetchOptions } from '../../src/fetch/types.js';
 import * as core from '../../src/index.js';
 import {
   AllAttemptsFailedError,
@@ -767,7 +768,8 @@ export const CORE: Target[] = [
       clock: clockOption,
       random: randomSource,
     },
-    build: (o, env) => createBalancedFetch(env.pool(), any({ fetch: env.transport, ...o })),
+    build: (o, env) =>
+      createBalancedFetch(env.pool(), any<BalancedFetchOptions>({ fetch: env.transport, ...o })),
     exercise: (fetch, env) => oneCall(fetch as ReturnType<typeof createBalancedFetch>, env),
   },
   {
@@ -1217,6 +1219,27 @@ export const CORE: Target[] = [
       await refreshed;
       await b.settled();
       await b.close();
+    },
+  },
+  {
+    name: 'binding.ready(options)',
+    covers: [],
+    label: 'ready options',
+    keys: { timeoutMs: durationMs() },
+    build: (o, env) => {
+      const source = new StaticDiscovery([]);
+      env.track(() => source.close());
+      const binding = core.attachDiscovery(env.pool(), source);
+      env.track(() => binding.close());
+      const ready = binding.ready(any(o));
+      return { binding, ready };
+    },
+    exercise: async (built, env) => {
+      const { binding, ready } = built as { binding: DiscoveryBinding; ready: Promise<boolean> };
+      (binding.source as StaticDiscovery).set(['http://10.5.0.1:80']);
+      await env.clock.stepAsync(10);
+      expect(await ready).toBe(true);
+      await binding.close();
     },
   },
   {

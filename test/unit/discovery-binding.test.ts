@@ -364,6 +364,42 @@ describe('DiscoveryBinding with StaticDiscovery', () => {
     await pool.close();
   });
 
+  it('ready({ timeoutMs }) resolves false when no answer comes in time, on a timer a caller holds', async () => {
+    const clock = new ManualClock();
+    const pool = new BackendPool({ skew: false, clock });
+    const source = new StaticDiscovery([]);
+    const binding = attachDiscovery(pool, source);
+    let settled: boolean | undefined;
+    void binding.ready({ timeoutMs: 5000 }).then((r) => {
+      settled = r;
+    });
+    // The wait is the caller's, so its timer is not unref'd: a real process stays up for it.
+    expect(clock.refedTimers()).toBe(1);
+    await clock.advanceAsync(4999);
+    expect(settled).toBeUndefined();
+    await clock.advanceAsync(1);
+    expect(settled).toBe(false);
+    expect(clock.refedTimers()).toBe(0);
+    // An answer in time resolves true and clears the timer.
+    const later = binding.ready({ timeoutMs: 5000 });
+    source.set(urls(1));
+    await expect(later).resolves.toBe(true);
+    expect(clock.refedTimers()).toBe(0);
+    await expect(binding.ready({ timeoutMs: 0 })).resolves.toBe(true);
+    // A close before the answer resolves false and clears it too.
+    const pool2 = new BackendPool({ skew: false, clock });
+    const binding2 = attachDiscovery(pool2, new StaticDiscovery([]));
+    const closed = binding2.ready({ timeoutMs: 5000 });
+    await binding2.close();
+    await expect(closed).resolves.toBe(false);
+    expect(clock.refedTimers()).toBe(0);
+    expect(() => binding2.ready({ timeoutMs: -1 })).toThrow(LoadBalancerConfigError);
+    expect(() => binding2.ready({ timeout: 1 } as never)).toThrow(/Did you mean "timeoutMs"/);
+    await pool.close();
+    await pool2.close();
+    expect(clock.pendingTimers()).toBe(0);
+  });
+
   it('rejects bad arguments with LoadBalancerConfigError naming the field', () => {
     const pool = new BackendPool({ skew: false });
     const source = new StaticDiscovery();

@@ -33,7 +33,8 @@ describe('error classes', () => {
       error: new UnknownBackendError('x', ['a', 'b']),
       name: 'UnknownBackendError',
       code: 'LB_UNKNOWN_BACKEND',
-      message: 'Unknown backend "x"; the pool holds: a, b',
+      message:
+        'Unknown backend "x": pass the id of a backend the pool holds (host:port, plus the base path, unless you gave an id); it holds: a, b',
     },
   ])('$name has a stable code, a name and a message that says what to do', (t) => {
     expect(t.error).toBeInstanceOf(Error);
@@ -80,7 +81,7 @@ describe('error classes', () => {
   it('UnknownBackendError shortens a long list', () => {
     const ids = Array.from({ length: 12 }, (_, i) => `b${i}`);
     expect(new UnknownBackendError('x', ids).message).toBe(
-      'Unknown backend "x"; the pool holds: b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, ...',
+      'Unknown backend "x": pass the id of a backend the pool holds (host:port, plus the base path, unless you gave an id); it holds: b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, ...',
     );
     expect(new UnknownBackendError('x', []).message).toContain('(none)');
   });

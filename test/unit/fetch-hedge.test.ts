@@ -290,6 +290,23 @@ describe('hedged requests', () => {
     expect(explained.note).toContain('p95 of 41 latencies');
   });
 
+  it('hedging starts with the minSamples-th latency, not a refresh period later', async () => {
+    // 20 calls of 10 ms, all within the first refresh period (1 s), then one slow attempt.
+    let n = 0;
+    const { clock, fetch, hedges } = setup(() => (++n === 21 ? { ms: 300 } : { ms: 10 }), {
+      hedge: true,
+    });
+    for (let i = 0; i < 19; i++) await (await drive(clock, fetch('/x'), 10)).text();
+    expect(fetch.explainHedging()).toMatchObject({ samples: 19, delayMs: undefined });
+    expect(fetch.explainHedging()!.note).toMatch(/no hedge yet: 19 of the 20 latency samples/);
+    await (await drive(clock, fetch('/x'), 10)).text();
+    expect(clock.now()).toBeLessThan(1000);
+    expect(fetch.explainHedging()).toMatchObject({ samples: 20, delayMs: 10 });
+    const res = await drive(clock, fetch('/x'), 1);
+    await res.text();
+    expect(hedges).toEqual([{ backend: 'b1', slow: 'b3', delayMs: 10 }]);
+  });
+
   it('explainHedging is undefined when hedging is off, and options are validated', () => {
     const { fetch, pool } = setup(() => ({ ms: 1 }));
     expect(fetch.explainHedging()).toBeUndefined();
