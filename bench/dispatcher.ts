@@ -9,10 +9,9 @@
  * median of per-round ratios to `BalancedPool` (on a shared machine wall time swings with the
  * other processes' load; CPU time spent on the work itself much less).
  */
-import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { ensureBuilt } from '../test/support/build.js';
 import { fmt, median, type Section, table } from './harness.js';
 
 const ROUNDS = 9;
@@ -62,28 +61,6 @@ interface Client {
 }
 
 const CLIENT = fileURLToPath(new URL('./dispatcher-client.mjs', import.meta.url));
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-
-/** Compiles the package when `dist/` is missing or older than a source file. */
-function ensureBuilt(): void {
-  const newest = (dir: string): number =>
-    Math.max(
-      0,
-      ...readdirSync(dir, { recursive: true, encoding: 'utf8' }).map(
-        (f) => statSync(join(dir, f)).mtimeMs,
-      ),
-    );
-  const built = join(ROOT, 'dist', 'undici', 'index.js');
-  if (existsSync(built) && statSync(built).mtimeMs >= newest(join(ROOT, 'src'))) return;
-  execFileSync(
-    process.execPath,
-    [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
-    {
-      cwd: ROOT,
-      stdio: 'inherit',
-    },
-  );
-}
 
 async function startClient(name: string, kind: string, urls: string[]): Promise<Client> {
   const child = fork(CLIENT, [kind, String(CONNECTIONS), ...urls], { execArgv: [] });
