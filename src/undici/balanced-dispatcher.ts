@@ -242,7 +242,16 @@ export class BalancedDispatcher extends Dispatcher {
   /** Whether the pool was made from upstream URLs (and is closed with the dispatcher). */
   readonly #ownsPool: boolean;
   readonly #upstreams = new Map<string, Upstream>();
-  readonly #active = new Set<DispatchCall>();
+  /**
+   * The calls in flight, as a list threaded through the calls themselves. A `Set` did the same
+   * job and nearly doubled the CPU time per call in bench/dispatcher.ts (16 in flight: 64 µs vs
+   * 34 µs per call): under steady add/delete churn every call's objects, undici's included,
+   * survived young-generation collections and were promoted (a heap profile of objects collected
+   * by major GC: 5 KB per call, vs 0.15 KB with this list). The likely cause: V8 rebuilds a
+   * churning hash table, and a dead old table in the old generation still points to recent
+   * calls until the next major collection.
+   */
+  readonly #active = new CallList();
   #idle: (() => void)[] = [];
   #closed = false;
   #destroyed = false;
@@ -412,7 +421,7 @@ export class BalancedDispatcher extends Dispatcher {
     this.#closed = true;
     this.#destroyed = true;
     const reason = err ?? new errors.ClientDestroyedError();
-    for (const call of [...this.#active]) call.abort(reason);
+    for (const call of this.#active.toArray()) call.abort(reason);
     await this.#shutdown((pool) => pool.destroy(reason));
   }
 
@@ -450,7 +459,7 @@ export class BalancedDispatcher extends Dispatcher {
 
   /** @internal A call ended. */
   ended(call: DispatchCall): void {
-    this.#active.delete(call);
+    this.#active.remove(call);
     if (this.#active.size === 0 && this.#idle.length > 0) {
       for (const resolve of this.#idle.splice(0)) resolve();
     }
@@ -493,6 +502,10 @@ class DispatchCall implements CallTransport<Attempt> {
   /** Aborts when the caller aborts through the handler (or the dispatcher is destroyed). */
   readonly signal = new Cancel();
   #call: BalancedCall<Attempt> | undefined;
+  /** Links of the dispatcher's list of calls in flight ({@link CallList}). */
+  prev: DispatchCall | undefined = undefined;
+  next: DispatchCall | undefined = undefined;
+  listed = false;
 
   constructor(
     dispatcher: BalancedDispatcher,
@@ -651,6 +664,39 @@ class DispatchCall implements CallTransport<Attempt> {
     return isThenable(value)
       ? value.then((extra) => withTried({ ...ctx, ...extra }, tried))
       : withTried({ ...ctx, ...value }, tried);
+  }
+}
+
+/** A doubly linked list of calls through their own `prev`/`next` links: O(1), no allocation. */
+class CallList {
+  #head: DispatchCall | undefined;
+  size = 0;
+
+  add(call: DispatchCall): void {
+    if (call.listed) return;
+    call.listed = true;
+    call.prev = undefined;
+    call.next = this.#head;
+    if (this.#head !== undefined) this.#head.prev = call;
+    this.#head = call;
+    this.size++;
+  }
+
+  remove(call: DispatchCall): void {
+    if (!call.listed) return;
+    call.listed = false;
+    if (call.prev === undefined) this.#head = call.next;
+    else call.prev.next = call.next;
+    if (call.next !== undefined) call.next.prev = call.prev;
+    call.prev = undefined;
+    call.next = undefined;
+    this.size--;
+  }
+
+  toArray(): DispatchCall[] {
+    const out: DispatchCall[] = [];
+    for (let c = this.#head; c !== undefined; c = c.next) out.push(c);
+    return out;
   }
 }
 
