@@ -24,6 +24,25 @@ export function checkMethod(method: string): void {
   }
 }
 
+/** The methods most requests use, as callers spell them, and their upper-case form. */
+const COMMON_METHODS: ReadonlyMap<string, string> = new Map(
+  ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH'].flatMap((m) => [
+    [m, m],
+    [m.toLowerCase(), m],
+  ]),
+);
+
+/**
+ * The method upper-cased (as the retry rules compare it), after {@link checkMethod}; one of the
+ * common methods is looked up instead of checked (it runs for every dispatched request).
+ */
+export function checkedMethod(method: string): string {
+  const known = COMMON_METHODS.get(method);
+  if (known !== undefined) return known;
+  checkMethod(method);
+  return method.toUpperCase();
+}
+
 /**
  * Throws an {@link InvalidRequestError} for a header that could never be sent. A `Headers` object
  * was checked by the platform when it was filled, so only plain objects and arrays are read.

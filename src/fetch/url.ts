@@ -195,6 +195,8 @@ export function checkAmbiguousPath(
   if (mode === 'allow') return;
   const q = path.indexOf('?');
   const p = q < 0 ? path : path.slice(0, q);
+  // Every ambiguous form has a `%` or a `;`: most paths have neither and skip the patterns.
+  if (p.indexOf('%') < 0 && p.indexOf(';') < 0) return;
   if (!AMBIGUOUS.test(p) && !invalidUtf8(p)) return;
   if (mode === 'auto' && !backends.backends().some(hasBasePath)) return;
   throw new RequestRefusedError(raw, 'ambiguous-path', allowedOrigins(backends, policy));

@@ -12,7 +12,7 @@ import {
 import type { Clock } from '../clock.js';
 import { LoadBalancerConfigError } from '../errors/config-error.js';
 import { classifyError } from '../fetch/outcome.js';
-import { checkHeaders, checkMethod } from '../fetch/request-check.js';
+import { checkedMethod, checkHeaders } from '../fetch/request-check.js';
 import {
   type AmbiguousPathMode,
   checkAmbiguousPath,
@@ -494,6 +494,11 @@ class DispatchCall implements CallTransport<Attempt> {
   readonly #options: Dispatcher.DispatchOptions;
   readonly #down: Downstream;
   readonly #path: string;
+  /**
+   * Whether the options can go to a backend's pool as they are (no origin to replace, the path
+   * unchanged): the pool's client then fills in its own origin, and no copy is made.
+   */
+  readonly #asGiven: boolean;
   readonly method: string;
   readonly idempotencyKey: boolean;
   readonly replayable: boolean;
@@ -517,9 +522,7 @@ class DispatchCall implements CallTransport<Attempt> {
     this.#cfg = cfg;
     this.#options = options;
     this.#down = down;
-    const method = String(options.method ?? 'GET');
-    checkMethod(method);
-    this.method = method.toUpperCase();
+    this.method = checkedMethod(String(options.method ?? 'GET'));
     const headers = options.headers;
     if (headers !== undefined && headers !== null && !Array.isArray(headers)) {
       if (typeof (headers as Iterable<unknown>)[Symbol.iterator] !== 'function') {
@@ -533,6 +536,7 @@ class DispatchCall implements CallTransport<Attempt> {
     const pool = dispatcher.pool;
     this.#path = resolvePath(raw, pool, cfg.policy);
     checkAmbiguousPath(raw, this.#path, cfg.ambiguousPaths, pool, cfg.policy);
+    this.#asGiven = origin === '' && this.#path === options.path;
     const header = cfg.idempotencyKeyHeader;
     this.idempotencyKey = header !== undefined && headerOf(headers, header) !== undefined;
     this.replayable = isReplayable(options.body);
@@ -584,7 +588,9 @@ class DispatchCall implements CallTransport<Attempt> {
       else cancel.on(attempt);
     }
     upstream.pool.dispatch(
-      overlay(this.#options, { origin: upstream.origin, path: upstream.basePath + this.#path }),
+      this.#asGiven && upstream.basePath === ''
+        ? this.#options
+        : overlay(this.#options, { origin: upstream.origin, path: upstream.basePath + this.#path }),
       attempt,
     );
   }
