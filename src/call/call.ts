@@ -21,6 +21,8 @@ import type { RetryBudget } from './retry-budget.js';
 /** What a call balances over: a `BackendPool`, or a router's pool for this request. */
 export interface CallTarget {
   acquire(ctx?: PickContext): Lease;
+  /** The target's clock: when it is the call's, a lease's `acquiredAt` starts the attempt. */
+  readonly clock?: Clock;
 }
 
 /** A client's configuration, shared by all its calls. */
@@ -266,16 +268,9 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
     this.#linkCaller();
     this.#cfg.budget?.deposit();
     this.#cfg.hedging?.budget.deposit();
-    const settle = (error: unknown): void => {
-      if (error instanceof AttemptFailure && error.held !== undefined) {
-        ok(error.held);
-        return;
-      }
-      this.end();
-      fail(this.#finalError(error));
-    };
+    // Only a failed first attempt goes on to the retry loop (and needs more closures).
     const retry = (error: unknown): void => {
-      retryAfterFirst(this, error).then(ok, settle);
+      retryAfterFirst(this, error).then(ok, (final: unknown) => this.#settle(final, ok, fail));
     };
     const delay = this.#hedgeDelay();
     if (delay !== undefined) {
@@ -283,6 +278,16 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
       return;
     }
     this.#attemptThen(false, false, undefined, undefined, 0, ok, retry);
+  }
+
+  /** The retry loop gave up: a response to deliver after all, or the call's final error. */
+  #settle(error: unknown, ok: (held: Held<R>) => void, fail: (error: unknown) => void): void {
+    if (error instanceof AttemptFailure && error.held !== undefined) {
+      ok(error.held);
+      return;
+    }
+    this.end();
+    fail(this.#finalError(error));
   }
 
   /**
@@ -667,8 +672,9 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
       cfg.budget?.tryWithdraw();
       if (slow?.backend !== undefined) t.onHedge?.(backend, slow.backend, n, delayMs);
     }
-    // Latencies are measured on the call's own clock, which may differ from the target's.
-    const start = cfg.clock.now();
+    // Latencies are measured on the call's own clock, which may differ from the target's (the
+    // lease was taken just now: on the same clock its reading serves).
+    const start = this.#target.clock === cfg.clock ? lease.acquiredAt : cfg.clock.now();
     if (this.#tried === undefined) this.#tried = [backend.id];
     else this.#tried.push(backend.id);
     if (t.onAttempt !== undefined) {

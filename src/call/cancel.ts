@@ -39,8 +39,12 @@ export class Cancel {
   off(listener: CancelListener): void {
     const listeners = this.#listeners;
     if (listeners === undefined) return;
-    const i = listeners.indexOf(listener);
-    if (i >= 0) listeners.splice(i, 1);
+    const i = listeners.lastIndexOf(listener);
+    if (i < 0) return;
+    // Shifted by hand: `splice` allocates an array of the removed items, and this runs for
+    // every attempt (the listener removed is almost always the last one).
+    for (let k = i + 1; k < listeners.length; k++) listeners[k - 1] = listeners[k]!;
+    listeners.pop();
   }
 
   /** A token that aborts when this one does (`off(child)` undoes the link). */
