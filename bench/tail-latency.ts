@@ -1,5 +1,5 @@
 /**
- * Tail latency on real sockets, against backends that behave like servers. Two scenarios, each
+ * Tail latency on real sockets, against backends that behave like servers. Three scenarios, each
  * running every contender of {@link CONTENDERS} in one process run:
  *
  * - **Slow backend**: 3 loopback backends answer in 4 ms whatever their load (no queue); backend
@@ -8,6 +8,9 @@
  * - **Lost capacity**: the same 3 backends serve at most 4 requests at once in 4 ms each, the
  *   rest waiting in a FIFO queue (a CPU-bound server with 4 workers); backend 0 drops to 1 worker
  *   for the middle third. Slowness that is queueing.
+ * - **Random stalls**: the backends answer in 4 ms, but 2% of the requests, on any backend and
+ *   at random, take 40 ms for the whole measured run. Slowness no pick can steer away from, the
+ *   case hedged requests are for.
  *
  * Each contender starts a fresh client and makes WARMUP calls with every backend fast (not
  * measured), then CALLS calls in a closed loop, IN_FLIGHT at a time (each of IN_FLIGHT workers
@@ -27,7 +30,8 @@
  * index), or rejects on failure, and `close()`. Nothing else changes: the share to the slow
  * backend and the extra load come from the backends' own counts.
  *
- * Flags: `--write-svg` redraws the charts in docs/images/; `--rounds=N` (default 5).
+ * Flags: `--write-svg` redraws the charts in docs/images/; `--rounds=N` (default 5);
+ * `--scenario=WORD` runs only the scenarios whose chart file name contains WORD.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -67,6 +71,9 @@ const IN_FLIGHT = 16;
 const SLOW_FROM = CALLS / 3;
 const SLOW_TO = (2 * CALLS) / 3;
 const ROUNDS = Number(process.argv.find((a) => a.startsWith('--rounds='))?.slice(9) ?? 5);
+/** `--scenario=stalls` runs only the scenarios whose chart file names contain `stalls`. */
+const ONLY = process.argv.find((a) => a.startsWith('--scenario='))?.slice(11);
+const wanted = (sc: ScenarioSpec): boolean => ONLY === undefined || sc.file.includes(ONLY);
 const IMAGES = fileURLToPath(new URL('../docs/images/', import.meta.url));
 
 /** What the slow backend does during the slow phase, per scenario. */
@@ -79,6 +86,13 @@ export interface ScenarioSpec {
   capacity: number;
   /** Backend 0 during the slow phase. */
   slow: { serviceMs: number; capacity: number };
+  /**
+   * Random stalls on every backend for the whole measured run: each request, on any backend,
+   * takes `ms` instead of the service time with probability `share`. @default none
+   */
+  stall?: { share: number; ms: number };
+  /** Whether the rows' bars are checked in this scenario. @default true */
+  bars?: boolean;
 }
 
 export const SCENARIOS: readonly ScenarioSpec[] = [
@@ -96,18 +110,38 @@ export const SCENARIOS: readonly ScenarioSpec[] = [
     capacity: 4,
     slow: { serviceMs: SERVICE_MS, capacity: 1 },
   },
+  {
+    name: 'Random stalls (any backend)',
+    file: 'tail-latency-random-stalls.svg',
+    what: `${BACKENDS} backends answer in ${SERVICE_MS} ms, but 2% of the requests, on any backend and at random, take ${10 * SERVICE_MS} ms (a pause, a slow disk, one expensive query): nothing a pick can steer away from, the case hedging is for. The bars do not apply, and the column "to the slow backend" means nothing here (every backend stalls alike)`,
+    capacity: 0,
+    slow: { serviceMs: SERVICE_MS, capacity: 0 },
+    stall: { share: 0.02, ms: 10 * SERVICE_MS },
+    bars: false,
+  },
 ];
 
 /**
  * The backends, as plain Node: per backend a service time and a number of workers (0: every
  * request served at once) with a FIFO queue in front. Commands on stdin: `set i ms capacity`,
- * `slow 0|1` (whether the slow phase is on, for the counts), `counts` (prints the counts as a
- * line of JSON and resets them), `exit`.
+ * `slow 0|1` (whether the slow phase is on, for the counts), `stall share ms` (every backend
+ * serves that share of requests, drawn at random, in `ms`; `stall 0 0` ends it), `counts`
+ * (prints the counts as a line of JSON and resets them), `exit`.
  */
 const BACKEND_SCRIPT = `
 import { createServer } from 'node:http';
 const [n, serviceMs, capacity] = process.argv.slice(1).map(Number);
 const service = new Array(n).fill(serviceMs);
+// Random stalls: a seeded generator (mulberry32), so every run draws the same sequence.
+let stallShare = 0;
+let stallMs = 0;
+let seed = 1;
+const random = () => {
+  seed = (seed + 0x6d2b79f5) | 0;
+  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+};
 const workers = new Array(n).fill(capacity);
 let slowPhase = false;
 let total = new Array(n).fill(0);
@@ -126,11 +160,12 @@ for (let i = 0; i < n; i++) {
       const res = queue.shift();
       if (res.destroyed) continue;
       active++;
+      const ms = stallShare > 0 && random() < stallShare ? stallMs : service[i];
       setTimeout(() => {
         active--;
         answer(res);
         next();
-      }, service[i]);
+      }, ms);
     }
   };
   nexts.push(next);
@@ -159,6 +194,11 @@ process.stdin.on('data', (d) => {
       nexts[Number(a)]();
     }
     if (cmd === 'slow') slowPhase = a === '1';
+    if (cmd === 'stall') {
+      stallShare = Number(a);
+      stallMs = Number(b);
+      seed = 1;
+    }
     if (cmd === 'counts') {
       console.log(JSON.stringify({ total, duringSlow }));
       total = new Array(n).fill(0);
@@ -501,6 +541,9 @@ export async function closedLoop(
   const worker = async (): Promise<void> => {
     while (issued < CALLS) {
       const i = issued++;
+      if (i === 0 && sc.stall !== undefined) {
+        backends.send(`stall ${sc.stall.share} ${sc.stall.ms}`);
+      }
       if (i === SLOW_FROM) {
         note = client.note?.();
         backends.send(`set 0 ${sc.slow.serviceMs} ${sc.slow.capacity}`);
@@ -522,6 +565,7 @@ export async function closedLoop(
     }
   };
   await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
+  if (sc.stall !== undefined) backends.send('stall 0 0');
   return { latencies, fastLatencies, errors, counts: await backends.counts(), note };
 }
 
@@ -602,7 +646,7 @@ const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
 export default async function tailLatency(): Promise<Section> {
   const results: { sc: ScenarioSpec; figures: Figures[] }[] = [];
-  for (const sc of SCENARIOS) results.push({ sc, figures: await runScenario(sc) });
+  for (const sc of SCENARIOS.filter(wanted)) results.push({ sc, figures: await runScenario(sc) });
   const body: string[] = [
     `Closed loop over real loopback sockets: each contender makes ${WARMUP} calls with every backend fast (not measured), then ${CALLS} calls, ${IN_FLIGHT} in flight, no retries; backend 0 is slow for calls ${SLOW_FROM}-${SLOW_TO - 1}. The backends run in a child process and count the requests they receive. ${ROUNDS} rounds, the contenders in a rotating order; p50, p99 and p99.9 are medians of the per-round figures, next to the per-round p99s; "fast p99" is the p99 of the calls the other backends answered (the client's own noise). loadwise rows pick with \`pool.acquire()\` and call with undici's \`Pool.request()\`, the transport of the undici rows, except the balanced-fetch row (\`createBalancedFetch\` over undici's \`fetch\`).`,
   ];
@@ -642,8 +686,10 @@ export default async function tailLatency(): Promise<Section> {
         ]),
       ),
     );
-    for (const f of figures) {
-      for (const bar of f.bars) body.push('', barLine(f, bar, rr, bp));
+    if (sc.bars !== false) {
+      for (const f of figures) {
+        for (const bar of f.bars) body.push('', barLine(f, bar, rr, bp));
+      }
     }
     const noted = figures.filter((f) => f.notes.length > 0);
     body.push(
