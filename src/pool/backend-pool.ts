@@ -37,9 +37,10 @@ import {
   optNumber,
 } from '../validate.js';
 import { BackendRecord } from './backend-record.js';
+import type { PointDraws } from './draws.js';
 import { checkDecayCalls, type LatencyDecay, observeLatency } from './latency-estimate.js';
 import { idOfUrl, normalizeBackend } from './normalize.js';
-import { PriorityLoad, TierDraws } from './priority-load.js';
+import { PriorityLoad, tierDraws } from './priority-load.js';
 import {
   type PoolSnapshot,
   planRestore,
@@ -50,9 +51,9 @@ import {
 import {
   parseZoneAware,
   type ZoneAwareOptions,
-  ZoneDraws,
   ZoneRouting,
   type ZoneRules,
+  zoneDraws,
 } from './zone-routing.js';
 
 /** Options of the distribution-skew monitor. */
@@ -346,9 +347,9 @@ export class BackendPool extends EventEmitter<PoolEvents> {
   /** The arrays picks draw from: a tier, then (with `zoneAware`) a zone within it. */
   #route: ZoneRouting = ZoneRouting.EMPTY;
   /** Draws of the injected random for choosing a tier when tiers share the calls. */
-  readonly #draws: TierDraws;
+  readonly #draws: PointDraws;
   /** Draws of the injected random for choosing a zone when zones share a tier's calls. */
-  readonly #zoneDraws: ZoneDraws;
+  readonly #zoneDraws: PointDraws;
   #panic = false;
   #closed = false;
   #slowStarting = 0;
@@ -363,8 +364,8 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     this.name = o.name === undefined ? 'default' : checkString('name', o.name);
     this.clock = o.clock === undefined ? systemClock : checkClock('clock', o.clock);
     this.random = o.random === undefined ? defaultRandom : checkRandom('random', o.random);
-    this.#draws = new TierDraws(this.random);
-    this.#zoneDraws = new ZoneDraws(this.random);
+    this.#draws = tierDraws(this.random);
+    this.#zoneDraws = zoneDraws(this.random);
     this.#minHealthy = optNumber('minHealthy', o.minHealthy, 1, { min: 0, integer: true });
     this.#panicThreshold = optNumber('panicThreshold', o.panicThreshold, 0.5, { min: 0, max: 1 });
     this.#overprovisioningFactor = optNumber(

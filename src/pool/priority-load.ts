@@ -1,6 +1,7 @@
 import type { Random } from '../random.js';
 import type { PriorityTierLoad } from '../types.js';
 import type { BackendRecord } from './backend-record.js';
+import { PointDraws } from './draws.js';
 
 /**
  * Priority load as Envoy computes it (source/extensions/load_balancing_policies/common/
@@ -247,7 +248,7 @@ export class PriorityLoad {
   }
 
   /** The candidates for the next pick: the only tier's, or a tier drawn from `draws`. */
-  choose(draws: TierDraws): BackendRecord[] {
+  choose(draws: PointDraws): BackendRecord[] {
     return this.only ?? this.tierAt(draws.next());
   }
 
@@ -290,37 +291,7 @@ export class PriorityLoad {
   }
 }
 
-/** Draws taken from the random source at a time. */
-const BATCH = 64;
-
-/**
- * Points from 1 to 100 for drawing tiers, taken from the pool's random source a batch at a time,
- * in order. A pick then reads a small integer. Calling the random source on the pick itself
- * returned a double from a call the optimizer did not always inline (the pick path is large, and
- * every pool has a random source of its own), and a double returned so is boxed: 16 bytes a pick
- * (bench/memory.ts). The refill runs once per batch, too rarely to be inlined into the pick, so
- * it is compiled on its own with the random source inlined.
- * @internal
- */
-export class TierDraws {
-  readonly #random: Random;
-  readonly #points = new Uint8Array(BATCH);
-  #next = BATCH;
-
-  constructor(random: Random) {
-    this.#random = random;
-  }
-
-  /** The next point, from 1 to 100. */
-  next(): number {
-    if (this.#next === BATCH) this.#refill();
-    return this.#points[this.#next++]!;
-  }
-
-  #refill(): void {
-    const random = this.#random;
-    const points = this.#points;
-    for (let i = 0; i < BATCH; i++) points[i] = Math.floor(random() * 100) + 1;
-    this.#next = 0;
-  }
+/** Points 1 to 100 for drawing tiers against their loads (percentages), from `random`. */
+export function tierDraws(random: Random): PointDraws {
+  return new PointDraws(random, 100, 1);
 }

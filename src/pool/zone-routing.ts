@@ -3,7 +3,8 @@ import type { Random } from '../random.js';
 import type { TierZoneLoad, ZoneLoad, ZoneRoutingMode } from '../types.js';
 import { checkNumber, checkOptions, checkString, isPlainObject, optNumber } from '../validate.js';
 import type { BackendRecord } from './backend-record.js';
-import type { PriorityLoad, TierDraws } from './priority-load.js';
+import { PointDraws } from './draws.js';
+import type { PriorityLoad } from './priority-load.js';
 
 /**
  * Zone-aware routing as Envoy does it within a priority level (source/extensions/
@@ -454,7 +455,7 @@ export class ZoneRouting {
    * several share the calls), then a zone drawn against the tier's zone split. Allocates
    * nothing.
    */
-  choose(tierDraws: TierDraws, zoneDraws: ZoneDraws): BackendRecord[] {
+  choose(tierDraws: PointDraws, zoneDraws: PointDraws): BackendRecord[] {
     const routes = this.#routes;
     const last = routes.length - 1;
     let route = routes[last]!;
@@ -532,34 +533,7 @@ export class ZoneRouting {
   }
 }
 
-/** Draws taken from the random source at a time. */
-const BATCH = 64;
-
-/**
- * Points from 0 to 9999 for drawing zones, taken from the pool's random source a batch at a
- * time, as {@link TierDraws} does for tiers (a double returned by a random source the optimizer
- * did not inline would be boxed on every pick).
- * @internal
- */
-export class ZoneDraws {
-  readonly #random: Random;
-  readonly #points = new Uint16Array(BATCH);
-  #next = BATCH;
-
-  constructor(random: Random) {
-    this.#random = random;
-  }
-
-  /** The next point, from 0 to 9999. */
-  next(): number {
-    if (this.#next === BATCH) this.#refill();
-    return this.#points[this.#next++]!;
-  }
-
-  #refill(): void {
-    const random = this.#random;
-    const points = this.#points;
-    for (let i = 0; i < BATCH; i++) points[i] = Math.floor(random() * WHOLE);
-    this.#next = 0;
-  }
+/** Points 0 to 9,999 for drawing zones against their shares (in basis points), from `random`. */
+export function zoneDraws(random: Random): PointDraws {
+  return new PointDraws(random, WHOLE, 0);
 }

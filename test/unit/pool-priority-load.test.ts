@@ -10,7 +10,7 @@ import {
   type PriorityRules,
   splitPriorityLoad,
   type TierCounts,
-  TierDraws,
+  tierDraws,
 } from '../../src/pool/priority-load.js';
 import { seededRandom } from '../../src/testing/index.js';
 
@@ -191,7 +191,7 @@ describe('PriorityLoad: snapshots and the draw', () => {
       draws++;
       return 0.5;
     };
-    expect(load.choose(new TierDraws(random))).toBe(load.candidates);
+    expect(load.choose(tierDraws(random))).toBe(load.candidates);
     expect(draws).toBe(0);
   });
 
@@ -204,7 +204,7 @@ describe('PriorityLoad: snapshots and the draw', () => {
       record('x', 1),
     ];
     const load = PriorityLoad.compute(members, ENVOY);
-    const draws = new TierDraws(seededRandom(9));
+    const draws = tierDraws(seededRandom(9));
     let first = 0;
     for (let i = 0; i < 10_000; i++)
       if (load.choose(draws) === load.snapshots[0]!.candidates) first++;
@@ -220,11 +220,11 @@ describe('PriorityLoad: snapshots and the draw', () => {
   });
 });
 
-describe('TierDraws', () => {
+describe('tierDraws (PointDraws)', () => {
   it('takes points from 1 to 100 from the random source, 64 at a time and in order', () => {
     const values = [0, 0.004, 0.01, 0.5, 0.999];
     let calls = 0;
-    const draws = new TierDraws(() => values[calls++ % values.length]!);
+    const draws = tierDraws(() => values[calls++ % values.length]!);
     expect(Array.from({ length: 5 }, () => draws.next())).toEqual([1, 1, 2, 51, 100]);
     expect(calls).toBe(64);
     for (let i = 5; i < 64; i++) draws.next();

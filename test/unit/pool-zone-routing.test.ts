@@ -29,8 +29,8 @@ import {
   parseZoneAware,
   splitZones,
   type ZoneCounts,
-  ZoneDraws,
   type ZoneRules,
+  zoneDraws,
 } from '../../src/pool/zone-routing.js';
 import { seededRandom } from '../../src/testing/index.js';
 import { testPool } from '../support/pools.js';
@@ -239,11 +239,11 @@ describe('splitZones: callers spread like the backends (the default)', () => {
   });
 });
 
-describe('ZoneDraws', () => {
+describe('zoneDraws (PointDraws)', () => {
   it('takes points from 0 to 9999 from the random source, 64 at a time and in order', () => {
     const values = [0, 0.00005, 0.0001, 0.5, 0.99999];
     let calls = 0;
-    const draws = new ZoneDraws(() => values[calls++ % values.length]!);
+    const draws = zoneDraws(() => values[calls++ % values.length]!);
     expect(Array.from({ length: 5 }, () => draws.next())).toEqual([0, 0, 1, 5000, 9999]);
     expect(calls).toBe(64);
     for (let i = 5; i < 64; i++) draws.next();
