@@ -13,6 +13,7 @@ import {
   type ParsedCallOptions,
   parseCallOptions,
 } from '../call/options.js';
+import { attemptContext } from '../call/pick-context.js';
 import { LoadBalancerConfigError } from '../errors/config-error.js';
 import { overlay } from '../overlay.js';
 import type { BackendView, FailureKind, PickContext } from '../types.js';
@@ -23,7 +24,6 @@ import {
   checkOneOf,
   checkOptions,
   checkRandom,
-  checkString,
   isPlainObject,
   optDuration,
   optNumber,
@@ -37,7 +37,6 @@ import type {
   BalancedFetch,
   BalancedFetchEvents,
   BalancedFetchOptions,
-  ContextInfo,
   FetchFunction,
   FetchResolution,
   FetchResponse,
@@ -352,21 +351,7 @@ class FetchCall implements CallTransport<Response>, BodyListener {
     n: number,
     tried: readonly string[],
   ): PickContext | undefined | Promise<PickContext | undefined> {
-    const cfg = this.#cfg;
-    if (cfg.key === undefined && cfg.context === undefined) {
-      return tried.length === 0 ? undefined : { exclude: tried };
-    }
-    const request = this.#req();
-    const ctx: PickContext = {};
-    if (cfg.key !== undefined) {
-      const key = cfg.key(request);
-      if (key !== undefined) ctx.key = checkString('key(request)', key, { nonEmpty: false });
-    }
-    if (cfg.context === undefined) return withTried(ctx, tried);
-    const value = cfg.context(request, { attempt: n, tried: tried.slice() } satisfies ContextInfo);
-    return isThenable(value)
-      ? value.then((extra) => withTried(merge(ctx, extra), tried))
-      : withTried(merge(ctx, value), tried);
+    return attemptContext(this.#cfg, () => this.#req(), 'request', n, tried);
   }
 
   // ---------------------------------------------------------------- preparing
@@ -574,27 +559,6 @@ function isSignal(x: unknown): x is AbortSignal {
     typeof s.addEventListener === 'function' &&
     typeof s.removeEventListener === 'function'
   );
-}
-
-/** Adds the backends tried in this call to `ctx.exclude`. */
-function withTried(ctx: PickContext, tried: readonly string[]): PickContext {
-  if (tried.length > 0) {
-    const own = ctx.exclude;
-    ctx.exclude = own === undefined ? tried : [...new Set([...own, ...tried])];
-    // A sticky pin to a backend that already failed in this call would send the retry back to
-    // it; retries go elsewhere.
-    if (ctx.affinity !== undefined && tried.includes(ctx.affinity.id)) delete ctx.affinity;
-  }
-  return ctx;
-}
-
-/** `ctx` with what the `context` hook returned merged in. */
-function merge(ctx: PickContext, extra: PickContext | undefined): PickContext {
-  if (extra === undefined) return ctx;
-  if (typeof extra !== 'object' || extra === null) {
-    throw new LoadBalancerConfigError('context(request)', extra, 'a PickContext or undefined');
-  }
-  return Object.assign(ctx, extra);
 }
 
 function noop(): void {}

@@ -1,10 +1,13 @@
 import type { EventEmitter } from 'eventemitter3';
 import type { HedgeExplanation } from '../call/hedging.js';
 import type { CallOptions } from '../call/options.js';
+import type { ContextInfo } from '../call/pick-context.js';
 import type { RetryBudget } from '../call/retry-budget.js';
 import type { Clock } from '../clock.js';
 import type { Random } from '../random.js';
 import type { BackendView, Lease, PickContext } from '../types.js';
+
+export type { ContextInfo };
 
 /**
  * What a balanced fetch balances over: a `BackendPool`, or anything else with the same public
@@ -82,14 +85,6 @@ export interface FetchResponse {
   readonly status: number;
   readonly headers: { get(name: string): string | null };
   readonly body: object | null;
-}
-
-/** What the `context` hook receives besides the request. */
-export interface ContextInfo {
-  /** The attempt about to be made, from 1. */
-  readonly attempt: number;
-  /** Ids of the backends tried so far in this call, in order. */
-  readonly tried: readonly string[];
 }
 
 /** What the `afterResponse` hook receives. */

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'eventemitter3';
 import { Dispatcher, errors, Pool } from 'undici';
-import { BalancedCall, type CallTransport, type Held, isThenable } from '../call/call.js';
+import { BalancedCall, type CallTransport, type Held } from '../call/call.js';
 import { Cancel } from '../call/cancel.js';
 import type { HedgeExplanation } from '../call/hedging.js';
 import {
@@ -9,6 +9,7 @@ import {
   type ParsedCallOptions,
   parseCallOptions,
 } from '../call/options.js';
+import { attemptContext, type ContextInfo } from '../call/pick-context.js';
 import type { Clock } from '../clock.js';
 import { LoadBalancerConfigError } from '../errors/config-error.js';
 import { classifyError } from '../fetch/outcome.js';
@@ -85,12 +86,7 @@ export interface BalancedDispatcherEvents {
 }
 
 /** What the `context` hook of a {@link BalancedDispatcher} receives besides the options. */
-export interface DispatchContextInfo {
-  /** The attempt about to be made, from 1. */
-  readonly attempt: number;
-  /** Ids of the backends tried so far in this call, in order. */
-  readonly tried: readonly string[];
-}
+export type DispatchContextInfo = ContextInfo;
 
 /** Options of a {@link BalancedDispatcher}. */
 export interface BalancedDispatcherOptions extends CallOptions {
@@ -656,20 +652,7 @@ class DispatchCall implements CallTransport<Attempt> {
     n: number,
     tried: readonly string[],
   ): PickContext | undefined | Promise<PickContext | undefined> {
-    const cfg = this.#cfg;
-    if (cfg.key === undefined && cfg.context === undefined) {
-      return tried.length === 0 ? undefined : { exclude: tried };
-    }
-    const ctx: PickContext = {};
-    if (cfg.key !== undefined) {
-      const key = cfg.key(this.#options);
-      if (key !== undefined) ctx.key = key;
-    }
-    if (cfg.context === undefined) return withTried(ctx, tried);
-    const value = cfg.context(this.#options, { attempt: n, tried: tried.slice() });
-    return isThenable(value)
-      ? value.then((extra) => withTried({ ...ctx, ...extra }, tried))
-      : withTried({ ...ctx, ...value }, tried);
+    return attemptContext(this.#cfg, () => this.#options, 'options', n, tried);
   }
 }
 
@@ -711,15 +694,6 @@ class CallList {
 /** The pool id of an upstream URL (validated as a backend URL). */
 function idOf(url: string): string {
   return normalizeBackend(url, 'upstream').id;
-}
-
-/** Adds the backends tried in this call to `ctx.exclude`. */
-function withTried(ctx: PickContext, tried: readonly string[]): PickContext {
-  if (tried.length === 0) return ctx;
-  const own = ctx.exclude;
-  ctx.exclude = own === undefined ? tried : [...new Set([...own, ...tried])];
-  if (ctx.affinity !== undefined && tried.includes(ctx.affinity.id)) delete ctx.affinity;
-  return ctx;
 }
 
 /** Bodies undici can send again for another attempt. */
