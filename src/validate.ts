@@ -223,12 +223,7 @@ export function checkOneOf<T extends string>(
 }
 
 export function checkClock(field: string, value: unknown): Clock {
-  if (
-    !isObjectLike(value) ||
-    typeof value['now'] !== 'function' ||
-    typeof value['setTimeout'] !== 'function' ||
-    typeof value['clearTimeout'] !== 'function'
-  ) {
+  if (!hasMethods(value, ['now', 'setTimeout', 'clearTimeout'])) {
     throw new LoadBalancerConfigError(
       field,
       value,
@@ -256,6 +251,16 @@ export function checkRandom(field: string, value: unknown): Random {
     );
   };
   return trusted(checked);
+}
+
+/**
+ * Whether `value` is an object (or a function) with a method of each of these names: the duck
+ * test for the clients, pools, sources and clocks a caller passes in.
+ */
+export function hasMethods(value: unknown, names: readonly string[]): boolean {
+  if (!isObjectLike(value)) return false;
+  for (const name of names) if (typeof value[name] !== 'function') return false;
+  return true;
 }
 
 function isObjectLike(value: unknown): value is Record<string, unknown> {

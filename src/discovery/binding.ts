@@ -9,6 +9,7 @@ import {
   checkBoolean,
   checkDuration,
   checkOptions,
+  hasMethods,
   isPlainObject,
   optDuration,
   optNumber,
@@ -610,28 +611,15 @@ function sameIdentity(current: BackendView, n: NormalizedBackend): boolean {
 }
 
 function checkPool(pool: unknown): void {
-  const p = pool as Partial<Record<string, unknown>> | null;
-  if (
-    typeof p !== 'object' ||
-    p === null ||
-    typeof p['add'] !== 'function' ||
-    typeof p['remove'] !== 'function' ||
-    typeof p['setWeight'] !== 'function' ||
-    typeof p['backends'] !== 'function'
-  ) {
+  if (!hasMethods(pool, ['add', 'remove', 'setWeight', 'backends'])) {
     throw new LoadBalancerConfigError('pool', pool, 'a BackendPool');
   }
 }
 
 function checkSource(source: unknown): void {
-  const s = source as Partial<Record<string, unknown>> | null;
   if (
-    typeof s !== 'object' ||
-    s === null ||
-    typeof s['name'] !== 'string' ||
-    typeof s['subscribe'] !== 'function' ||
-    typeof s['start'] !== 'function' ||
-    typeof s['close'] !== 'function'
+    !hasMethods(source, ['subscribe', 'start', 'close']) ||
+    typeof (source as { name?: unknown }).name !== 'string'
   ) {
     throw new LoadBalancerConfigError(
       'source',

@@ -19,6 +19,7 @@ import {
   checkOptions,
   checkRandom,
   checkString,
+  hasMethods,
   isPlainObject,
   optDuration,
   optNumber,
@@ -324,13 +325,7 @@ export class EtcdDiscovery extends BaseDiscovery {
     const o = checkOptions('EtcdDiscoveryOptions', options, OPTION_KEYS);
     const prefix = checkString('prefix', o.prefix);
     super(o.name === undefined ? `etcd:${prefix}` : checkString('name', o.name));
-    const client = o.client as unknown as Partial<Record<string, unknown>> | null;
-    if (
-      typeof client !== 'object' ||
-      client === null ||
-      typeof client['getAll'] !== 'function' ||
-      typeof client['watch'] !== 'function'
-    ) {
+    if (!hasMethods(o.client, ['getAll', 'watch'])) {
       throw new LoadBalancerConfigError(
         'client',
         o.client,

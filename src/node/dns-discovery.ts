@@ -12,7 +12,14 @@ import {
 } from '../discovery/polling-discovery.js';
 import { LoadBalancerConfigError } from '../errors/config-error.js';
 import type { BackendInit } from '../types.js';
-import { checkNumber, checkOptions, checkString, isPlainObject, optNumber } from '../validate.js';
+import {
+  checkNumber,
+  checkOptions,
+  checkString,
+  hasMethods,
+  isPlainObject,
+  optNumber,
+} from '../validate.js';
 
 /** The resolver calls the DNS sources make; `dns.promises.Resolver` fits. */
 export interface DnsResolverLike {
@@ -325,12 +332,7 @@ function sharedOptions(o: DnsCommonOptions): Shared {
   }
   const zone = o.zone === undefined ? undefined : checkString('zone', o.zone);
   if (o.resolver !== undefined) {
-    const r = o.resolver as unknown as Record<string, unknown>;
-    if (
-      typeof r['resolve4'] !== 'function' ||
-      typeof r['resolve6'] !== 'function' ||
-      typeof r['resolveSrv'] !== 'function'
-    ) {
+    if (!hasMethods(o.resolver, ['resolve4', 'resolve6', 'resolveSrv'])) {
       throw new LoadBalancerConfigError(
         'resolver',
         o.resolver,

@@ -3,7 +3,7 @@ import { LoadBalancerConfigError } from '../errors/config-error.js';
 import { blamesBackend } from '../failure.js';
 import type { BackendPool } from '../pool/backend-pool.js';
 import type { BackendView, PoolEvents } from '../types.js';
-import { checkBoolean, checkOptions, checkString } from '../validate.js';
+import { checkBoolean, checkOptions, checkString, hasMethods } from '../validate.js';
 import {
   DEFAULT_DURATION_BUCKETS,
   LOADWISE_METRICS,
@@ -223,15 +223,9 @@ function listOf<T>(field: string, value: unknown, check: (field: string, x: unkn
 }
 
 function checkPool(field: string, value: unknown): BackendPool {
-  const p = value as Partial<Record<string, unknown>> | null;
   if (
-    typeof p !== 'object' ||
-    p === null ||
-    typeof p['on'] !== 'function' ||
-    typeof p['off'] !== 'function' ||
-    typeof p['backends'] !== 'function' ||
-    typeof p['get'] !== 'function' ||
-    typeof p['name'] !== 'string'
+    !hasMethods(value, ['on', 'off', 'backends', 'get']) ||
+    typeof (value as { name?: unknown }).name !== 'string'
   ) {
     throw new LoadBalancerConfigError(field, value, 'a BackendPool');
   }

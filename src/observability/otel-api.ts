@@ -5,6 +5,7 @@
  * @internal
  */
 import { LoadBalancerConfigError } from '../errors/config-error.js';
+import { hasMethods } from '../validate.js';
 import type { MeterLike, OpenTelemetryApiLike } from './types.js';
 
 // A variable specifier keeps bundlers from failing the build when the optional peer is absent
@@ -65,19 +66,14 @@ const METER_METHODS = [
 
 /** Validates a user-given meter. */
 export function checkMeter(field: string, value: unknown): MeterLike {
-  const m = value as Record<string, unknown> | null;
-  if (
-    typeof m !== 'object' ||
-    m === null ||
-    METER_METHODS.some((k) => typeof m[k] !== 'function')
-  ) {
+  if (typeof value !== 'object' || !hasMethods(value, METER_METHODS)) {
     throw new LoadBalancerConfigError(
       field,
       value,
       `a Meter from @opentelemetry/api (with ${METER_METHODS.join(', ')})`,
     );
   }
-  return m as unknown as MeterLike;
+  return value as MeterLike;
 }
 
 /**
