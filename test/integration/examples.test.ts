@@ -4,11 +4,11 @@
  * its own test and is left out. New examples are picked up from the directory and must be given
  * an entry in EXPECTED.
  */
-import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { type ChildResult, runTsChild } from '../support/child.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const EXAMPLES = join(ROOT, 'examples');
@@ -40,42 +40,10 @@ const examples = readdirSync(EXAMPLES)
   .filter((f) => f.endsWith('.ts') && !SKIP.has(f))
   .sort();
 
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  timedOut: boolean;
-}
-
-function runExample(file: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join('examples', file)], {
-      cwd: ROOT,
-      env: { ...process.env, NO_COLOR: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-    });
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, RUN_TIMEOUT_MS);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr, timedOut });
-    });
+function runExample(file: string): Promise<ChildResult> {
+  return runTsChild(join('examples', file), [], {
+    limitMs: RUN_TIMEOUT_MS,
+    env: { NO_COLOR: '1' },
   });
 }
 
@@ -112,7 +80,7 @@ describe('examples', () => {
       const run = await limited(() => runExample(file));
       const transcript = `--- stdout ---\n${run.stdout}\n--- stderr ---\n${run.stderr}`;
       expect(
-        run.timedOut,
+        run.killedByGuard,
         `examples/${file} ran longer than ${RUN_TIMEOUT_MS} ms\n${transcript}`,
       ).toBe(false);
       expect(

@@ -6,7 +6,6 @@
  * - In process, with a ManualClock: after close no timer is pending, no listener is left on the
  *   pool, and every component refuses further work with PoolClosedError.
  */
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { attachDiscovery, StaticDiscovery } from '../../src/discovery/index.js';
@@ -17,9 +16,9 @@ import { OutlierDetector } from '../../src/health/outlier-detector.js';
 import { BackendPool } from '../../src/pool/backend-pool.js';
 import { SessionPersistenceManager } from '../../src/session/session-persistence-manager.js';
 import { ManualClock, seededRandom } from '../../src/testing/index.js';
+import { type ChildResult, runTsChild } from '../support/child.js';
 import { closeAll, startServers, type TestServer } from '../support/servers.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const FIXTURE = fileURLToPath(new URL('../fixtures/lifecycle.ts', import.meta.url));
 const DISPATCHER_FIXTURE = fileURLToPath(
   new URL('../fixtures/dispatcher-lifecycle.ts', import.meta.url),
@@ -38,48 +37,8 @@ afterEach(async () => {
   servers = [];
 });
 
-interface ChildResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  killedByGuard: boolean;
-  exitedAt: number;
-  stdout: string;
-  stderr: string;
-}
-
 function runFixture(args: readonly string[], fixture = FIXTURE): Promise<ChildResult> {
-  const env = { ...process.env };
-  // The test runner's own loader flags must not leak into the child.
-  delete env['NODE_OPTIONS'];
-  const child = spawn(process.execPath, ['--import', 'tsx', fixture, ...args], {
-    cwd: ROOT,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => {
-    stdout += d.toString();
-  });
-  child.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  let killedByGuard = false;
-  const guard = setTimeout(() => {
-    killedByGuard = true;
-    child.kill('SIGKILL');
-  }, CHILD_LIMIT_MS);
-  return new Promise((resolve, reject) => {
-    child.once('error', (error) => {
-      clearTimeout(guard);
-      reject(error);
-    });
-    // 'close' waits for stdio to drain, so every line printed is in.
-    child.once('close', (code, signal) => {
-      clearTimeout(guard);
-      resolve({ code, signal, killedByGuard, exitedAt: Date.now(), stdout, stderr });
-    });
-  });
+  return runTsChild(fixture, args, { limitMs: CHILD_LIMIT_MS });
 }
 
 interface ClosedReport {

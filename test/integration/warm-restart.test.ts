@@ -5,7 +5,6 @@
  *   a real process boundary;
  * - persistence in a real redis-server through ioredis, as docs/warm-restarts.md shows it.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,44 +13,19 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackendPool, type PoolSnapshot, SnapshotRestoreError } from '../../src/index.js';
 import { ManualClock, seededRandom } from '../../src/testing/index.js';
+import { runTsChild } from '../support/child.js';
 import { hasRedis, type RedisServer, startRedis } from '../support/redis.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const FIXTURE = fileURLToPath(new URL('../fixtures/warm-restart.ts', import.meta.url));
 /** Each child gets this long to start (tsx compiles on the fly), work and exit. */
 const CHILD_LIMIT_MS = 20_000;
 
-function run(args: readonly string[]): Promise<Record<string, unknown>> {
-  const env = { ...process.env };
-  delete env['NODE_OPTIONS'];
-  const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE, ...args], {
-    cwd: ROOT,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => {
-    stdout += d.toString();
-  });
-  child.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const guard = setTimeout(() => child.kill('SIGKILL'), CHILD_LIMIT_MS);
-  return new Promise((resolve, reject) => {
-    child.once('error', (error) => {
-      clearTimeout(guard);
-      reject(error);
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(guard);
-      if (code !== 0 || stderr !== '') {
-        reject(new Error(`child exited with ${code ?? signal}: ${stderr}`));
-        return;
-      }
-      resolve(JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown>);
-    });
-  });
+async function run(args: readonly string[]): Promise<Record<string, unknown>> {
+  const r = await runTsChild(FIXTURE, args, { limitMs: CHILD_LIMIT_MS });
+  if (r.code !== 0 || r.stderr !== '') {
+    throw new Error(`child exited with ${r.code ?? r.signal}: ${r.stderr}`);
+  }
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
 }
 
 interface Restored {

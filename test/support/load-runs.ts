@@ -11,7 +11,6 @@
  * bounded connection pool (`options.fetch`): all calls hold a lease at once and queue in undici
  * for one of its sockets.
  */
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import {
   Agent,
@@ -24,9 +23,9 @@ import { systemClock } from '../../src/clock.js';
 import { createBalancedFetch } from '../../src/fetch/balanced-fetch.js';
 import type { FetchFunction } from '../../src/fetch/types.js';
 import { BackendPool } from '../../src/pool/backend-pool.js';
+import { runTsChild } from './child.js';
 import { closeAll, startServers } from './servers.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CYCLES_FIXTURE = fileURLToPath(new URL('../fixtures/acquire-cycles.ts', import.meta.url));
 
 /** What `concurrentCalls` measured. */
@@ -124,26 +123,11 @@ export interface CyclesResult {
 
 /** Runs `cycles` acquire/release cycles in a child process with `--expose-gc`. */
 export async function acquireCycles(cycles = 1_000_000): Promise<CyclesResult> {
-  const env = { ...process.env };
-  // The test runner's own loader flags must not leak into the child.
-  delete env['NODE_OPTIONS'];
   const started = performance.now();
-  const child = spawn(
-    process.execPath,
-    ['--expose-gc', '--single-threaded-gc', '--import', 'tsx', CYCLES_FIXTURE, String(cycles)],
-    { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => {
-    stdout += d.toString();
+  const { code, stdout, stderr } = await runTsChild(CYCLES_FIXTURE, [String(cycles)], {
+    limitMs: 40_000,
+    nodeArgs: ['--expose-gc', '--single-threaded-gc'],
   });
-  child.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const guard = setTimeout(() => child.kill('SIGKILL'), 40_000);
-  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
-  clearTimeout(guard);
   if (code !== 0 || stderr !== '') {
     throw new Error(`acquire-cycles exited with ${code}: ${stderr}`);
   }
