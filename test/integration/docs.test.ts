@@ -14,6 +14,7 @@ import { join, relative } from 'node:path';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt, ROOT } from '../support/build.js';
+import { limitConcurrency } from '../support/child.js';
 import {
   blockSource,
   compareOutput,
@@ -188,18 +189,7 @@ const TRANSPILE: ts.CompilerOptions = {
 };
 
 /** Lets at most `CONCURRENCY` blocks run at once. */
-let running = 0;
-const waiting: Array<() => void> = [];
-async function limited<T>(task: () => Promise<T>): Promise<T> {
-  if (running >= CONCURRENCY) await new Promise<void>((resolve) => waiting.push(resolve));
-  running++;
-  try {
-    return await task();
-  } finally {
-    running--;
-    waiting.shift()?.();
-  }
-}
+const limited = limitConcurrency(CONCURRENCY);
 
 // ------------------------------------------------------------------ the tests
 

@@ -8,7 +8,7 @@ import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { type ChildResult, runTsChild } from '../support/child.js';
+import { type ChildResult, limitConcurrency, runTsChild } from '../support/child.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const EXAMPLES = join(ROOT, 'examples');
@@ -48,18 +48,7 @@ function runExample(file: string): Promise<ChildResult> {
 }
 
 /** Lets at most `CONCURRENCY` examples run at once. */
-let running = 0;
-const waiting: Array<() => void> = [];
-async function limited<T>(task: () => Promise<T>): Promise<T> {
-  if (running >= CONCURRENCY) await new Promise<void>((resolve) => waiting.push(resolve));
-  running++;
-  try {
-    return await task();
-  } finally {
-    running--;
-    waiting.shift()?.();
-  }
-}
+const limited = limitConcurrency(CONCURRENCY);
 
 describe('examples', () => {
   it('finds the examples, and every one has an expected-output entry', () => {

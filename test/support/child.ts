@@ -63,3 +63,19 @@ export function runTsChild(
     });
   });
 }
+
+/** A gate that lets at most `n` tasks run at once; the others wait their turn, in order. */
+export function limitConcurrency(n: number): <T>(task: () => Promise<T>) => Promise<T> {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async <T>(task: () => Promise<T>): Promise<T> => {
+    if (running >= n) await new Promise<void>((resolve) => waiting.push(resolve));
+    running++;
+    try {
+      return await task();
+    } finally {
+      running--;
+      waiting.shift()?.();
+    }
+  };
+}
