@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { RequestRefusedError } from '../../src/errors/request-refused-error.js';
 import { createBalancedFetch } from '../../src/fetch/balanced-fetch.js';
-import type { FetchFunction } from '../../src/fetch/types.js';
+import type { BalancedFetchOptions, FetchFunction } from '../../src/fetch/types.js';
 import { parseServiceOrigins, resolvePath } from '../../src/fetch/url.js';
 import { BackendPool } from '../../src/pool/backend-pool.js';
 import { ManualClock, seededRandom } from '../../src/testing/index.js';
@@ -155,26 +155,25 @@ describe('parseServiceOrigins', () => {
   });
 });
 
-describe('balanced fetch: refused URLs send nothing', () => {
-  const setup = () => {
-    const clock = new ManualClock();
-    const pool = new BackendPool({
-      backends: ['http://10.0.0.1:8080/v1'],
-      clock,
-      random: seededRandom(1),
-      skew: false,
-    });
-    const calls: string[] = [];
-    const fetch: FetchFunction = async (url) => {
-      calls.push(url);
-      return new Response('ok');
-    };
-    return {
-      pool,
-      calls,
-      fetch: createBalancedFetch(pool, { fetch, serviceOrigins: ['http://users.internal'] }),
-    };
+/** A balanced fetch over one backend whose transport records the URLs it is asked for. */
+function recordingFetch(backend: string, options: BalancedFetchOptions) {
+  const pool = new BackendPool({
+    backends: [backend],
+    clock: new ManualClock(),
+    random: seededRandom(1),
+    skew: false,
+  });
+  const calls: string[] = [];
+  const fetch: FetchFunction = async (url) => {
+    calls.push(url);
+    return new Response('ok');
   };
+  return { pool, calls, fetch: createBalancedFetch(pool, { ...options, fetch }) };
+}
+
+describe('balanced fetch: refused URLs send nothing', () => {
+  const setup = () =>
+    recordingFetch('http://10.0.0.1:8080/v1', { serviceOrigins: ['http://users.internal'] });
 
   it.each([
     ['//evil.com/x'],
@@ -225,27 +224,8 @@ describe('ambiguous path encodings (servers that decode them climb above the bas
     '/files/..%e0%80%afadmin',
     '/files/%ff',
   ];
-  const setup = (backend: string, ambiguousPaths?: 'refuse' | 'allow' | 'auto') => {
-    const pool = new BackendPool({
-      backends: [backend],
-      clock: new ManualClock(),
-      random: seededRandom(1),
-      skew: false,
-    });
-    const calls: string[] = [];
-    const fetch: FetchFunction = async (url) => {
-      calls.push(url);
-      return new Response('ok');
-    };
-    return {
-      pool,
-      calls,
-      fetch: createBalancedFetch(pool, {
-        fetch,
-        ...(ambiguousPaths === undefined ? {} : { ambiguousPaths }),
-      }),
-    };
-  };
+  const setup = (backend: string, ambiguousPaths?: 'refuse' | 'allow' | 'auto') =>
+    recordingFetch(backend, ambiguousPaths === undefined ? {} : { ambiguousPaths });
 
   it.each(AMBIGUOUS)('%s is refused by default under a base path', async (path) => {
     const { pool, calls, fetch } = setup('http://10.0.0.1:8080/api');
