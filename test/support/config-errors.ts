@@ -18,3 +18,14 @@ export function expectConfigErrors(cases: readonly (readonly [() => unknown, str
     expect((caught as LoadBalancerConfigError).field).toBe(field);
   }
 }
+
+/** The `LoadBalancerConfigError` that `fn` throws; fails the test when it throws nothing else. */
+export function configError(fn: () => unknown): LoadBalancerConfigError {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(LoadBalancerConfigError);
+    return error as LoadBalancerConfigError;
+  }
+  throw new Error('expected a LoadBalancerConfigError');
+}

@@ -10,30 +10,20 @@ import {
   ConsistentHash,
   ConsistentHashRing,
   IpHash,
-  LoadBalancerConfigError,
   Maglev,
   MaglevTable,
 } from '../../src/index.js';
 import { ManualClock } from '../../src/testing/index.js';
+import { configError } from '../support/config-errors.js';
 
 const LIMIT = 2 ** 22;
 const ids = (n: number): string[] =>
   Array.from({ length: n }, (_, i) => `10.0.${i >> 8}.${i & 255}:8080`);
 const urls = (n: number): string[] => ids(n).map((id) => `http://${id}`);
 
-function caught(fn: () => unknown): LoadBalancerConfigError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(LoadBalancerConfigError);
-    return error as LoadBalancerConfigError;
-  }
-  throw new Error('expected a LoadBalancerConfigError');
-}
-
 describe('ConsistentHashRing: total point limit', () => {
   it('refuses virtualNodes 2^20 over 64 backends, naming virtualNodes and the limit', () => {
-    const error = caught(() => new ConsistentHashRing(ids(64), { virtualNodes: 2 ** 20 }));
+    const error = configError(() => new ConsistentHashRing(ids(64), { virtualNodes: 2 ** 20 }));
     expect(error.field).toBe('virtualNodes');
     expect(error.value).toBe(2 ** 20);
     expect(error.message).toContain(`<= ${LIMIT} ring points`);
@@ -44,7 +34,7 @@ describe('ConsistentHashRing: total point limit', () => {
   it('accepts a ring of exactly the limit and refuses the backend that would cross it', () => {
     const ring = new ConsistentHashRing(ids(64), { virtualNodes: LIMIT / 64, hash: 'murmur3' });
     expect(ring.size).toBe(64);
-    const error = caught(() => ring.add('10.9.9.9:8080'));
+    const error = configError(() => ring.add('10.9.9.9:8080'));
     expect(error.field).toBe('virtualNodes');
     expect(ring.size).toBe(64);
     expect(ring.has('10.9.9.9:8080')).toBe(false);
@@ -64,7 +54,7 @@ describe.each([
   it('a pool whose ring would exceed the limit is refused at construction, and the algorithm stays free', () => {
     // 2^16 × 65 = 4,259,840 points, just over 2^22.
     const algorithm = make(2 ** 16);
-    const error = caught(
+    const error = configError(
       () =>
         new BackendPool({ backends: urls(65), algorithm, clock: new ManualClock(), skew: false }),
     );
@@ -95,7 +85,7 @@ describe('ConsistentHash: pool.add() across the limit', () => {
       clock: new ManualClock(),
       skew: false,
     });
-    const error = caught(() => pool.add('http://10.9.9.9:8080'));
+    const error = configError(() => pool.add('http://10.9.9.9:8080'));
     expect(error.field).toBe('virtualNodes');
     expect(pool.has('10.9.9.9:8080')).toBe(false);
     expect(pool.backends().map((b) => b.id)).toEqual(ids(4));
@@ -144,7 +134,7 @@ describe('Maglev: table size limit', () => {
     ['MaglevTable', () => new MaglevTable([{ id: 'a' }, { id: 'b' }], { tableSize: 5_000_077 })],
     ['Maglev', () => new Maglev({ tableSize: 5_000_077 })],
   ])('%s refuses a prime table above 5000011 (Envoy limit), naming tableSize', (_name, fn) => {
-    const error = caught(fn);
+    const error = configError(fn);
     expect(error.field).toBe('tableSize');
     expect(error.message).toContain('at most 5000011');
   });

@@ -5,7 +5,6 @@
  * options given to the dispatcher at the top level, as `BalancedPool` took them.
  */
 import { describe, expect, it } from 'vitest';
-import { LoadBalancerConfigError } from '../../src/errors/config-error.js';
 import { UnknownBackendError } from '../../src/errors/unknown-backend-error.js';
 import { createBalancedFetch } from '../../src/fetch/balanced-fetch.js';
 import { HealthChecker } from '../../src/health/health-checker.js';
@@ -14,19 +13,9 @@ import { httpProbe } from '../../src/health/probes.js';
 import { BackendPool } from '../../src/pool/backend-pool.js';
 import { ManualClock } from '../../src/testing/index.js';
 import { BalancedDispatcher } from '../../src/undici/balanced-dispatcher.js';
+import { configError } from '../support/config-errors.js';
 
 const BACKENDS = ['http://10.0.1.10:8080', 'http://10.0.1.11:8080'];
-
-/** The config error `fn` throws. */
-function configError(fn: () => unknown): LoadBalancerConfigError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(LoadBalancerConfigError);
-    return error as LoadBalancerConfigError;
-  }
-  throw new Error('expected a LoadBalancerConfigError');
-}
 
 describe('a misspelt option names the option meant', () => {
   const pool = new BackendPool({ backends: BACKENDS });

@@ -10,17 +10,8 @@ import {
   UnknownBackendError,
 } from '../../src/index.js';
 import { ManualClock } from '../../src/testing/index.js';
+import { configError } from '../support/config-errors.js';
 import { idOf, testPool, url } from '../support/pools.js';
-
-function configError(fn: () => unknown): LoadBalancerConfigError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(LoadBalancerConfigError);
-    return e as LoadBalancerConfigError;
-  }
-  throw new Error('expected a LoadBalancerConfigError');
-}
 
 describe('BackendPool validation', () => {
   it.each<{ spec: unknown; field: string; value: unknown }>([
