@@ -13,6 +13,9 @@ export const url = (name: string): string => `http://${name}.test:80`;
 export const idOf = (name: string): string => `${name}.test:80`;
 /** The name in a backend id: `a` for `a.test:80`. */
 export const nameOf = (id: string): string => id.split('.')[0]!;
+/** Backends `b0` … `b<n-1>` at `http://10.0.0.1:80` … */
+export const numbered = (n: number): BackendSpec[] =>
+  Array.from({ length: n }, (_, i) => ({ url: `http://10.0.0.${i + 1}:80`, id: `b${i}` }));
 
 /**
  * A pool over `backends` on a fresh `ManualClock` (returned with it), with `seededRandom(1)`,

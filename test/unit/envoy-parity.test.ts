@@ -13,50 +13,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import { RoundRobin } from '../../src/algorithms/round-robin.js';
-import {
-  type EjectionCause,
-  OutlierDetector,
-  type OutlierDetectorOptions,
-} from '../../src/health/outlier-detector.js';
 import { BackendPool, type BackendPoolOptions } from '../../src/pool/backend-pool.js';
 import { ManualClock, seededRandom } from '../../src/testing/index.js';
 import type { BackendSpec, LeaseOutcome } from '../../src/types.js';
+import { detecting } from '../support/outliers.js';
 
 const FAIL: LeaseOutcome = { ok: false, failure: 'connect' };
 const OK: LeaseOutcome = { ok: true };
-
-/** A pool of `n` backends `b0`… on a ManualClock with an OutlierDetector. */
-function detecting(n: number, options: OutlierDetectorOptions = {}) {
-  const clock = new ManualClock();
-  const pool = new BackendPool({
-    backends: Array.from({ length: n }, (_, i) => ({
-      url: `http://10.0.0.${i + 1}:80`,
-      id: `b${i}`,
-    })),
-    algorithm: new RoundRobin({ startIndex: 0 }),
-    clock,
-    random: seededRandom(3),
-    skew: false,
-  });
-  const detector = new OutlierDetector(pool, options);
-  const ejections: { id: string; cause: EjectionCause; durationMs: number; ejections: number }[] =
-    [];
-  detector.on('eject', (e) =>
-    ejections.push({
-      id: e.backend.id,
-      cause: e.cause,
-      durationMs: e.durationMs,
-      ejections: e.ejections,
-    }),
-  );
-  const call = (id: string, outcome: LeaseOutcome, times = 1): void => {
-    for (let i = 0; i < times; i++) pool.acquire({ affinity: { id } }).release(outcome);
-  };
-  /** Advances the clock to `ms` since the start. */
-  const at = (ms: number): void => clock.advance(ms - clock.now());
-  const multiplier = (id: string) => detector.status().find((s) => s.id === id)?.ejections;
-  return { clock, pool, detector, ejections, call, at, multiplier };
-}
 
 describe('Envoy outlier detection (outlier_detection_impl.cc)', () => {
   it('onIntervalTimer: the multiplier falls only once now - lastUnejection >= interval', () => {

@@ -11,16 +11,14 @@ import { BackendPool } from '../../src/pool/backend-pool.js';
 import { ManualClock, seededRandom } from '../../src/testing/index.js';
 import type { BackendState } from '../../src/types.js';
 import { expectConfigErrors } from '../support/config-errors.js';
+import { numbered } from '../support/pools.js';
 
 type Verdict = boolean | 'hang' | 'ignore-abort' | { delayMs: number; ok: boolean };
 
 function setup(n = 3, seed = 7) {
   const clock = new ManualClock();
   const pool = new BackendPool({
-    backends: Array.from({ length: n }, (_, i) => ({
-      url: `http://10.0.0.${i + 1}:80`,
-      id: `b${i}`,
-    })),
+    backends: numbered(n),
     algorithm: new RoundRobin({ startIndex: 0 }),
     clock,
     random: seededRandom(seed),

@@ -3,57 +3,15 @@ import { PowerOfTwoChoices } from '../../src/algorithms/power-of-two-choices.js'
 import { RoundRobin } from '../../src/algorithms/round-robin.js';
 import { LoadBalancerConfigError } from '../../src/errors/config-error.js';
 import { PoolClosedError } from '../../src/errors/pool-closed-error.js';
-import {
-  type EjectionCause,
-  OutlierDetector,
-  type OutlierDetectorOptions,
-} from '../../src/health/outlier-detector.js';
+import { OutlierDetector, type OutlierDetectorOptions } from '../../src/health/outlier-detector.js';
 import { parseRetryAfter } from '../../src/health/retry-after.js';
 import { BackendPool } from '../../src/pool/backend-pool.js';
-import { ManualClock, seededRandom } from '../../src/testing/index.js';
-import type { Algorithm, LeaseOutcome } from '../../src/types.js';
+import { ManualClock } from '../../src/testing/index.js';
+import type { LeaseOutcome } from '../../src/types.js';
+import { detecting } from '../support/outliers.js';
 
 const FAIL: LeaseOutcome = { ok: false, failure: 'connect' };
 const OK: LeaseOutcome = { ok: true };
-
-function setup(n: number, options: OutlierDetectorOptions = {}, algorithm?: Algorithm) {
-  const clock = new ManualClock();
-  const pool = new BackendPool({
-    backends: Array.from({ length: n }, (_, i) => ({
-      url: `http://10.0.0.${i + 1}:80`,
-      id: `b${i}`,
-    })),
-    algorithm: algorithm ?? new RoundRobin({ startIndex: 0 }),
-    clock,
-    random: seededRandom(3),
-    skew: false,
-  });
-  const detector = new OutlierDetector(pool, options);
-  const ejections: { id: string; cause: EjectionCause; durationMs: number; ejections: number }[] =
-    [];
-  const skipped: { id: string; ejected: number; total: number }[] = [];
-  detector.on('eject', (e) =>
-    ejections.push({
-      id: e.backend.id,
-      cause: e.cause,
-      durationMs: e.durationMs,
-      ejections: e.ejections,
-    }),
-  );
-  detector.on('eject-skipped', (e) =>
-    skipped.push({ id: e.backend.id, ejected: e.ejected, total: e.total }),
-  );
-  /** One call pinned to backend `id`, released with `outcome`. */
-  const call = (id: string, outcome: LeaseOutcome, times = 1): void => {
-    for (let i = 0; i < times; i++) {
-      const lease = pool.acquire({ affinity: { id } });
-      expect(lease.backend.id).toBe(id);
-      lease.release(outcome);
-    }
-  };
-  const state = (id: string) => pool.get(id)?.state;
-  return { clock, pool, detector, ejections, skipped, call, state };
-}
 
 describe('OutlierDetector: configuration', () => {
   const pool = new BackendPool({ backends: ['http://a:1'], clock: new ManualClock(), skew: false });
@@ -93,7 +51,7 @@ describe('OutlierDetector: configuration', () => {
 
 describe('OutlierDetector: consecutive failures', () => {
   it('ejects after 5 consecutive failures for the 30 s base time, then returns the backend', () => {
-    const t = setup(3);
+    const t = detecting(3);
     t.call('b0', FAIL, 4);
     expect(t.state('b0')).toBe('healthy');
     t.call('b0', FAIL);
@@ -110,7 +68,7 @@ describe('OutlierDetector: consecutive failures', () => {
   });
 
   it('a success resets the count', () => {
-    const t = setup(3);
+    const t = detecting(3);
     t.call('b0', FAIL, 4);
     t.call('b0', OK);
     t.call('b0', FAIL, 4);
@@ -120,7 +78,7 @@ describe('OutlierDetector: consecutive failures', () => {
   });
 
   it('never counts calls the caller aborted', () => {
-    const t = setup(3);
+    const t = detecting(3);
     t.call('b0', { ok: false, failure: 'aborted' }, 20);
     expect(t.state('b0')).toBe('healthy');
     // Aborts neither count nor break a run of real failures.
@@ -132,14 +90,14 @@ describe('OutlierDetector: consecutive failures', () => {
   });
 
   it('aborted calls never count, even for a custom isFailure', () => {
-    const t = setup(3, { isFailure: () => true });
+    const t = detecting(3, { isFailure: () => true });
     t.call('b0', { ok: false, failure: 'aborted' }, 10);
     expect(t.state('b0')).toBe('healthy');
     t.detector.close();
   });
 
   it('counts 5xx and status-less failures but not 4xx by default', () => {
-    const t = setup(3);
+    const t = detecting(3);
     t.call('b0', { ok: false, status: 404, failure: 'http' }, 10);
     expect(t.state('b0')).toBe('healthy');
     t.call('b1', { ok: false, status: 502, failure: 'http' }, 2);
@@ -150,14 +108,14 @@ describe('OutlierDetector: consecutive failures', () => {
   });
 
   it('takes a custom failure rule', () => {
-    const t = setup(3, { isFailure: (o) => o.status === 404 });
+    const t = detecting(3, { isFailure: (o) => o.status === 404 });
     t.call('b0', { ok: false, status: 404 }, 5);
     expect(t.state('b0')).toBe('ejected');
     t.detector.close();
   });
 
   it('can be turned off', () => {
-    const t = setup(3, { consecutiveFailures: false });
+    const t = detecting(3, { consecutiveFailures: false });
     t.call('b0', FAIL, 50);
     expect(t.state('b0')).toBe('healthy');
     t.detector.close();
@@ -167,7 +125,11 @@ describe('OutlierDetector: consecutive failures', () => {
 describe('OutlierDetector: ejection time', () => {
   it('grows with each ejection (base × n) and stops at maxEjectionMs', () => {
     // A long interval: the multiplier does not decay during this test.
-    const t = setup(3, { intervalMs: 10_000_000, baseEjectionMs: 30_000, maxEjectionMs: 100_000 });
+    const t = detecting(3, {
+      intervalMs: 10_000_000,
+      baseEjectionMs: 30_000,
+      maxEjectionMs: 100_000,
+    });
     for (let i = 0; i < 5; i++) {
       t.call('b0', FAIL, 5);
       t.clock.advance(t.ejections.at(-1)!.durationMs);
@@ -184,7 +146,7 @@ describe('OutlierDetector: ejection time', () => {
   });
 
   it('lowers the multiplier by one for every interval the backend stays in service', () => {
-    const t = setup(3, { intervalMs: 10_000 }); // sweeps at 10 s, 20 s, ...
+    const t = detecting(3, { intervalMs: 10_000 }); // sweeps at 10 s, 20 s, ...
     t.clock.advance(5_000);
     t.call('b0', FAIL, 5); // ejected from 5 s to 35 s
     expect(t.detector.status()[0]?.ejections).toBe(1);
@@ -208,7 +170,7 @@ describe('OutlierDetector: ejection time', () => {
   });
 
   it('adds random jitter up to ejectionJitterMs', () => {
-    const t = setup(3, { ejectionJitterMs: 5_000 });
+    const t = detecting(3, { ejectionJitterMs: 5_000 });
     t.call('b0', FAIL, 5);
     const d = t.ejections[0]!.durationMs;
     expect(d).toBeGreaterThanOrEqual(30_000);
@@ -220,7 +182,7 @@ describe('OutlierDetector: ejection time', () => {
 
 describe('OutlierDetector: maxEjectionPercent', () => {
   it('ejects one backend of ten at the 10% default, then refuses', () => {
-    const t = setup(10);
+    const t = detecting(10);
     t.call('b0', FAIL, 5);
     t.call('b1', FAIL, 5);
     expect(t.state('b0')).toBe('ejected');
@@ -234,7 +196,7 @@ describe('OutlierDetector: maxEjectionPercent', () => {
   });
 
   it('always allows one ejection, even where 10% rounds to no backend', () => {
-    const t = setup(3);
+    const t = detecting(3);
     t.call('b0', FAIL, 5);
     t.call('b1', FAIL, 5);
     expect(t.pool.backends().map((b) => b.state)).toEqual(['ejected', 'healthy', 'healthy']);
@@ -246,7 +208,7 @@ describe('OutlierDetector: maxEjectionPercent', () => {
     [50, 4, 2],
     [100, 4, 4],
   ])('at %i%% of %i backends ejects at most %i', (percent, n, max) => {
-    const t = setup(n, { maxEjectionPercent: percent });
+    const t = detecting(n, { maxEjectionPercent: percent });
     for (let i = 0; i < n; i++) t.call(`b${i}`, FAIL, 5);
     const ejected = t.pool.backends().filter((b) => b.state === 'ejected').length;
     expect(ejected).toBe(max);
@@ -256,7 +218,7 @@ describe('OutlierDetector: maxEjectionPercent', () => {
 
 describe('OutlierDetector: success rate and failure percentage', () => {
   /** `rate` share of `volume` calls succeed, interleaved so no run of 5 failures forms. */
-  function traffic(t: ReturnType<typeof setup>, id: string, volume: number, rate: number): void {
+  function traffic(t: ReturnType<typeof detecting>, id: string, volume: number, rate: number): void {
     let ok = 0;
     for (let i = 0; i < volume; i++) {
       const succeed = (ok + 1) / (i + 1) <= rate || ok / (i + 1) < rate;
@@ -266,7 +228,7 @@ describe('OutlierDetector: success rate and failure percentage', () => {
   }
 
   it('ejects a backend whose success rate falls below mean - 1.9 stdev', () => {
-    const t = setup(6, { consecutiveFailures: false, maxEjectionPercent: 50 });
+    const t = detecting(6, { consecutiveFailures: false, maxEjectionPercent: 50 });
     for (let i = 0; i < 5; i++) traffic(t, `b${i}`, 100, 1);
     traffic(t, 'b5', 100, 0.5);
     expect(t.state('b5')).toBe('healthy'); // judged only at the end of the interval
@@ -282,7 +244,7 @@ describe('OutlierDetector: success rate and failure percentage', () => {
     ['fewer than 5 backends with enough requests', 4, 100],
     ['fewer than 100 requests per backend', 6, 99],
   ])('does not judge success rate with %s', (_name, hosts, volume) => {
-    const t = setup(hosts, { consecutiveFailures: false, maxEjectionPercent: 50 });
+    const t = detecting(hosts, { consecutiveFailures: false, maxEjectionPercent: 50 });
     for (let i = 0; i < hosts - 1; i++) traffic(t, `b${i}`, volume, 1);
     traffic(t, `b${hosts - 1}`, volume, 0.5);
     t.clock.advance(10_000);
@@ -291,7 +253,7 @@ describe('OutlierDetector: success rate and failure percentage', () => {
   });
 
   it('counts only the current interval', () => {
-    const t = setup(6, { consecutiveFailures: false, maxEjectionPercent: 50 });
+    const t = detecting(6, { consecutiveFailures: false, maxEjectionPercent: 50 });
     for (let i = 0; i < 5; i++) traffic(t, `b${i}`, 60, 1);
     traffic(t, 'b5', 60, 0.5);
     t.clock.advance(10_000); // 60 < 100 requests: not judged, and the counts restart
@@ -307,7 +269,7 @@ describe('OutlierDetector: success rate and failure percentage', () => {
       [false, []],
       [{}, [{ id: 'b5', cause: 'failure-percentage', durationMs: 30_000, ejections: 1 }]],
     ] as const) {
-      const t = setup(6, {
+      const t = detecting(6, {
         consecutiveFailures: false,
         successRate: false,
         maxEjectionPercent: 50,
@@ -323,7 +285,7 @@ describe('OutlierDetector: success rate and failure percentage', () => {
   });
 
   it('analyze() runs the interval analysis on demand', () => {
-    const t = setup(6, { consecutiveFailures: false, maxEjectionPercent: 50 });
+    const t = detecting(6, { consecutiveFailures: false, maxEjectionPercent: 50 });
     for (let i = 0; i < 5; i++) traffic(t, `b${i}`, 100, 1);
     traffic(t, 'b5', 100, 0.2);
     t.detector.analyze();
@@ -335,7 +297,7 @@ describe('OutlierDetector: success rate and failure percentage', () => {
 
 describe('OutlierDetector: Retry-After backpressure', () => {
   it('holds the pause a backend asked for even while its health probes pass', () => {
-    const t = setup(3, { consecutiveFailures: 1 });
+    const t = detecting(3, { consecutiveFailures: 1 });
     t.call('b0', { ok: false, status: 503, retryAfterMs: 10_000 });
     t.pool.reportProbe('b0', { ok: true, source: 'readiness' });
     expect(t.state('b0')).toBe('ejected');
@@ -354,7 +316,7 @@ describe('OutlierDetector: Retry-After backpressure', () => {
     ['429 with 2 min, capped at 60 s', { ok: false, status: 429, retryAfterMs: 120_000 }, 60_000],
     ['no status (non-HTTP back-off)', { ok: false, retryAfterMs: 1_500 }, 1_500],
   ])('ejects for %s', (_name, outcome, durationMs) => {
-    const t = setup(3);
+    const t = detecting(3);
     t.call('b0', outcome);
     expect(t.state('b0')).toBe('ejected');
     expect(t.ejections).toEqual([{ id: 'b0', cause: 'retry-after', durationMs, ejections: 0 }]);
@@ -371,14 +333,14 @@ describe('OutlierDetector: Retry-After backpressure', () => {
     ['retryAfter: false', { retryAfter: false }, { ok: false, status: 503, retryAfterMs: 5_000 }],
     ['an aborted call', {}, { ok: false, status: 503, retryAfterMs: 5_000, failure: 'aborted' }],
   ] as const)('ignores Retry-After on %s', (_name, options, outcome) => {
-    const t = setup(3, options);
+    const t = detecting(3, options);
     t.call('b0', outcome);
     expect(t.state('b0')).toBe('healthy');
     t.detector.close();
   });
 
   it('honours an HTTP-date relative to the clock, through parseRetryAfter', () => {
-    const t = setup(2);
+    const t = detecting(2);
     const start = Date.parse('Wed, 21 Oct 2015 07:28:00 GMT');
     const clock = new ManualClock(start);
     const pool = new BackendPool({ backends: ['http://a:1'], clock, skew: false });
@@ -396,7 +358,7 @@ describe('OutlierDetector: Retry-After backpressure', () => {
   });
 
   it('is not limited by maxEjectionPercent: when every backend asks, panic keeps calls flowing', () => {
-    const t = setup(3);
+    const t = detecting(3);
     for (const id of ['b0', 'b1', 'b2'])
       t.call(id, { ok: false, status: 503, retryAfterMs: 10_000 });
     expect(t.pool.stats().healthy).toBe(0);
@@ -411,7 +373,7 @@ describe('OutlierDetector: Retry-After backpressure', () => {
   });
 
   it('does not count the 503 towards consecutive failures nor raise the multiplier', () => {
-    const t = setup(3);
+    const t = detecting(3);
     t.call('b0', FAIL, 4);
     t.call('b0', { ok: false, status: 503, retryAfterMs: 1_000 });
     t.clock.advance(1_000);
@@ -424,7 +386,7 @@ describe('OutlierDetector: Retry-After backpressure', () => {
 
 describe('OutlierDetector: lifecycle', () => {
   it('close() clears its timer and stops listening', () => {
-    const t = setup(3);
+    const t = detecting(3);
     expect(t.clock.pendingTimers()).toBe(1);
     expect(t.clock.refedTimers()).toBe(0);
     t.detector.close();
@@ -435,14 +397,14 @@ describe('OutlierDetector: lifecycle', () => {
   });
 
   it('closes with the pool', async () => {
-    const t = setup(3);
+    const t = detecting(3);
     await t.pool.close();
     expect(t.detector.closed).toBe(true);
     expect(t.clock.pendingTimers()).toBe(0);
   });
 
   it('forgets removed backends', async () => {
-    const t = setup(3);
+    const t = detecting(3);
     t.call('b0', FAIL, 3);
     await t.pool.remove('b0', { drain: false });
     t.pool.add({ url: 'http://10.0.0.1:80', id: 'b0' });
@@ -458,7 +420,7 @@ describe('OutlierDetector: recovery after a total outage', () => {
     ['power of two choices', () => new PowerOfTwoChoices(), 0.2],
   ])('spreads traffic over every backend again (%s)', (_name, makeAlgorithm, tolerance) => {
     const n = 4;
-    const t = setup(n, { maxEjectionPercent: 100 }, makeAlgorithm());
+    const t = detecting(n, { maxEjectionPercent: 100 }, makeAlgorithm());
     const spread = (calls: number, outcome: LeaseOutcome): Map<string, number> => {
       const counts = new Map<string, number>();
       for (let i = 0; i < calls; i++) {
@@ -485,7 +447,7 @@ describe('OutlierDetector: recovery after a total outage', () => {
   });
 
   it('recovers with the default 10% cap too: the capped backend rejoins when its ejection ends', () => {
-    const t = setup(4);
+    const t = detecting(4);
     for (let i = 0; i < 40; i++) {
       const lease = t.pool.acquire();
       lease.release(FAIL);
