@@ -133,19 +133,17 @@ function installConsumer(work: string): string {
     join(consumer, 'package.json'),
     JSON.stringify({ name: 'consumer', private: true, type: 'module' }),
   );
+  npmInstall(join(work, tarball), consumer);
+  return consumer;
+}
+
+/** `npm install <spec>` in `dir`: no scripts, no lock file, no audit. */
+function npmInstall(spec: string, dir: string): void {
   runSync(
     'npm',
-    [
-      'install',
-      '--no-audit',
-      '--no-fund',
-      '--ignore-scripts',
-      '--no-package-lock',
-      join(work, tarball),
-    ],
-    consumer,
+    ['install', '--no-audit', '--no-fund', '--ignore-scripts', '--no-package-lock', spec],
+    dir,
   );
-  return consumer;
 }
 
 /**
@@ -169,18 +167,7 @@ function installRuntime(name: 'bun' | 'deno', version: string): string {
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'package.json'), JSON.stringify({ private: true }));
-    runSync(
-      'npm',
-      [
-        'install',
-        '--no-audit',
-        '--no-fund',
-        '--ignore-scripts',
-        '--no-package-lock',
-        `${name}@${version}`,
-      ],
-      dir,
-    );
+    npmInstall(`${name}@${version}`, dir);
     bin = find();
     if (bin === undefined) throw new Error(`${name}@${version}: no binary for this platform`);
   }
