@@ -49,6 +49,28 @@ interface ClosedReport {
   liveHandles: { type: string; createdBy: string }[];
 }
 
+/** The JSON lines a fixture printed. */
+function events(result: ChildResult): { event: string }[] {
+  return result.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { event: string });
+}
+
+/** What a child that closed everything must show, and that it exited on its own, soon. */
+function expectNothingLeft(result: ChildResult, closed: ClosedReport): void {
+  // Nothing keeps the loop alive but stdio...
+  expect(closed.activeResources.filter((r) => !STDIO.has(r))).toEqual([]);
+  // ...and nothing was left behind unref'd either: no socket at all, and no timer except
+  // undici's shared timer wheel (module-level, unref'd, it stops on its next tick).
+  const leftovers = closed.liveHandles.filter(
+    (h) => !(h.type === 'Timeout' && h.createdBy.includes('/undici/lib/util/timers.js')),
+  );
+  expect(leftovers).toEqual([]);
+  // It exited on its own, soon after closing.
+  expect(result.exitedAt - closed.at).toBeLessThan(EXIT_AFTER_CLOSE_MS);
+}
+
 describe('lifecycle', () => {
   it(
     'a service exits by itself after close(), with no timer or socket left (child process)',
@@ -60,10 +82,7 @@ describe('lifecycle', () => {
       expect(result.signal).toBeNull();
       expect(result.code).toBe(0);
 
-      const lines = result.stdout
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l) as { event: string });
+      const lines = events(result);
       const calls = lines.find((l) => l.event === 'calls') as unknown as {
         statuses: number[];
         backends: string[];
@@ -83,16 +102,7 @@ describe('lifecycle', () => {
         sessions: true,
         binding: true,
       });
-      // Nothing keeps the loop alive but stdio...
-      expect(closed.activeResources.filter((r) => !STDIO.has(r))).toEqual([]);
-      // ...and nothing was left behind unref'd either: no socket at all, and no timer except
-      // undici's shared timer wheel (module-level, unref'd, it stops on its next tick).
-      const leftovers = closed.liveHandles.filter(
-        (h) => !(h.type === 'Timeout' && h.createdBy.includes('/undici/lib/util/timers.js')),
-      );
-      expect(leftovers).toEqual([]);
-      // It exited on its own, soon after closing.
-      expect(result.exitedAt - closed.at).toBeLessThan(EXIT_AFTER_CLOSE_MS);
+      expectNothingLeft(result, closed);
     },
     CHILD_LIMIT_MS + 5000,
   );
@@ -105,10 +115,7 @@ describe('lifecycle', () => {
       expect(result.stderr).toBe('');
       expect(result.killedByGuard).toBe(false);
       expect(result.code).toBe(0);
-      const lines = result.stdout
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l) as { event: string });
+      const lines = events(result);
       const calls = lines.find((l) => l.event === 'calls') as unknown as {
         statuses: number[];
         inFlight: number;
@@ -117,12 +124,7 @@ describe('lifecycle', () => {
       expect(calls.inFlight).toBe(0);
       const closed = lines.find((l) => l.event === 'closed') as unknown as ClosedReport;
       expect(closed.components).toEqual({ dispatcher: true, destroyed: true });
-      expect(closed.activeResources.filter((r) => !STDIO.has(r))).toEqual([]);
-      const leftovers = closed.liveHandles.filter(
-        (h) => !(h.type === 'Timeout' && h.createdBy.includes('/undici/lib/util/timers.js')),
-      );
-      expect(leftovers).toEqual([]);
-      expect(result.exitedAt - closed.at).toBeLessThan(EXIT_AFTER_CLOSE_MS);
+      expectNothingLeft(result, closed);
     },
     CHILD_LIMIT_MS + 5000,
   );
