@@ -218,7 +218,12 @@ describe('OutlierDetector: maxEjectionPercent', () => {
 
 describe('OutlierDetector: success rate and failure percentage', () => {
   /** `rate` share of `volume` calls succeed, interleaved so no run of 5 failures forms. */
-  function traffic(t: ReturnType<typeof detecting>, id: string, volume: number, rate: number): void {
+  function traffic(
+    t: ReturnType<typeof detecting>,
+    id: string,
+    volume: number,
+    rate: number,
+  ): void {
     let ok = 0;
     for (let i = 0; i < volume; i++) {
       const succeed = (ok + 1) / (i + 1) <= rate || ok / (i + 1) < rate;
