@@ -4,11 +4,9 @@ import {
   type BackendPool,
   type BackendSpec,
   type BackendView,
-  ConsistentHash,
   type Lease,
   LeastConnections,
   LoadBalancerConfigError,
-  Maglev,
   PeakEwma,
   PowerOfTwoChoices,
   RandomPick,
@@ -16,6 +14,7 @@ import {
   WeightedRoundRobin,
 } from '../../src/index.js';
 import { type ManualClock, seededRandom } from '../../src/testing/index.js';
+import { EVERY_ALGORITHM } from '../support/algorithms.js';
 import { idOf, nameOf, testPool, url } from '../support/pools.js';
 
 /** A {@link testPool} running `algorithm` with `seededRandom(seed)`. */
@@ -541,16 +540,7 @@ describe('every algorithm with two priority tiers sharing the calls', () => {
     { url: url('y'), priority: 1 },
   ];
   // Rotations (strict: each tier's backends take turns exactly) and random or hashed picks.
-  const algorithms: [string, () => Algorithm, boolean][] = [
-    ['RoundRobin', () => new RoundRobin({ startIndex: 0 }), true],
-    ['WeightedRoundRobin', () => new WeightedRoundRobin(), true],
-    ['LeastConnections', () => new LeastConnections(), true],
-    ['PowerOfTwoChoices', () => new PowerOfTwoChoices(), false],
-    ['PeakEwma', () => new PeakEwma(), false],
-    ['RandomPick', () => new RandomPick(), false],
-    ['ConsistentHash', () => new ConsistentHash(), false],
-    ['Maglev', () => new Maglev(), false],
-  ];
+  const algorithms = EVERY_ALGORITHM;
 
   it.each(algorithms)('%s', (_name, make, strict) => {
     const { pool } = makePool(make(), backends, 11);

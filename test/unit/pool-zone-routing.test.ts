@@ -13,16 +13,11 @@ import {
   type BackendPool,
   type BackendSpec,
   ConsistentHash,
-  IpHash,
-  LeastConnections,
   LoadBalancerConfigError,
   Maglev,
-  PeakEwma,
   PowerOfTwoChoices,
-  RandomPick,
   RoundRobin,
   type TierZoneLoad,
-  WeightedRoundRobin,
   type ZoneAwareOptions,
 } from '../../src/index.js';
 import {
@@ -33,6 +28,7 @@ import {
   zoneDraws,
 } from '../../src/pool/zone-routing.js';
 import { seededRandom } from '../../src/testing/index.js';
+import { EVERY_ALGORITHM } from '../support/algorithms.js';
 import { testPool } from '../support/pools.js';
 
 // ------------------------------------------------------------------ the split alone
@@ -526,17 +522,7 @@ describe('BackendPool zoneAware', () => {
 });
 
 describe('every algorithm picks within the drawn zone', () => {
-  const algorithms: [string, () => Algorithm, boolean][] = [
-    ['RoundRobin', () => new RoundRobin({ startIndex: 0 }), true],
-    ['WeightedRoundRobin', () => new WeightedRoundRobin(), true],
-    ['LeastConnections', () => new LeastConnections(), true],
-    ['PowerOfTwoChoices', () => new PowerOfTwoChoices(), false],
-    ['PeakEwma', () => new PeakEwma(), false],
-    ['RandomPick', () => new RandomPick(), false],
-    ['ConsistentHash', () => new ConsistentHash(), false],
-    ['Maglev', () => new Maglev(), false],
-    ['IpHash', () => new IpHash(), false],
-  ];
+  const algorithms = EVERY_ALGORITHM;
 
   it.each(algorithms)('%s: direct, every call local', (_name, make, strict) => {
     const { pool } = zonePool({ localZone: 'b' }, make());

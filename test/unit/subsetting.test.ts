@@ -9,25 +9,19 @@ import { sliceOf } from '../../src/fleet/subset.js';
 import {
   type Algorithm,
   type BackendView,
-  ConsistentHash,
   DeterministicSubset,
   deterministicSubset,
   fleetOffset,
-  IpHash,
   LeastConnections,
   LoadBalancerConfigError,
-  Maglev,
-  PeakEwma,
-  PowerOfTwoChoices,
-  RandomPick,
   RoundRobin,
   type SubsetPlacement,
   subsetCoverage,
   subsetRing,
   vanDerCorput,
-  WeightedRoundRobin,
 } from '../../src/index.js';
 import { seededRandom } from '../../src/testing/index.js';
+import { EVERY_ALGORITHM } from '../support/algorithms.js';
 import { testPool } from '../support/pools.js';
 
 const ids = (m: number): string[] =>
@@ -268,17 +262,7 @@ function subsetPool(algorithm: Algorithm, m: number, index: number, count: numbe
 }
 
 describe('DeterministicSubset in a pool', () => {
-  const algorithms: [string, () => Algorithm][] = [
-    ['round robin', () => new RoundRobin()],
-    ['weighted round robin', () => new WeightedRoundRobin()],
-    ['least connections', () => new LeastConnections()],
-    ['power of two choices', () => new PowerOfTwoChoices()],
-    ['peak EWMA', () => new PeakEwma()],
-    ['random', () => new RandomPick()],
-    ['ketama ring', () => new ConsistentHash()],
-    ['Maglev', () => new Maglev()],
-    ['client IP hash', () => new IpHash()],
-  ];
+  const algorithms = EVERY_ALGORITHM;
 
   it.each(algorithms)('%s picks only inside the subset', (_, make) => {
     const { pool, subset } = subsetPool(make(), 60, 4, 12, 10);
