@@ -14,16 +14,6 @@ const FORBIDDEN_IN_VALUE = /[\r\n\0]/;
 /** Methods the Fetch standard refuses to send ("forbidden method"). */
 const FORBIDDEN_METHODS = new Set(['CONNECT', 'TRACE', 'TRACK']);
 
-/** Throws an {@link InvalidRequestError} for a method no fetch would send. */
-export function checkMethod(method: string): void {
-  if (!isFieldName(method)) {
-    throw new InvalidRequestError('method', method, describeBadChars(method, 'is not a token'));
-  }
-  if (FORBIDDEN_METHODS.has(method.toUpperCase())) {
-    throw new InvalidRequestError('method', method, 'is forbidden');
-  }
-}
-
 /** The methods most requests use, as callers spell them, and their upper-case form. */
 const COMMON_METHODS: ReadonlyMap<string, string> = new Map(
   ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH'].flatMap((m) => [
@@ -33,14 +23,23 @@ const COMMON_METHODS: ReadonlyMap<string, string> = new Map(
 );
 
 /**
- * The method upper-cased (as the retry rules compare it), after {@link checkMethod}; one of the
- * common methods is looked up instead of checked (it runs for every dispatched request).
+ * Throws an {@link InvalidRequestError} for a method no fetch would send. One of the common
+ * methods is looked up instead of checked (this runs for every request).
  */
+export function checkMethod(method: string): void {
+  if (COMMON_METHODS.has(method)) return;
+  if (!isFieldName(method)) {
+    throw new InvalidRequestError('method', method, describeBadChars(method, 'is not a token'));
+  }
+  if (FORBIDDEN_METHODS.has(method.toUpperCase())) {
+    throw new InvalidRequestError('method', method, 'is forbidden');
+  }
+}
+
+/** The method upper-cased (as the retry rules compare it), after {@link checkMethod}. */
 export function checkedMethod(method: string): string {
-  const known = COMMON_METHODS.get(method);
-  if (known !== undefined) return known;
   checkMethod(method);
-  return method.toUpperCase();
+  return COMMON_METHODS.get(method) ?? method.toUpperCase();
 }
 
 /**
