@@ -17,6 +17,7 @@ import { localCode } from './error-codes.js';
 import type { Hedging } from './hedging.js';
 import { backoffDelay, FinalFailure, type RetryLoop, retryAfterFirst } from './retry.js';
 import type { RetryBudget } from './retry-budget.js';
+import type { TimeoutEntry, TimeoutQueue } from './timeouts.js';
 
 /** What a call balances over: a `BackendPool`, or a router's pool for this request. */
 export interface CallTarget {
@@ -41,6 +42,8 @@ export interface CallConfig {
   readonly deadlineMs: number | undefined;
   /** Whether the deadline also bounds the response body (only when set explicitly). */
   readonly deadlineCoversBody: boolean;
+  /** The attempts' time limits, on the client's clock. */
+  readonly timeouts: TimeoutQueue;
 }
 
 /**
@@ -54,8 +57,13 @@ export interface CallTransport<R> {
   readonly idempotencyKey: boolean;
   /** Whether the request's body can be sent again (false for a one-shot stream). */
   readonly replayable: boolean;
-  /** The caller's signal (a platform `AbortSignal`, or a token for transports without one). */
-  readonly signal: AbortSignal | Cancel | undefined;
+  /** The caller's signal, when it has one. */
+  readonly signal: AbortSignal | undefined;
+  /**
+   * Whether the adapter may give up on the call itself, through `call.abort(reason)` (the call
+   * is its own token): the call then always has a token, even without a signal or a deadline.
+   */
+  readonly abortable?: boolean;
   /** The pick context of attempt `attempt`; may be a promise (an async hook). */
   pickContext(
     attempt: number,
@@ -68,16 +76,11 @@ export interface CallTransport<R> {
    */
   send(backend: BackendView, cancel: Cancel | undefined): Promise<R>;
   /**
-   * Callback form of `send`, preferred when present (it saves a promise per attempt): calls
-   * `ok` at the response headers or `fail` when the attempt fails, once. Must settle when
+   * Callback form of `send`, preferred when present (it saves a promise per attempt): tells
+   * `listener` of the response headers or of the attempt's failure, once. Must settle when
    * `cancel` aborts.
    */
-  sendThen?(
-    backend: BackendView,
-    cancel: Cancel | undefined,
-    ok: (response: R) => void,
-    fail: (error: unknown) => void,
-  ): void;
+  sendThen?(backend: BackendView, cancel: Cancel | undefined, listener: AttemptListener<R>): void;
   status(response: R): number;
   /** `Retry-After` of a 429/503, in ms. */
   retryAfterMs(response: R): number | undefined;
@@ -100,6 +103,22 @@ export interface CallTransport<R> {
   onRetry?(attempt: number, backend: BackendView, reason: string, delayMs: number): void;
   /** A hedge goes to `backend` because `slow` had not answered within `delayMs`. */
   onHedge?(backend: BackendView, slow: BackendView, attempt: number, delayMs: number): void;
+}
+
+/** Hears how one attempt sent with `sendThen` went: one of the two, once. */
+export interface AttemptListener<R> {
+  /** The response headers arrived. */
+  responded(response: R): void;
+  /** The attempt failed without a response. */
+  failed(error: unknown): void;
+}
+
+/** Hears how a call started with {@link BalancedCall.start} came out: one of the two, once. */
+export interface CallSink<R> {
+  /** The response to deliver, its lease still held (report its body's end to `finish`). */
+  deliver(held: Held<R>): void;
+  /** The call's final error. */
+  fail(error: unknown): void;
 }
 
 /** Per-call overrides (a router's route). */
@@ -147,45 +166,99 @@ class AttemptFailure<R> extends Error {
 /** Raised into a superseded attempt: another attempt of the call answered first. */
 const SUPERSEDED = Object.freeze({ superseded: true });
 
-/** What an attempt in flight shares with the round that started it. */
-interface AttemptState {
-  /** Set when another attempt of the call answered first. */
-  superseded: boolean;
-  /** The attempt's own token, when it has one. */
-  cancel: Cancel | undefined;
-  /** The backend, once picked. */
-  backend: BackendView | undefined;
-}
-
-/** An attempt whose backend was picked: everything needed to send it and settle it. */
-interface Begun {
-  readonly n: number;
-  readonly lease: Lease;
-  readonly start: number;
-  readonly hedge: boolean;
-  readonly state: AttemptState | undefined;
-  /** The token the attempt is sent with. */
-  cancel: Cancel | undefined;
-  /** The attempt's own token (aborted by its timeout or when superseded), when it has one. */
-  own: Cancel | undefined;
-  /** The call's token `own` hangs from. */
-  parent: Cancel | undefined;
-  timer: TimerHandle | undefined;
-}
-
 const NONE: readonly never[] = Object.freeze([]);
 
-/** One attempt in flight. */
+/**
+ * One attempt of a call, from before its pick to its release. One object serves every role an
+ * attempt has: the state a hedge race shares with it, its own token (aborted by its timeout,
+ * when superseded, or with the call's), the listener its transport reports to, and, once the
+ * headers arrive, the {@link Held} response. Four objects and two closures did these jobs, and
+ * they were the larger part of what a balanced call allocated on top of its transport.
+ */
+class AttemptRun<R> extends Cancel implements Held<R>, AttemptListener<R>, TimeoutEntry {
+  readonly #call: BalancedCall<R>;
+  readonly hedge: boolean;
+  /** Whether the attempt may be superseded (so it needs a token of its own). */
+  readonly racing: boolean;
+  /** Where its response or failure goes; the call itself (its first attempt) when undefined. */
+  readonly onHeld: ((held: Held<R>) => void) | undefined;
+  readonly onFail: ((error: unknown) => void) | undefined;
+  /** Set when another attempt of the call answered first. */
+  superseded = false;
+  /** Whether the transport reported (once: a second report is ignored). */
+  reported = false;
+  attempt = 0;
+  backend: BackendView | undefined = undefined;
+  lease!: Lease;
+  start = 0;
+  /** The token the attempt is sent with: this one, or the call's. */
+  cancel: Cancel | undefined = undefined;
+  /** The call's token this one hangs from, while linked. */
+  parent: Cancel | undefined = undefined;
+  /** The attempt's time limit, while it runs (see {@link TimeoutQueue}). */
+  timeoutMs = 0;
+  dueAt = 0;
+  prevDue: TimeoutEntry | undefined = undefined;
+  nextDue: TimeoutEntry | undefined = undefined;
+  queued = false;
+  // The held response, once the headers arrived.
+  response!: R;
+  status = 0;
+  ok = false;
+  headersMs = 0;
+  retryAfterMs: number | undefined = undefined;
+
+  constructor(
+    call: BalancedCall<R>,
+    hedge: boolean,
+    racing: boolean,
+    onHeld?: (held: Held<R>) => void,
+    onFail?: (error: unknown) => void,
+  ) {
+    super();
+    this.#call = call;
+    this.hedge = hedge;
+    this.racing = racing;
+    this.onHeld = onHeld;
+    this.onFail = onFail;
+  }
+
+  /** The attempt's time limit passed before its headers arrived. */
+  expire(): void {
+    this.abort(new TimeoutError('attempt', this.timeoutMs, { backend: this.backend!.id }));
+  }
+
+  /** Whether the attempt is sent with a token of its own. */
+  get ownToken(): boolean {
+    return this.cancel === this;
+  }
+
+  responded(response: R): void {
+    if (this.reported) return;
+    this.reported = true;
+    this.#call.runResponded(this, response);
+  }
+
+  failed(error: unknown): void {
+    if (this.reported) return;
+    this.reported = true;
+    this.#call.runFailed(this, error);
+  }
+}
+
+/** One attempt in flight in a hedge race. */
 interface Running<R> {
   readonly promise: Promise<Held<R>>;
-  readonly state: AttemptState;
+  readonly run: AttemptRun<R>;
 }
 
 /** Aborts an attempt because another one answered; its lease is released as `cancelled`. */
-function supersede(r: Running<unknown>): void {
-  if (r.state.superseded) return;
-  r.state.superseded = true;
-  r.state.cancel?.abort(SUPERSEDED);
+function supersede<R>(r: Running<R>): void {
+  const run = r.run;
+  if (run.superseded) return;
+  run.superseded = true;
+  // Racing attempts are always sent with their own token.
+  run.abort(SUPERSEDED);
 }
 
 /** Whether a rejection is a superseded (or never sent) hedge: nothing happened. */
@@ -207,23 +280,34 @@ export function statusOk(status: number): boolean {
  * One balanced call. `run()` resolves with the response to deliver, its lease still held; the
  * adapter then reports how the body ended through `finish()`. Everything else (the pick, the
  * attempts, retries, hedges, timers, releases of failed or superseded attempts) happens here.
+ *
+ * The call is its own token (a {@link Cancel}), aborted by the caller (its signal, or the
+ * adapter's `abort()`) or by the deadline. An adapter may extend the call and be its transport
+ * and sink too (pass no transport): one object per call instead of three.
  */
-export class BalancedCall<R> implements RetryLoop<Held<R>> {
+export class BalancedCall<R> extends Cancel implements RetryLoop<Held<R>> {
   readonly #cfg: CallConfig;
   readonly #target: CallTarget;
   readonly #t: CallTransport<R>;
   readonly #retries: number;
   readonly #timeoutMs: number | 'auto' | undefined;
+  #sink: CallSink<R> | undefined;
 
-  /** Aborts with the caller's signal or the deadline. */
+  /** The call's token (this call) when it needs one: a caller who can abort, or a deadline. */
   #callCancel: Cancel | undefined;
   #onCallerAbort: (() => void) | undefined;
   #deadlineTimer: TimerHandle | undefined;
-  /** Clock reading when the deadline falls (its timer is armed only when needed). */
+  /**
+   * Clock reading when the deadline falls, fixed at its first need (usually from the first
+   * pick's reading, which saves a clock read); its timer is armed only when needed.
+   */
   #deadlineAt: number | undefined;
+  /** Whether the deadline applies (until the response is delivered, unless it covers bodies). */
+  #deadlineLive = false;
   #deadlineFired = false;
 
-  /** Backends tried so far (made on the first attempt: most calls need no more). */
+  /** The first backend tried; the list of all is made when a second attempt begins. */
+  #firstTried: string | undefined;
   #tried: string[] | undefined;
   #attempts: AttemptRecord[] | undefined;
   #attemptNo = 0;
@@ -231,10 +315,19 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
   #stoppedBecause = '';
   #ended = false;
 
-  constructor(cfg: CallConfig, target: CallTarget, transport: CallTransport<R>, o?: CallOverrides) {
+  /**
+   * @param transport How to send attempts; omitted by a subclass that is its own transport.
+   */
+  constructor(
+    cfg: CallConfig,
+    target: CallTarget,
+    transport?: CallTransport<R>,
+    o?: CallOverrides,
+  ) {
+    super();
     this.#cfg = cfg;
     this.#target = target;
-    this.#t = transport;
+    this.#t = transport ?? (this as unknown as CallTransport<R>);
     this.#retries = o?.retries ?? cfg.retries;
     this.#timeoutMs = o !== undefined && 'timeoutMs' in o ? o.timeoutMs : cfg.timeoutMs;
   }
@@ -251,43 +344,55 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
 
   /** Runs the call to its first deliverable response; rejects with the call's final error. */
   run(): Promise<Held<R>> {
-    return new Promise<Held<R>>((resolve, reject) => this.start(resolve, reject));
+    return new Promise<Held<R>>((resolve, reject) =>
+      this.start({ deliver: resolve, fail: reject }),
+    );
   }
 
   /**
-   * Callback form of {@link BalancedCall.run}: `ok` gets the response to deliver, `fail` the
-   * call's final error, exactly once. A call whose first attempt answers goes through no promise
-   * but the transport's own: the first attempt runs here, retries in the retry loop.
+   * Callback form of {@link BalancedCall.run}: `sink` gets the response to deliver or the call's
+   * final error, exactly once. A call whose first attempt answers goes through no promise but
+   * the transport's own: the first attempt runs here, retries in the retry loop.
    */
-  start(ok: (held: Held<R>) => void, fail: (error: unknown) => void): void {
+  start(sink: CallSink<R>): void {
+    this.#sink = sink;
     const caller = this.#t.signal;
-    if (caller?.aborted) {
-      fail(abortReason(caller));
+    if (this.aborted || caller?.aborted === true) {
+      sink.fail(this.aborted ? this.reason : abortReason(caller!));
       return;
     }
     this.#linkCaller();
-    this.#cfg.budget?.deposit();
     this.#cfg.hedging?.budget.deposit();
-    // Only a failed first attempt goes on to the retry loop (and needs more closures).
-    const retry = (error: unknown): void => {
-      retryAfterFirst(this, error).then(ok, (final: unknown) => this.#settle(final, ok, fail));
-    };
     const delay = this.#hedgeDelay();
     if (delay !== undefined) {
-      this.#race(this.#start(false, true), delay).then(ok, retry);
+      this.#race(this.#start(false, true), delay).then(
+        (held) => sink.deliver(held),
+        (error: unknown) => this.#retryFirst(error),
+      );
       return;
     }
-    this.#attemptThen(false, false, undefined, undefined, 0, ok, retry);
+    // The first attempt reports to the call itself (no callbacks to make).
+    this.#attemptThen(new AttemptRun<R>(this, false, false), undefined, 0);
+  }
+
+  /** The first round failed: the retry loop takes over, or the call fails. */
+  #retryFirst(error: unknown): void {
+    const sink = this.#sink!;
+    retryAfterFirst(this, error).then(
+      (held) => sink.deliver(held),
+      (final: unknown) => this.#settle(final),
+    );
   }
 
   /** The retry loop gave up: a response to deliver after all, or the call's final error. */
-  #settle(error: unknown, ok: (held: Held<R>) => void, fail: (error: unknown) => void): void {
+  #settle(error: unknown): void {
+    const sink = this.#sink!;
     if (error instanceof AttemptFailure && error.held !== undefined) {
-      ok(error.held);
+      sink.deliver(error.held);
       return;
     }
     this.end();
-    fail(this.#finalError(error));
+    sink.fail(this.#finalError(error));
   }
 
   /**
@@ -326,6 +431,7 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
     if (this.#cfg.deadlineCoversBody) this.#ensureDeadline();
     else {
       this.#clearDeadline();
+      this.#deadlineLive = false;
       this.#deadlineAt = undefined;
     }
   }
@@ -336,7 +442,7 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
     this.#ended = true;
     this.#clearDeadline();
     if (this.#onCallerAbort !== undefined) {
-      unlisten(this.#t.signal, this.#onCallerAbort);
+      this.#t.signal?.removeEventListener('abort', this.#onCallerAbort);
       this.#onCallerAbort = undefined;
     }
   }
@@ -344,22 +450,17 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
   // ---------------------------------------------------------------- signals
 
   /**
-   * Sets up the call's token: aborted by the caller and by the deadline. A caller token of the
-   * loop's own kind serves as the call's token; a platform signal gets one linked to it.
+   * Sets up the call's token (the call itself): aborted by the caller and by the deadline. A
+   * call without either has none, and its attempts need no signal unless they time out.
    */
   #linkCaller(): void {
     const caller = this.#t.signal;
     const deadlineMs = this.#cfg.deadlineMs;
-    if (deadlineMs !== undefined) this.#deadlineAt = this.#cfg.clock.now() + deadlineMs;
-    if (caller instanceof Cancel) {
-      this.#callCancel = caller;
-      return;
-    }
-    if (deadlineMs === undefined && caller === undefined) return;
-    const cancel = new Cancel();
-    this.#callCancel = cancel;
+    this.#deadlineLive = deadlineMs !== undefined;
+    if (deadlineMs === undefined && caller === undefined && this.#t.abortable !== true) return;
+    this.#callCancel = this;
     if (caller !== undefined) {
-      const onAbort = (): void => cancel.abort(abortReason(caller));
+      const onAbort = (): void => this.abort(abortReason(caller));
       this.#onCallerAbort = onAbort;
       caller.addEventListener('abort', onAbort, { once: true });
     }
@@ -371,9 +472,9 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
    * or a body the deadline covers. Most calls answer on their first attempt and never need it.
    */
   #ensureDeadline(): void {
-    const at = this.#deadlineAt;
-    if (at === undefined || this.#deadlineTimer !== undefined || this.#deadlineFired) return;
-    const cancel = this.#callCancel!;
+    if (this.#deadlineTimer !== undefined || this.#deadlineFired) return;
+    const at = this.#deadline(undefined);
+    if (at === undefined) return;
     const deadlineMs = this.#cfg.deadlineMs!;
     const clock = this.#cfg.clock;
     this.#deadlineTimer = backgroundTimer(
@@ -381,10 +482,19 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
       () => {
         this.#deadlineTimer = undefined;
         this.#deadlineFired = true;
-        cancel.abort(new TimeoutError('deadline', deadlineMs));
+        this.abort(new TimeoutError('deadline', deadlineMs));
       },
       Math.max(0, at - clock.now()),
     );
+  }
+
+  /** When the deadline falls, or undefined when none applies; `now` is a reading if known. */
+  #deadline(now: number | undefined): number | undefined {
+    if (!this.#deadlineLive) return undefined;
+    if (this.#deadlineAt === undefined) {
+      this.#deadlineAt = (now ?? this.#cfg.clock.now()) + this.#cfg.deadlineMs!;
+    }
+    return this.#deadlineAt;
   }
 
   #clearDeadline(): void {
@@ -394,9 +504,9 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
     }
   }
 
-  /** Whether the caller gave up (not the deadline, which may abort the same token). */
+  /** Whether the caller gave up (not the deadline, which aborts the same token). */
   #callerAborted(): boolean {
-    return !this.#deadlineFired && this.#t.signal?.aborted === true;
+    return this.aborted && !this.#deadlineFired;
   }
 
   // ---------------------------------------------------------------- rounds
@@ -412,7 +522,7 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
    */
   attempt(_n: number): Promise<Held<R>> {
     const delay = this.#hedgeDelay();
-    if (delay === undefined) return this.#attempt(false, false, undefined, undefined, 0);
+    if (delay === undefined) return this.#attempt(false, false, undefined, 0).promise;
     return this.#race(this.#start(false, true), delay);
   }
 
@@ -503,7 +613,7 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
             return;
           }
           this.#hedged = true;
-          const hedge = this.#start(true, true, first.state, delayMs);
+          const hedge = this.#start(true, true, first.run, delayMs);
           running.push(hedge);
           pending++;
           watch(hedge);
@@ -516,152 +626,161 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
   // ---------------------------------------------------------------- attempts
 
   /**
-   * Starts one attempt. With `own`, the attempt gets a signal of its own (so it can be
-   * superseded); otherwise it shares the call's signal unless a timeout needs one. A hedge names
-   * the attempt it backs up (`slow`) and the delay it waited.
+   * Starts one attempt. A racing attempt gets a token of its own (so it can be superseded);
+   * otherwise it shares the call's unless a timeout needs one. A hedge names the attempt it
+   * backs up (`slow`) and the delay it waited.
    */
-  #start(hedge: boolean, own: boolean, slow?: AttemptState, delayMs?: number): Running<R> {
-    const state: AttemptState = { superseded: false, cancel: undefined, backend: undefined };
-    return { promise: this.#attempt(hedge, own, state, slow, delayMs ?? 0), state };
+  #start(hedge: boolean, racing: boolean, slow?: AttemptRun<R>, delayMs?: number): Running<R> {
+    return this.#attempt(hedge, racing, slow, delayMs ?? 0);
   }
 
-  /**
-   * One attempt: the pick (waiting for the context hook only when it is async), the send, and
-   * what came of it. Plain promise chains, no async frame: this runs for every call.
-   */
+  /** One attempt, as a promise of its response (the retry loop's and hedge races' form). */
   #attempt(
     hedge: boolean,
-    own: boolean,
-    state: AttemptState | undefined,
-    slow: AttemptState | undefined,
+    racing: boolean,
+    slow: AttemptRun<R> | undefined,
     delayMs: number,
-  ): Promise<Held<R>> {
-    return new Promise<Held<R>>((resolve, reject) =>
-      this.#attemptThen(hedge, own, state, slow, delayMs, resolve, reject),
-    );
+  ): Running<R> {
+    let run!: AttemptRun<R>;
+    const promise = new Promise<Held<R>>((resolve, reject) => {
+      run = new AttemptRun<R>(this, hedge, racing, resolve, reject);
+    });
+    this.#attemptThen(run, slow, delayMs);
+    return { promise, run };
   }
 
   /**
    * One attempt, in callback form: the pick (waiting for the context hook only when it is
-   * async), the send, and what came of it, reported to `ok` (a response to deliver) or `fail`
-   * (an {@link AttemptFailure} or a {@link FinalFailure}). No async frame and a single promise
-   * reaction: this runs for every call.
+   * async), the send, and what came of it, reported to the run's callbacks (a response to
+   * deliver, or an {@link AttemptFailure} or a {@link FinalFailure}). No async frame and no
+   * closure: this runs for every call.
    */
-  #attemptThen(
-    hedge: boolean,
-    own: boolean,
-    state: AttemptState | undefined,
-    slow: AttemptState | undefined,
-    delayMs: number,
-    ok: (held: Held<R>) => void,
-    fail: (error: unknown) => void,
-  ): void {
+  #attemptThen(run: AttemptRun<R>, slow: AttemptRun<R> | undefined, delayMs: number): void {
     const callCancel = this.#callCancel;
     if (callCancel?.aborted) {
-      fail(new FinalFailure(callCancel.reason));
+      this.#runEnded(run, new FinalFailure(callCancel.reason));
       return;
     }
-    const n = ++this.#attemptNo;
+    run.attempt = ++this.#attemptNo;
     let ctx: PickContext | undefined | Promise<PickContext | undefined>;
     try {
-      ctx = this.#t.pickContext(n, this.#tried ?? NONE);
+      ctx = this.#t.pickContext(run.attempt, this.#triedIds());
     } catch (error) {
-      fail(new FinalFailure(error));
+      this.#runEnded(run, new FinalFailure(error));
       return;
     }
     if (isThenable(ctx)) {
+      // The wait for the hook counts against the deadline.
+      this.#deadline(undefined);
       ctx.then(
-        (c) => this.#beginAndSend(c, n, hedge, own, state, slow, delayMs, ok, fail),
-        (error: unknown) => fail(new FinalFailure(error)),
+        (c) => this.#beginAndSend(run, c, slow, delayMs),
+        (error: unknown) => this.#runEnded(run, new FinalFailure(error)),
       );
       return;
     }
-    this.#beginAndSend(ctx, n, hedge, own, state, slow, delayMs, ok, fail);
+    this.#beginAndSend(run, ctx, slow, delayMs);
   }
 
   #beginAndSend(
+    run: AttemptRun<R>,
     ctx: PickContext | undefined,
-    n: number,
-    hedge: boolean,
-    own: boolean,
-    state: AttemptState | undefined,
-    slow: AttemptState | undefined,
+    slow: AttemptRun<R> | undefined,
     delayMs: number,
-    ok: (held: Held<R>) => void,
-    fail: (error: unknown) => void,
   ): void {
-    let b: Begun;
     try {
-      b = this.#begin(ctx, n, hedge, own, state, slow, delayMs);
+      this.#begin(run, ctx, slow, delayMs);
     } catch (error) {
-      fail(error);
+      this.#runEnded(run, error);
       return;
     }
     const t = this.#t;
-    const onResponse = (response: R): void => {
-      let held: Held<R>;
-      try {
-        held = this.#received(b, response);
-      } catch (error) {
-        fail(error);
-        return;
-      }
-      ok(held);
-    };
-    const onError = (error: unknown): void => {
-      try {
-        this.#attemptFailed(b, error);
-      } catch (failure) {
-        fail(failure);
-      }
-    };
+    const backend = run.backend!;
     if (t.sendThen !== undefined) {
       try {
-        t.sendThen(b.lease.backend, b.cancel, onResponse, onError);
+        t.sendThen(backend, run.cancel, run);
       } catch (error) {
-        onError(error);
+        run.failed(error);
       }
       return;
     }
     let pending: Promise<R>;
     try {
-      pending = t.send(b.lease.backend, b.cancel);
+      pending = t.send(backend, run.cancel);
     } catch (error) {
       pending = Promise.reject(error);
     }
-    if (b.cancel !== undefined && t.honoursCancel !== true) {
-      pending = raceCancel(pending, b.cancel, t.discard);
+    if (run.cancel !== undefined && t.honoursCancel !== true) {
+      pending = raceCancel(pending, run.cancel, t.discard);
     }
-    pending.then(onResponse, onError);
+    pending.then(
+      (response) => run.responded(response),
+      (error: unknown) => run.failed(error),
+    );
   }
 
-  /** Picks the backend of attempt `n`, and arms its token and timer. Throws to fail it. */
+  /** @internal The transport answered attempt `run` with response headers. */
+  runResponded(run: AttemptRun<R>, response: R): void {
+    let held: Held<R>;
+    try {
+      held = this.#received(run, response);
+    } catch (error) {
+      this.#runEnded(run, error);
+      return;
+    }
+    if (run.onHeld === undefined) this.#sink!.deliver(held);
+    else run.onHeld(held);
+  }
+
+  /** @internal Attempt `run` failed without a response. */
+  runFailed(run: AttemptRun<R>, error: unknown): void {
+    try {
+      this.#attemptFailed(run, error);
+    } catch (failure) {
+      this.#runEnded(run, failure);
+    }
+  }
+
+  /** Attempt `run` did not deliver: its round goes on (a retry, the other attempt of a race). */
+  #runEnded(run: AttemptRun<R>, failure: unknown): void {
+    if (run.onFail === undefined) this.#retryFirst(failure);
+    else run.onFail(failure);
+  }
+
+  /** The ids of the backends tried so far (the list is made at a second attempt). */
+  #triedIds(): readonly string[] {
+    if (this.#tried !== undefined) return this.#tried;
+    if (this.#firstTried === undefined) return NONE;
+    this.#tried = [this.#firstTried];
+    return this.#tried;
+  }
+
+  /** Picks the backend of attempt `run`, and arms its token and timer. Throws to fail it. */
   #begin(
+    run: AttemptRun<R>,
     ctx: PickContext | undefined,
-    n: number,
-    hedge: boolean,
-    own: boolean,
-    state: AttemptState | undefined,
-    slow: AttemptState | undefined,
+    slow: AttemptRun<R> | undefined,
     delayMs: number,
-  ): Begun {
+  ): void {
     const cfg = this.#cfg;
     const t = this.#t;
+    const n = run.attempt;
+    const hedge = run.hedge;
     const callCancel = this.#callCancel;
     if (callCancel?.aborted) throw new FinalFailure(callCancel.reason);
     let lease: Lease;
     try {
       lease = this.#target.acquire(ctx);
     } catch (error) {
+      if (n === 1) cfg.budget?.deposit();
       if (hedge) throw new FinalFailure(SUPERSEDED);
       this.#record({ backend: '(none)', outcome: 'no-backend', error });
       t.onFailure?.(undefined, n, error);
       throw new FinalFailure(error);
     }
     const backend = lease.backend;
-    if (state !== undefined) state.backend = backend;
+    run.backend = backend;
     if (hedge) {
-      if (this.#tried?.includes(backend.id) === true || state?.superseded === true) {
+      if (this.#triedIds().includes(backend.id) || run.superseded) {
         // No other backend to hedge on (or no longer needed): give the lease back untouched.
         lease.release({ ok: false, failure: 'aborted', latencyMs: 0 });
         throw new FinalFailure(SUPERSEDED);
@@ -675,8 +794,10 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
     // Latencies are measured on the call's own clock, which may differ from the target's (the
     // lease was taken just now: on the same clock its reading serves).
     const start = this.#target.clock === cfg.clock ? lease.acquiredAt : cfg.clock.now();
-    if (this.#tried === undefined) this.#tried = [backend.id];
-    else this.#tried.push(backend.id);
+    // Each call counts once in the retry budget, with its first pick's reading.
+    if (n === 1) cfg.budget?.depositAt(cfg.clock, start);
+    if (this.#firstTried === undefined) this.#firstTried = backend.id;
+    else (this.#triedIds() as string[]).push(backend.id);
     if (t.onAttempt !== undefined) {
       try {
         t.onAttempt(backend, n, hedge);
@@ -686,94 +807,61 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
         throw new FinalFailure(error);
       }
     }
-    const begun: Begun = {
-      n,
-      lease,
-      start,
-      hedge,
-      state,
-      cancel: callCancel,
-      own: undefined,
-      parent: undefined,
-      timer: undefined,
-    };
-    // This attempt's token: the call's, or one of its own (linked to the call's) when it may be
+    run.lease = lease;
+    run.start = start;
+    run.cancel = callCancel;
+    // This attempt's token: the call's, or its own (linked to the call's) when it may be
     // superseded or has a timeout.
     const timeoutMs = this.#attemptTimeoutMs();
-    if (
-      this.#deadlineAt !== undefined &&
-      (timeoutMs === undefined || start + timeoutMs >= this.#deadlineAt)
-    ) {
+    const deadlineAt = this.#deadline(start);
+    if (deadlineAt !== undefined && (timeoutMs === undefined || start + timeoutMs >= deadlineAt)) {
       this.#ensureDeadline();
     }
-    if (own || timeoutMs !== undefined) {
-      let c: Cancel;
-      if (callCancel === undefined) {
-        c = new Cancel();
-      } else {
-        c = callCancel.child();
-        begun.parent = callCancel;
+    if (run.racing || timeoutMs !== undefined) {
+      run.cancel = run;
+      if (callCancel !== undefined) {
+        callCancel.on(run);
+        run.parent = callCancel;
       }
-      if (state !== undefined) state.cancel = c;
-      begun.cancel = c;
-      begun.own = c;
       if (timeoutMs !== undefined) {
-        begun.timer = backgroundTimer(
-          cfg.clock,
-          () => {
-            begun.timer = undefined;
-            c.abort(new TimeoutError('attempt', timeoutMs, { backend: backend.id }));
-          },
-          timeoutMs,
-        );
+        run.timeoutMs = timeoutMs;
+        cfg.timeouts.add(run, start, timeoutMs);
       }
-      if (state?.superseded === true) c.abort(SUPERSEDED);
     }
-    return begun;
   }
 
-  /** Response headers arrived for attempt `b`. */
-  #received(b: Begun, response: R): Held<R> {
+  /** Response headers arrived for attempt `run`: it becomes the held response. */
+  #received(run: AttemptRun<R>, response: R): Held<R> {
     const cfg = this.#cfg;
     const t = this.#t;
-    if (b.timer !== undefined) {
-      cfg.clock.clearTimeout(b.timer);
-      b.timer = undefined;
-    }
-    const backend = b.lease.backend;
-    const headersMs = cfg.clock.now() - b.start;
+    cfg.timeouts.remove(run);
+    const backend = run.lease.backend;
+    const headersMs = cfg.clock.now() - run.start;
     const status = t.status(response);
-    const held: Held<R> = {
-      response,
-      lease: b.lease,
-      attempt: b.n,
-      start: b.start,
-      status,
-      ok: statusOk(status),
-      headersMs,
-      retryAfterMs: t.retryAfterMs(response),
-      cancel: b.cancel,
-      parent: b.parent,
-    };
-    if (b.state?.superseded === true) {
+    run.response = response;
+    run.status = status;
+    run.ok = statusOk(status);
+    run.headersMs = headersMs;
+    run.retryAfterMs = t.retryAfterMs(response);
+    if (run.superseded) {
       // Answered just as another attempt won: not needed.
-      this.#supersededRelease(b.lease, b.start, held, b.hedge);
+      this.#supersededRelease(run, true);
       throw new FinalFailure(SUPERSEDED);
     }
     cfg.hedging?.record(headersMs);
     if (t.onResponse !== undefined) {
       try {
-        t.onResponse(backend, b.n, status, headersMs);
+        t.onResponse(backend, run.attempt, status, headersMs);
       } catch (error) {
-        this.#discard(held);
+        this.#discard(run);
         throw new FinalFailure(error);
       }
     }
     if (cfg.retryOn.has(status)) {
-      this.#record(record(backend.id, 'http', undefined, status, b.hedge));
-      throw new AttemptFailure<R>('http', undefined, backend, held);
+      this.#record(record(backend.id, 'http', undefined, status, run.hedge));
+      throw new AttemptFailure<R>('http', undefined, backend, run);
     }
-    return held;
+    return run;
   }
 
   /**
@@ -792,19 +880,17 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
   }
 
   /** Releases the lease of an attempt that got no response, and says what happens next. */
-  #attemptFailed(b: Begun, thrown: unknown): never {
+  #attemptFailed(run: AttemptRun<R>, thrown: unknown): never {
     const cfg = this.#cfg;
-    if (b.timer !== undefined) {
-      cfg.clock.clearTimeout(b.timer);
-      b.timer = undefined;
-    }
-    if (b.own !== undefined) b.parent?.off(b.own);
+    cfg.timeouts.remove(run);
+    const own = run.ownToken;
+    if (own) run.parent?.off(run);
     // Whatever comes next (a retry, a wait, the other attempt of a race) is under the deadline.
     this.#ensureDeadline();
-    const { lease, start, hedge, n } = b;
+    const { lease, start, hedge, attempt: n } = run;
     const backend = lease.backend;
-    if (b.state?.superseded === true && !this.#callerAborted() && !this.#deadlineFired) {
-      this.#supersededRelease(lease, start, undefined, hedge);
+    if (run.superseded && !this.#callerAborted() && !this.#deadlineFired) {
+      this.#supersededRelease(run, false);
       throw new FinalFailure(SUPERSEDED);
     }
     let kind: FailureKind;
@@ -812,15 +898,15 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
     let final = false;
     if (this.#callerAborted()) {
       kind = 'aborted';
-      error = abortReason(this.#t.signal!);
+      error = this.reason;
       final = true;
     } else if (this.#deadlineFired) {
       kind = 'timeout';
-      error = this.#callCancel?.reason;
+      error = this.reason;
       final = true;
-    } else if (b.own?.aborted === true) {
+    } else if (own && run.aborted) {
       kind = 'timeout';
-      error = b.own.reason;
+      error = run.reason;
     } else {
       kind = this.#t.classify(thrown);
       // Failed in this process: another backend would fail the same way.
@@ -837,14 +923,14 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
    * Releases an attempt another one beat: not the backend's failure, but its time so far is a
    * lower bound of its latency, which latency-aware algorithms should see.
    */
-  #supersededRelease(lease: Lease, start: number, held: Held<R> | undefined, hedge: boolean): void {
-    const latencyMs = held?.headersMs ?? this.#cfg.clock.now() - start;
-    if (held !== undefined) {
-      this.#t.discard(held.response);
-      unlink(held);
+  #supersededRelease(run: AttemptRun<R>, answered: boolean): void {
+    const latencyMs = answered ? run.headersMs : this.#cfg.clock.now() - run.start;
+    if (answered) {
+      this.#t.discard(run.response);
+      unlink(run);
     }
-    lease.release({ ok: false, failure: 'cancelled', latencyMs });
-    this.#record(record(lease.backend.id, 'cancelled', undefined, undefined, hedge));
+    run.lease.release({ ok: false, failure: 'cancelled', latencyMs });
+    this.#record(record(run.lease.backend.id, 'cancelled', undefined, undefined, run.hedge));
   }
 
   // ---------------------------------------------------------------- retrying
@@ -899,7 +985,7 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
   }
 
   #finalError(error: unknown): unknown {
-    if (this.#callerAborted()) return abortReason(this.#t.signal!);
+    if (this.#callerAborted()) return this.reason;
     if (this.#deadlineFired) {
       return new TimeoutError('deadline', this.#cfg.deadlineMs!, {
         attempts: this.attempts,
@@ -939,11 +1025,6 @@ export class BalancedCall<R> implements RetryLoop<Held<R>> {
 /** Unlinks a response's own token from the call's. */
 function unlink<R>(held: Held<R>): void {
   if (held.parent !== undefined && held.cancel !== undefined) held.parent.off(held.cancel);
-}
-
-function unlisten(signal: AbortSignal | Cancel | undefined, fn: () => void): void {
-  if (signal instanceof Cancel) signal.off(fn);
-  else signal?.removeEventListener('abort', fn);
 }
 
 /** The outcome of a response's lease. */

@@ -11,6 +11,7 @@ import type { CallConfig } from './call.js';
 import { type HedgeOptions, toHedging } from './hedging.js';
 import type { RetryBudget } from './retry-budget.js';
 import { type RetryBudgetOptions, toRetryBudget } from './retry-budget.js';
+import { TimeoutQueue } from './timeouts.js';
 
 /** The retry, timeout, budget and hedging options of a balanced HTTP client. */
 export interface CallOptions {
@@ -143,6 +144,7 @@ export function parseCallOptions(o: CallOptions, clock: Clock, random: Random): 
     deadlineMs:
       o.deadlineMs === undefined ? DEFAULT_DEADLINE_MS : optionalMs('deadlineMs', o.deadlineMs),
     deadlineCoversBody: o.deadlineMs !== undefined && o.deadlineMs !== false,
+    timeouts: new TimeoutQueue(clock),
   };
 }
 

@@ -27,14 +27,19 @@ export interface PickHooks<Q> {
     | undefined;
 }
 
+/** Where the request the hooks receive comes from (made only when a hook needs it). */
+export interface HookSource<Q> {
+  hookRequest(): Q;
+}
+
 /**
  * The pick context of attempt `attempt`: the key, what the `context` hook adds (awaited only when
- * it returns a promise), and the backends already tried excluded. `request` is read only when a
- * hook needs it; `argument` names it in errors (`key(request)`, `context(options)`).
+ * it returns a promise), and the backends already tried excluded. `source` gives the request only
+ * when a hook needs it; `argument` names it in errors (`key(request)`, `context(options)`).
  */
 export function attemptContext<Q>(
   hooks: PickHooks<Q>,
-  request: () => Q,
+  source: HookSource<Q>,
   argument: string,
   attempt: number,
   tried: readonly string[],
@@ -43,7 +48,7 @@ export function attemptContext<Q>(
   if (key === undefined && context === undefined) {
     return tried.length === 0 ? undefined : { exclude: tried };
   }
-  const req = request();
+  const req = source.hookRequest();
   const ctx: PickContext = {};
   if (key !== undefined) {
     const k = key(req);

@@ -89,7 +89,17 @@ export class RetryBudget {
   /** Records one call (done once per call, before its first attempt). */
   deposit(): void {
     if (this.#deposit === 0) return;
-    this.#add(this.#deposit);
+    this.#add(this.#deposit, this.#clock.now());
+  }
+
+  /**
+   * {@link RetryBudget.deposit} with a reading of `clock` its caller already has (a clock read
+   * costs about 60 ns on some virtual machines, and a call reads it often enough).
+   * @internal
+   */
+  depositAt(clock: Clock, now: number): void {
+    if (this.#deposit === 0) return;
+    this.#add(this.#deposit, clock === this.#clock ? now : this.#clock.now());
   }
 
   /**
@@ -97,27 +107,28 @@ export class RetryBudget {
    * @returns whether the retry may go ahead.
    */
   tryWithdraw(): boolean {
-    this.#roll();
+    const now = this.#clock.now();
+    this.#roll(now);
     if (this.#sum + this.#reserve < this.#withdrawal) return false;
-    this.#add(-this.#withdrawal);
+    this.#add(-this.#withdrawal, now);
     return true;
   }
 
   /** How many retries the budget would allow now. */
   balance(): number {
-    this.#roll();
+    this.#roll(this.#clock.now());
     return Math.max(0, Math.floor((this.#sum + this.#reserve) / this.#withdrawal + 1e-9));
   }
 
-  #add(amount: number): void {
-    this.#roll();
+  #add(amount: number, now: number): void {
+    this.#roll(now);
     this.#slices[this.#index]! += amount;
     this.#sum += amount;
   }
 
   /** Expires the slices older than the window (a windowed adder over the clock). */
-  #roll(): void {
-    const elapsed = this.#clock.now() - this.#sliceStart;
+  #roll(now: number): void {
+    const elapsed = now - this.#sliceStart;
     if (elapsed < this.#sliceMs) return;
     const steps = Math.floor(elapsed / this.#sliceMs);
     const clear = Math.min(steps, SLICES);

@@ -351,7 +351,12 @@ class FetchCall implements CallTransport<Response>, BodyListener {
     n: number,
     tried: readonly string[],
   ): PickContext | undefined | Promise<PickContext | undefined> {
-    return attemptContext(this.#cfg, () => this.#req(), 'request', n, tried);
+    return attemptContext(this.#cfg, this, 'request', n, tried);
+  }
+
+  /** What the `key` and `context` hooks receive. */
+  hookRequest(): Request {
+    return this.#req();
   }
 
   // ---------------------------------------------------------------- preparing

@@ -1,44 +1,61 @@
 /**
- * One attempt of a dispatched call on a backend's undici `Pool`: resolves at the response
- * headers, holds back what arrives before the call loop decides to deliver it, then streams the
- * rest to the caller's handler with undici's back-pressure.
+ * One attempt of a dispatched call on a backend's undici `Pool`: reports the response headers to
+ * the call loop, then streams the body to the caller's handler with undici's back-pressure.
+ *
+ * When the call loop delivers the response while its headers are being reported (a call that
+ * answers at once), the attempt passes undici's callbacks straight through: the caller's handler
+ * gets undici's own `resume`, and its answers go back to undici as they are. Only a response
+ * delivered later (after a hedge race, a retry's backoff) is held back and replayed.
  * @internal
  */
 import type { Buffer } from 'node:buffer';
 import type { Dispatcher } from 'undici';
+import type { AttemptListener } from '../call/call.js';
 import type { Downstream } from './handlers.js';
 
 /** How a delivered response ended. */
 export type AttemptEnd = 'end' | 'error';
 
+/** Hears how the body of a delivered response ended, once. */
+export interface DeliveryOwner {
+  bodyEnded(end: AttemptEnd, error?: Error): void;
+}
+
+const NO_HEADERS: Buffer[] = [];
+
 export class Attempt implements Dispatcher.DispatchHandler {
   status = 0;
   statusText = '';
-  raw: Buffer[] = [];
+  raw: Buffer[] = NO_HEADERS;
 
   /** Hears the response headers (this attempt), or how the attempt failed before them. */
-  readonly #ok: (attempt: Attempt) => void;
-  readonly #fail: (error: unknown) => void;
-  #abort: ((reason?: Error) => void) | undefined;
-  #pendingAbort: Error | undefined;
+  readonly #listener: AttemptListener<Attempt>;
+  #abort: ((reason?: Error) => void) | undefined = undefined;
+  #pendingAbort: Error | undefined = undefined;
   #gotHeaders = false;
   #done = false;
+  #ended = false;
+  /** Set while the headers are being reported to the call loop. */
+  #inHeaders = false;
+  /** What `onHeaders` answers undici (a caller's handler that asked for a pause: false). */
+  #headersGo = true;
+  /** Delivered while the headers were reported: undici's callbacks go straight through. */
+  #through = false;
 
   // Held back until delivery.
-  #chunks: Buffer[] | undefined;
-  #trailers: string[] | Buffer[] | null | undefined;
-  #failure: Error | undefined;
+  #chunks: Buffer[] | undefined = undefined;
+  #trailers: string[] | Buffer[] | null | undefined = undefined;
+  #failure: Error | undefined = undefined;
 
   // After delivery.
-  #down: Downstream | undefined;
-  #onEnd: ((end: AttemptEnd, error?: Error) => void) | undefined;
-  #innerResume: (() => void) | undefined;
+  #down: Downstream | undefined = undefined;
+  #owner: DeliveryOwner | undefined = undefined;
+  #innerResume: (() => void) | undefined = undefined;
   #innerPaused = false;
   #downPaused = false;
 
-  constructor(ok: (attempt: Attempt) => void, fail: (error: unknown) => void) {
-    this.#ok = ok;
-    this.#fail = fail;
+  constructor(listener: AttemptListener<Attempt>) {
+    this.#listener = listener;
   }
 
   /** The call's token aborted (a timeout, a superseded hedge, the caller, the deadline). */
@@ -54,10 +71,23 @@ export class Attempt implements Dispatcher.DispatchHandler {
     else this.#abort(error);
   }
 
-  /** Hands the response to the caller's handler; `onEnd` hears how its body ended. */
-  deliver(down: Downstream, onEnd: (end: AttemptEnd, error?: Error) => void): void {
+  /** Hands the response to the caller's handler; `owner` hears how its body ended. */
+  deliver(down: Downstream, owner: DeliveryOwner): void {
     this.#down = down;
-    this.#onEnd = onEnd;
+    this.#owner = owner;
+    if (this.#inHeaders) {
+      // Nothing of the body has arrived yet: from here on, undici talks to the caller's handler.
+      this.#through = true;
+      let go: boolean;
+      try {
+        go = down.headers(this.status, this.raw, this.statusText, this.#innerResume!);
+      } catch (error) {
+        this.#handlerThrew(error);
+        return;
+      }
+      if (!go) this.#headersGo = false;
+      return;
+    }
     let go: boolean;
     try {
       go = down.headers(this.status, this.raw, this.statusText, () => this.#resumeDown());
@@ -85,10 +115,8 @@ export class Attempt implements Dispatcher.DispatchHandler {
     if (this.#ended) return;
     this.#ended = true;
     this.#down!.error(error);
-    this.#onEnd!('error', error);
+    this.#owner!.bodyEnded('error', error);
   }
-
-  #ended = false;
 
   /** Tells the caller's handler the body ended (once), and the call how. */
   #end(error: Error | undefined, trailers: string[] | Buffer[] | null): void {
@@ -104,8 +132,8 @@ export class Attempt implements Dispatcher.DispatchHandler {
       throw thrown;
     }
     this.#ended = true;
-    if (error === undefined) this.#onEnd!('end');
-    else this.#onEnd!('error', error);
+    if (error === undefined) this.#owner!.bodyEnded('end');
+    else this.#owner!.bodyEnded('error', error);
   }
 
   // ---------------------------------------------------------------- undici's callbacks
@@ -123,12 +151,25 @@ export class Attempt implements Dispatcher.DispatchHandler {
     this.statusText = statusText;
     this.#innerResume = resume;
     this.#gotHeaders = true;
-    this.#ok(this);
-    return true;
+    this.#inHeaders = true;
+    try {
+      this.#listener.responded(this);
+    } finally {
+      this.#inHeaders = false;
+    }
+    return this.#headersGo;
   }
 
   onData(chunk: Buffer): boolean {
     const down = this.#down;
+    if (this.#through) {
+      try {
+        return down!.data(chunk);
+      } catch (error) {
+        this.#handlerThrew(error);
+        return false;
+      }
+    }
     if (down === undefined || this.#downPaused || this.#chunks !== undefined) {
       if (this.#chunks === undefined) this.#chunks = [chunk];
       else this.#chunks.push(chunk);
@@ -151,7 +192,10 @@ export class Attempt implements Dispatcher.DispatchHandler {
 
   onComplete(trailers: string[] | Buffer[] | null): void {
     this.#done = true;
-    if (this.#down === undefined || this.#downPaused || this.#chunks !== undefined) {
+    if (
+      !this.#through &&
+      (this.#down === undefined || this.#downPaused || this.#chunks !== undefined)
+    ) {
       this.#trailers = trailers;
       return;
     }
@@ -161,7 +205,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
   onError(error: Error): void {
     this.#done = true;
     if (!this.#gotHeaders) {
-      this.#fail(error);
+      this.#listener.failed(error);
       return;
     }
     if (this.#down === undefined) {
@@ -172,7 +216,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     this.#end(error, null);
   }
 
-  // ---------------------------------------------------------------- after delivery
+  // ---------------------------------------------------------------- after a late delivery
 
   #resumeDown(): void {
     if (!this.#downPaused) return;

@@ -1,7 +1,13 @@
 import { EventEmitter } from 'eventemitter3';
 import { Dispatcher, errors, Pool } from 'undici';
-import { BalancedCall, type CallTransport, type Held } from '../call/call.js';
-import { Cancel } from '../call/cancel.js';
+import {
+  type AttemptListener,
+  BalancedCall,
+  type CallSink,
+  type CallTransport,
+  type Held,
+} from '../call/call.js';
+import type { Cancel } from '../call/cancel.js';
 import type { HedgeExplanation } from '../call/hedging.js';
 import {
   CALL_OPTION_KEYS,
@@ -36,7 +42,7 @@ import {
   checkRandom,
   isPlainObject,
 } from '../validate.js';
-import { Attempt } from './attempt.js';
+import { Attempt, type AttemptEnd, type DeliveryOwner } from './attempt.js';
 import { type Downstream, rawHeader, toDownstream } from './handlers.js';
 
 /**
@@ -367,7 +373,7 @@ export class BalancedDispatcher extends Dispatcher {
       return false;
     }
     this.#active.add(call);
-    call.start();
+    call.open();
     return true;
   }
 
@@ -483,8 +489,15 @@ export class BalancedDispatcher extends Dispatcher {
 
 // ------------------------------------------------------------------ one call
 
-/** One dispatched call: the transport the call loop uses, over the backends' undici pools. */
-class DispatchCall implements CallTransport<Attempt> {
+/**
+ * One dispatched call: the call loop's state, its transport over the backends' undici pools,
+ * and where its outcome goes, in one object (with the caller's handler and one object per
+ * attempt, that is all a call allocates besides undici's own objects and the lease).
+ */
+class DispatchCall
+  extends BalancedCall<Attempt>
+  implements CallTransport<Attempt>, CallSink<Attempt>, DeliveryOwner
+{
   readonly #dispatcher: BalancedDispatcher;
   readonly #cfg: Config;
   readonly #options: Dispatcher.DispatchOptions;
@@ -496,13 +509,8 @@ class DispatchCall implements CallTransport<Attempt> {
    */
   readonly #asGiven: boolean;
   readonly method: string;
-  readonly idempotencyKey: boolean;
   readonly replayable: boolean;
-  /** An attempt settles when its token aborts: undici rejects an aborted request. */
-  readonly honoursCancel = true;
-  /** Aborts when the caller aborts through the handler (or the dispatcher is destroyed). */
-  readonly signal = new Cancel();
-  #call: BalancedCall<Attempt> | undefined;
+  #held: Held<Attempt> | undefined = undefined;
   /** Links of the dispatcher's list of calls in flight ({@link CallList}). */
   prev: DispatchCall | undefined = undefined;
   next: DispatchCall | undefined = undefined;
@@ -514,6 +522,7 @@ class DispatchCall implements CallTransport<Attempt> {
     options: Dispatcher.DispatchOptions,
     down: Downstream,
   ) {
+    super(cfg, dispatcher.pool);
     this.#dispatcher = dispatcher;
     this.#cfg = cfg;
     this.#options = options;
@@ -533,52 +542,68 @@ class DispatchCall implements CallTransport<Attempt> {
     this.#path = resolvePath(raw, pool, cfg.policy);
     checkAmbiguousPath(raw, this.#path, cfg.ambiguousPaths, pool, cfg.policy);
     this.#asGiven = origin === '' && this.#path === options.path;
-    const header = cfg.idempotencyKeyHeader;
-    this.idempotencyKey = header !== undefined && headerOf(headers, header) !== undefined;
     this.replayable = isReplayable(options.body);
   }
 
-  start(): void {
+  /** Starts the call: the caller's handler may abort it from now on. */
+  open(): void {
     this.#down.start((reason) => this.abort(reason ?? new errors.RequestAbortedError()));
-    const call = new BalancedCall<Attempt>(this.#cfg, this.#dispatcher.pool, this);
-    this.#call = call;
-    call.start(
-      (held) => this.#deliver(held),
-      (error) => {
-        this.#dispatcher.ended(this);
-        this.#down.error(error as Error);
-      },
-    );
+    this.start(this);
   }
 
-  /** The caller gave up (or the dispatcher is being destroyed). */
-  abort(reason: Error): void {
-    this.signal.abort(reason);
+  // ---------------------------------------------------------------- the sink
+
+  deliver(held: Held<Attempt>): void {
+    this.delivering();
+    this.#held = held;
+    held.response.deliver(this.#down, this);
   }
 
-  #deliver(held: Held<Attempt>): void {
-    const call = this.#call!;
-    call.delivering();
-    held.response.deliver(this.#down, (end, error) => {
-      call.finish(held, end, error);
-      this.#dispatcher.ended(this);
-    });
+  fail(error: unknown): void {
+    this.#dispatcher.ended(this);
+    this.#down.error(error as Error);
+  }
+
+  bodyEnded(end: AttemptEnd, error?: Error): void {
+    this.finish(this.#held!, end, error);
+    this.#dispatcher.ended(this);
   }
 
   // ---------------------------------------------------------------- the transport
 
+  /** Whether the request carries an idempotency key (read only when a retry rule asks). */
+  get idempotencyKey(): boolean {
+    const header = this.#cfg.idempotencyKeyHeader;
+    return header !== undefined && headerOf(this.#options.headers, header) !== undefined;
+  }
+
+  /** The caller aborts through its handler (`abort()`), not with a signal. */
+  get signal(): undefined {
+    return undefined;
+  }
+
+  get abortable(): boolean {
+    return true;
+  }
+
+  /** An attempt settles when its token aborts: undici rejects an aborted request. */
+  get honoursCancel(): boolean {
+    return true;
+  }
+
   send(backend: BackendView, cancel: Cancel | undefined): Promise<Attempt> {
-    return new Promise((resolve, reject) => this.sendThen(backend, cancel, resolve, reject));
+    return new Promise((resolve, reject) =>
+      this.sendThen(backend, cancel, { responded: resolve, failed: reject }),
+    );
   }
 
   sendThen(
     backend: BackendView,
     cancel: Cancel | undefined,
-    ok: (attempt: Attempt) => void,
-    fail: (error: unknown) => void,
+    listener: AttemptListener<Attempt>,
   ): void {
     const upstream = this.#dispatcher.upstreamFor(backend);
-    const attempt = new Attempt(ok, fail);
+    const attempt = new Attempt(listener);
     if (cancel !== undefined) {
       if (cancel.aborted) attempt.abort(cancel.reason);
       else cancel.on(attempt);
@@ -652,7 +677,12 @@ class DispatchCall implements CallTransport<Attempt> {
     n: number,
     tried: readonly string[],
   ): PickContext | undefined | Promise<PickContext | undefined> {
-    return attemptContext(this.#cfg, () => this.#options, 'options', n, tried);
+    return attemptContext(this.#cfg, this, 'options', n, tried);
+  }
+
+  /** What the `key` and `context` hooks receive. */
+  hookRequest(): Dispatcher.DispatchOptions {
+    return this.#options;
   }
 }
 
