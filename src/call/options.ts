@@ -121,8 +121,16 @@ export interface ParsedCallOptions extends CallConfig {
   readonly idempotencyKeyHeader: string | undefined;
 }
 
-/** Validates the shared options. */
-export function parseCallOptions(o: CallOptions, clock: Clock, random: Random): ParsedCallOptions {
+/**
+ * Validates the shared options. `lingeringTimer`: the client closes `timeouts` when it closes,
+ * so its timer may outlive a moment without attempts (see {@link TimeoutQueue}).
+ */
+export function parseCallOptions(
+  o: CallOptions,
+  clock: Clock,
+  random: Random,
+  lingeringTimer = false,
+): ParsedCallOptions {
   return {
     clock,
     random,
@@ -144,7 +152,7 @@ export function parseCallOptions(o: CallOptions, clock: Clock, random: Random): 
     deadlineMs:
       o.deadlineMs === undefined ? DEFAULT_DEADLINE_MS : optionalMs('deadlineMs', o.deadlineMs),
     deadlineCoversBody: o.deadlineMs !== undefined && o.deadlineMs !== false,
-    timeouts: new TimeoutQueue(clock),
+    timeouts: new TimeoutQueue(clock, lingeringTimer),
   };
 }
 

@@ -38,8 +38,10 @@ export function checkMethod(method: string): void {
 
 /** The method upper-cased (as the retry rules compare it), after {@link checkMethod}. */
 export function checkedMethod(method: string): string {
+  const known = COMMON_METHODS.get(method);
+  if (known !== undefined) return known;
   checkMethod(method);
-  return COMMON_METHODS.get(method) ?? method.toUpperCase();
+  return method.toUpperCase();
 }
 
 /**

@@ -21,11 +21,14 @@ const DOTS = /%2e|(?:^|\/)\.\.?(?:[/?#]|$)/i;
  * dot segments.
  */
 function needsParse(path: string): boolean {
+  // Dots and percent signs are rare enough in paths that the pattern runs only when one is there.
+  let dots = false;
   for (let i = 0; i < path.length; i++) {
     const c = path.charCodeAt(i);
     if (c < 0x20 || c === 0x7f || c === 0x5c) return true;
+    if (c === 0x2e || c === 0x25) dots = true;
   }
-  return DOTS.test(path);
+  return dots && DOTS.test(path);
 }
 const ROOT = '/loadwise-root';
 
@@ -56,8 +59,9 @@ export function hasScheme(raw: string): boolean {
  * @throws {RequestRefusedError} when the URL would leave the pool.
  */
 export function resolvePath(raw: string, backends: BackendSource, policy: UrlPolicy): string {
-  if (SCHEME.test(raw)) return absolutePath(raw, backends, policy);
   const c0 = raw.charCodeAt(0);
+  // A scheme starts with a letter: a path starting with `/` needs no pattern to rule one out.
+  if (c0 !== 47 && SCHEME.test(raw)) return absolutePath(raw, backends, policy);
   const c1 = raw.charCodeAt(1);
   // `//host`, `\\host`, `/\host`, `\/host` all name a host to a URL parser.
   if ((c0 === 47 || c0 === 92) && (c1 === 47 || c1 === 92)) {

@@ -285,7 +285,7 @@ export class BalancedDispatcher extends Dispatcher {
     }
     this.#poolOptions = { ...(o.poolOptions ?? {}) };
     this.#cfg = {
-      ...parseCallOptions(o, clock, random),
+      ...parseCallOptions(o, clock, random, true),
       policy: {
         serviceOrigins: new Set(serviceOrigins),
         logicalOrigin: serviceOrigins[0] ?? PLACEHOLDER_ORIGIN,
@@ -431,6 +431,7 @@ export class BalancedDispatcher extends Dispatcher {
     const pools = [...this.#upstreams.values()].map((u) => u.pool);
     this.#upstreams.clear();
     this.#unsubscribe();
+    this.#cfg.timeouts.close();
     await Promise.all(pools.map((p) => end(p).catch(() => undefined)));
     if (this.#ownsPool) await this.pool.close();
   }
