@@ -12,7 +12,7 @@
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { ensureBuilt } from '../test/support/build.js';
-import { fmt, median, type Section, table } from './harness.js';
+import { fmt, median, pinning, pinningNote, type Section, table } from './harness.js';
 
 const ROUNDS = 9;
 const CALLS: Record<number, number> = { 1: 1000, 16: 5000, 64: 6000 };
@@ -40,7 +40,10 @@ async function startBackends(): Promise<{ urls: string[]; child: ChildProcess }>
     process.stdin.on('end', () => process.exit(0));
     process.stdin.resume();
   `;
-  const child = spawn(process.execPath, ['-e', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const pin = pinning('server');
+  const child = spawn(pin?.command ?? process.execPath, [...(pin?.prefix ?? []), '-e', script], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const ports = await new Promise<number[]>((resolve, reject) => {
     child.once('error', reject);
     child.stdout!.once('data', (d: Buffer) => resolve(JSON.parse(d.toString()) as number[]));
@@ -62,8 +65,16 @@ interface Client {
 
 const CLIENT = fileURLToPath(new URL('./dispatcher-client.mjs', import.meta.url));
 
+/** How a client process starts: plain `node`, pinned to the clients' CPU when possible. */
+function clientProcess(): { execPath?: string; execArgv: string[] } {
+  const pin = pinning('client');
+  return pin === undefined
+    ? { execArgv: [] }
+    : { execPath: pin.command, execArgv: [...pin.prefix] };
+}
+
 async function startClient(name: string, kind: string, urls: string[]): Promise<Client> {
-  const child = fork(CLIENT, [kind, String(CONNECTIONS), ...urls], { execArgv: [] });
+  const child = fork(CLIENT, [kind, String(CONNECTIONS), ...urls], clientProcess());
   const next = (): Promise<Record<string, unknown>> =>
     new Promise((resolve, reject) => {
       const onExit = (code: number | null): void =>
@@ -94,7 +105,7 @@ async function startClient(name: string, kind: string, urls: string[]): Promise<
 
 /** CPU per call without sockets, through a forwarder and through the dispatcher. */
 async function measureOverhead(): Promise<{ forwarderUs: number; balancedUs: number }> {
-  const child = fork(CLIENT, ['overhead'], { execArgv: [] });
+  const child = fork(CLIENT, ['overhead'], clientProcess());
   return new Promise((resolve, reject) => {
     child.once('error', reject);
     child.once('message', (m) => resolve(m as { forwarderUs: number; balancedUs: number }));
@@ -154,7 +165,8 @@ export default async function dispatcherBench(): Promise<Section> {
         `${CALLS[1]} / ${CALLS[16]} / ${CALLS[64]} calls at 1 / 16 / 64 in flight. "CPU µs/call" ` +
         'is the CPU time of that client process; the ratios are medians of per-round ratios ' +
         "to BalancedPool. loadwise's defaults: retries 2, retry budget, 15 s deadline and 5 s " +
-        'attempt timeouts on.',
+        'attempt timeouts on. ' +
+        pinningNote(),
       '',
       table(
         [

@@ -2,7 +2,8 @@
  * A small benchmark harness. Every figure is reported next to a baseline measured in the same
  * run, because the machines are shared and noisy; each figure is the median of several runs.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
@@ -160,4 +161,44 @@ export async function inChild<R>(
 export function workerJob<J>(file: string): J | undefined {
   if (process.argv[2] !== 'worker' || process.argv[1] !== file) return undefined;
   return JSON.parse(process.argv[3] ?? '{}') as J;
+}
+
+/** How to start a pinned process: run `command` with `prefix` before node's own arguments. */
+export interface Pinning {
+  readonly command: string;
+  readonly prefix: readonly string[];
+  /** The CPU, for the report. */
+  readonly cpu: number;
+}
+
+let tasksetWorks: boolean | undefined;
+
+/**
+ * Where a process of a client-server benchmark runs: servers on the first CPU, measured clients
+ * on the last, through `taskset` (util-linux), when the machine has two CPUs or more and
+ * `taskset` works; `undefined` otherwise (the process then goes where the scheduler puts it).
+ *
+ * Why: on the 2-vCPU machines these benchmarks run on, the same client process took about 1.65x
+ * the CPU time per call on one vCPU as on the other (a dispatcher call without sockets, 0.87 µs
+ * on one and 1.45 µs on the other, `taskset -c N`), and an unpinned process lands on either for
+ * its whole life. Two contenders compared in one run then differ by where they landed, and the
+ * ratios between them swung by more than 10% from run to run. Pinned, every client runs on the
+ * same CPU, and the server never competes with it.
+ */
+export function pinning(role: 'server' | 'client'): Pinning | undefined {
+  const cpus = availableParallelism();
+  if (cpus < 2) return undefined;
+  tasksetWorks ??= spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+  if (!tasksetWorks) return undefined;
+  const cpu = role === 'server' ? 0 : cpus - 1;
+  return { command: 'taskset', prefix: ['-c', String(cpu), process.execPath], cpu };
+}
+
+/** Says where the processes ran, for a benchmark's text. */
+export function pinningNote(): string {
+  const client = pinning('client');
+  return client === undefined
+    ? 'Processes were not pinned to CPUs (`taskset` unavailable or a single CPU).'
+    : `The backends run pinned to CPU 0 and every client to CPU ${client.cpu} (\`taskset\`), so ` +
+        'that no contender gains or loses by the CPU it lands on (see `pinning()` in bench/harness.ts).';
 }
