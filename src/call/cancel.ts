@@ -56,14 +56,6 @@ export class Cancel {
     for (let k = i + 1; k < listeners.length; k++) listeners[k - 1] = listeners[k]!;
     listeners.pop();
   }
-
-  /** A token that aborts when this one does (`off(child)` undoes the link). */
-  child(): Cancel {
-    const cancel = new Cancel();
-    if (this.aborted) cancel.abort(this.reason);
-    else this.on(cancel);
-    return cancel;
-  }
 }
 
 function tell(l: CancelListener, reason: unknown): void {
