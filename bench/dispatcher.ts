@@ -2,12 +2,14 @@
  * The balanced undici dispatcher against undici's own `BalancedPool`, on the same three loopback
  * backends, at 1, 16 and 64 calls in flight: `dispatcher.request()` through each.
  *
- * The backends run in a child process, and each dispatcher in a client process of its own
+ * The backends run in a child process, and each dispatcher in client processes of its own
  * (bench/dispatcher-client.mjs, plain `node` on the compiled package, as applications run it), so
  * `process.cpuUsage()` there measures the cost of a call through that dispatcher alone. Only one
- * client runs at a time. Every configuration runs once per round, in a rotating order; figures are medians over the rounds, and the CPU ratio is the
- * median of per-round ratios to `BalancedPool` (on a shared machine wall time swings with the
- * other processes' load; CPU time spent on the work itself much less).
+ * client runs at a time. Each configuration runs in several processes (see `PROCESSES`), every
+ * process once per round in a rotating order; the ratios are medians over rounds of the
+ * configuration's mean to `BalancedPool`'s (on a shared machine wall time swings with the other
+ * processes' load; CPU time spent on the work itself much less). A second set of `BalancedPool`
+ * processes is measured as if it were another configuration: its ratios are the noise floor.
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -212,7 +214,7 @@ export default async function dispatcherBench(): Promise<Section> {
     body: [
       `Three HTTP servers on 127.0.0.1 in a child process (a 64-byte body, keep-alive), ` +
         `\`dispatcher.request({ path, method: 'GET' })\` and the body read, ${CONNECTIONS} ` +
-        `connections per backend for both. Each dispatcher runs in a client process of its own ` +
+        `connections per backend for both. Each dispatcher runs in client processes of its own ` +
         '(plain `node` on the compiled package, one client at a time), warmed up with ' +
         `${WARM_UP_CALLS} calls; each configuration runs in ${PROCESSES} client processes, and ` +
         `every process runs once per round (${ROUNDS} rounds, in a rotating order) a batch of ` +
