@@ -42,17 +42,13 @@ export class Attempt implements Dispatcher.DispatchHandler {
   /** Delivered while the headers were reported: undici's callbacks go straight through. */
   #through = false;
 
-  // Held back until delivery.
-  #chunks: Buffer[] | undefined = undefined;
-  #trailers: string[] | Buffer[] | null | undefined = undefined;
-  #failure: Error | undefined = undefined;
+  /** What a response delivered late needs (made only then: most responses pass through). */
+  #late: Late | undefined = undefined;
 
   // After delivery.
   #down: Downstream | undefined = undefined;
   #owner: DeliveryOwner | undefined = undefined;
   #innerResume: (() => void) | undefined = undefined;
-  #innerPaused = false;
-  #downPaused = false;
 
   constructor(listener: AttemptListener<Attempt>) {
     this.#listener = listener;
@@ -88,6 +84,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
       if (!go) this.#headersGo = false;
       return;
     }
+    const late = this.#lateState();
     let go: boolean;
     try {
       go = down.headers(this.status, this.raw, this.statusText, () => this.#resumeDown());
@@ -96,10 +93,21 @@ export class Attempt implements Dispatcher.DispatchHandler {
       return;
     }
     if (!go) {
-      this.#downPaused = true;
+      late.downPaused = true;
       return;
     }
     this.#flush();
+  }
+
+  #lateState(): Late {
+    this.#late ??= {
+      chunks: undefined,
+      trailers: undefined,
+      failure: undefined,
+      innerPaused: false,
+      downPaused: false,
+    };
+    return this.#late;
   }
 
   /**
@@ -110,7 +118,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     const error = thrown instanceof Error ? thrown : new Error(String(thrown));
     const wasDone = this.#done;
     this.#done = true;
-    this.#chunks = undefined;
+    if (this.#late !== undefined) this.#late.chunks = undefined;
     if (!wasDone) this.#abort?.(error);
     if (this.#ended) return;
     this.#ended = true;
@@ -170,11 +178,12 @@ export class Attempt implements Dispatcher.DispatchHandler {
         return false;
       }
     }
-    if (down === undefined || this.#downPaused || this.#chunks !== undefined) {
-      if (this.#chunks === undefined) this.#chunks = [chunk];
-      else this.#chunks.push(chunk);
+    const late = this.#lateState();
+    if (down === undefined || late.downPaused || late.chunks !== undefined) {
+      if (late.chunks === undefined) late.chunks = [chunk];
+      else late.chunks.push(chunk);
       if (down === undefined) return true;
-      this.#innerPaused = true;
+      late.innerPaused = true;
       return false;
     }
     let go: boolean;
@@ -185,18 +194,19 @@ export class Attempt implements Dispatcher.DispatchHandler {
       return false;
     }
     if (go) return true;
-    this.#downPaused = true;
-    this.#innerPaused = true;
+    late.downPaused = true;
+    late.innerPaused = true;
     return false;
   }
 
   onComplete(trailers: string[] | Buffer[] | null): void {
     this.#done = true;
+    const late = this.#through ? undefined : this.#lateState();
     if (
-      !this.#through &&
-      (this.#down === undefined || this.#downPaused || this.#chunks !== undefined)
+      late !== undefined &&
+      (this.#down === undefined || late.downPaused || late.chunks !== undefined)
     ) {
-      this.#trailers = trailers;
+      late.trailers = trailers;
       return;
     }
     this.#end(undefined, trailers);
@@ -209,25 +219,27 @@ export class Attempt implements Dispatcher.DispatchHandler {
       return;
     }
     if (this.#down === undefined) {
-      this.#failure = error;
+      this.#lateState().failure = error;
       return;
     }
-    this.#chunks = undefined;
+    if (this.#late !== undefined) this.#late.chunks = undefined;
     this.#end(error, null);
   }
 
   // ---------------------------------------------------------------- after a late delivery
 
   #resumeDown(): void {
-    if (!this.#downPaused) return;
-    this.#downPaused = false;
+    const late = this.#late!;
+    if (!late.downPaused) return;
+    late.downPaused = false;
     this.#flush();
   }
 
   /** Passes on what was held back, then lets undici go on. */
   #flush(): void {
     const down = this.#down!;
-    const chunks = this.#chunks;
+    const late = this.#late!;
+    const chunks = late.chunks;
     if (chunks !== undefined) {
       while (chunks.length > 0) {
         const chunk = chunks.shift()!;
@@ -239,21 +251,32 @@ export class Attempt implements Dispatcher.DispatchHandler {
           return;
         }
         if (!go) {
-          this.#downPaused = true;
+          late.downPaused = true;
           return;
         }
       }
-      this.#chunks = undefined;
+      late.chunks = undefined;
     }
-    if (this.#failure !== undefined) {
-      this.#end(this.#failure, null);
-    } else if (this.#trailers !== undefined) {
-      this.#end(undefined, this.#trailers);
-    } else if (this.#innerPaused) {
-      this.#innerPaused = false;
+    if (late.failure !== undefined) {
+      this.#end(late.failure, null);
+    } else if (late.trailers !== undefined) {
+      this.#end(undefined, late.trailers);
+    } else if (late.innerPaused) {
+      late.innerPaused = false;
       this.#innerResume?.();
     }
   }
+}
+
+/** What is held back for a response delivered after its headers were reported. */
+interface Late {
+  chunks: Buffer[] | undefined;
+  trailers: string[] | Buffer[] | null | undefined;
+  failure: Error | undefined;
+  /** undici was asked to pause (its data is held back here). */
+  innerPaused: boolean;
+  /** The caller's handler asked for a pause. */
+  downPaused: boolean;
 }
 
 function superseded(): Error {
