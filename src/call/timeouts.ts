@@ -9,10 +9,9 @@
  * When the list empties, the timer is cleared at once, so nothing is left pending between calls;
  * or, for a client with a `close()` that calls {@link TimeoutQueue.close} (the undici
  * dispatcher), it lingers until its time (it is unref'd, and stops when it finds nothing due):
- * setting and clearing a platform timer for every call one at a time cost more than the rest of
- * the dispatcher's work (bench/dispatcher.ts, 1 in flight: 1.14x BalancedPool's CPU per call
- * with a timer per call, 1.08x without), as undici's own request timeouts avoid with a shared
- * timer wheel.
+ * with one call at a time the list empties after every call, and clearing the timer would bring
+ * back the set-and-clear per call this queue exists to avoid (undici keeps its own request
+ * timeouts on a shared timer wheel for the same reason).
  * @internal
  */
 import { backgroundTimer, type Clock, type TimerHandle } from '../clock.js';
