@@ -193,7 +193,7 @@ class AttemptRun<R> extends Cancel implements Held<R>, AttemptListener<R>, Timeo
   /** Whether the transport reported (once: a second report is ignored). */
   reported = false;
   attempt = 0;
-  backend: BackendView | undefined = undefined;
+  /** Unset until the pick. */
   lease!: Lease;
   start = 0;
   /** The token the attempt is sent with: this one, or the call's. */
@@ -209,7 +209,6 @@ class AttemptRun<R> extends Cancel implements Held<R>, AttemptListener<R>, Timeo
   // The held response, once the headers arrived.
   response!: R;
   status = 0;
-  ok = false;
   headersMs = 0;
   retryAfterMs: number | undefined = undefined;
 
@@ -226,6 +225,15 @@ class AttemptRun<R> extends Cancel implements Held<R>, AttemptListener<R>, Timeo
     this.racing = racing;
     this.onHeld = onHeld;
     this.onFail = onFail;
+  }
+
+  /** The backend, once picked. */
+  get backend(): BackendView | undefined {
+    return (this.lease as Lease | undefined)?.backend;
+  }
+
+  get ok(): boolean {
+    return statusOk(this.status);
   }
 
   /** The attempt's time limit passed before its headers arrived. */
@@ -368,10 +376,9 @@ export class BalancedCall<R> extends Cancel implements RetryLoop<Held<R>> {
       return;
     }
     this.#linkCaller();
-    this.#cfg.hedging?.budget.deposit();
     const delay = this.#hedgeDelay();
     if (delay !== undefined) {
-      this.#race(this.#start(false, true), delay).then(
+      this.#race(this.#attempt(false, true, undefined, 0), delay).then(
         (held) => sink.deliver(held),
         (error: unknown) => this.#retryFirst(error),
       );
@@ -542,7 +549,7 @@ export class BalancedCall<R> extends Cancel implements RetryLoop<Held<R>> {
   attempt(_n: number): Promise<Held<R>> {
     const delay = this.#hedgeDelay();
     if (delay === undefined) return this.#attempt(false, false, undefined, 0).promise;
-    return this.#race(this.#start(false, true), delay);
+    return this.#race(this.#attempt(false, true, undefined, 0), delay);
   }
 
   /** Decides on a retry and waits its backoff (for the retry loop). */
@@ -632,7 +639,7 @@ export class BalancedCall<R> extends Cancel implements RetryLoop<Held<R>> {
             return;
           }
           this.#hedged = true;
-          const hedge = this.#start(true, true, first.run, delayMs);
+          const hedge = this.#attempt(true, true, first.run, delayMs);
           running.push(hedge);
           pending++;
           watch(hedge);
@@ -645,15 +652,11 @@ export class BalancedCall<R> extends Cancel implements RetryLoop<Held<R>> {
   // ---------------------------------------------------------------- attempts
 
   /**
-   * Starts one attempt. A racing attempt gets a token of its own (so it can be superseded);
-   * otherwise it shares the call's unless a timeout needs one. A hedge names the attempt it
-   * backs up (`slow`) and the delay it waited.
+   * One attempt, as a promise of its response (the retry loop's and hedge races' form). A racing
+   * attempt gets a token of its own (so it can be superseded); otherwise it shares the call's
+   * unless a timeout needs one. A hedge names the attempt it backs up (`slow`) and the delay it
+   * waited.
    */
-  #start(hedge: boolean, racing: boolean, slow?: AttemptRun<R>, delayMs?: number): Running<R> {
-    return this.#attempt(hedge, racing, slow, delayMs ?? 0);
-  }
-
-  /** One attempt, as a promise of its response (the retry loop's and hedge races' form). */
   #attempt(
     hedge: boolean,
     racing: boolean,
@@ -765,6 +768,13 @@ export class BalancedCall<R> extends Cancel implements RetryLoop<Held<R>> {
     else run.onFail(failure);
   }
 
+  /** Counts the call once in the retry and hedge budgets, with a reading of the call's clock. */
+  #deposit(now: number): void {
+    const cfg = this.#cfg;
+    cfg.budget?.depositAt(cfg.clock, now);
+    cfg.hedging?.budget.depositAt(cfg.clock, now);
+  }
+
   /** The ids of the backends tried so far (the list is made at a second attempt). */
   #triedIds(): readonly string[] {
     if (this.#tried !== undefined) return this.#tried;
@@ -790,14 +800,13 @@ export class BalancedCall<R> extends Cancel implements RetryLoop<Held<R>> {
     try {
       lease = this.#target.acquire(ctx);
     } catch (error) {
-      if (n === 1) cfg.budget?.deposit();
+      if (n === 1) this.#deposit(cfg.clock.now());
       if (hedge) throw new FinalFailure(SUPERSEDED);
       this.#record({ backend: '(none)', outcome: 'no-backend', error });
       t.onFailure?.(undefined, n, error);
       throw new FinalFailure(error);
     }
     const backend = lease.backend;
-    run.backend = backend;
     if (hedge) {
       if (this.#triedIds().includes(backend.id) || run.superseded) {
         // No other backend to hedge on (or no longer needed): give the lease back untouched.
@@ -813,8 +822,7 @@ export class BalancedCall<R> extends Cancel implements RetryLoop<Held<R>> {
     // Latencies are measured on the call's own clock, which may differ from the target's (the
     // lease was taken just now: on the same clock its reading serves).
     const start = this.#target.clock === cfg.clock ? lease.acquiredAt : cfg.clock.now();
-    // Each call counts once in the retry budget, with its first pick's reading.
-    if (n === 1) cfg.budget?.depositAt(cfg.clock, start);
+    if (n === 1) this.#deposit(start);
     if (this.#firstTried === undefined) this.#firstTried = backend.id;
     else (this.#triedIds() as string[]).push(backend.id);
     if (t.onAttempt !== undefined) {
@@ -859,7 +867,6 @@ export class BalancedCall<R> extends Cancel implements RetryLoop<Held<R>> {
     const status = t.status(response);
     run.response = response;
     run.status = status;
-    run.ok = statusOk(status);
     run.headersMs = headersMs;
     run.retryAfterMs = t.retryAfterMs(response);
     if (run.superseded) {
