@@ -95,16 +95,25 @@ function chainMessages(error: Error): string {
   return text;
 }
 
+/** Reads a response header by name: a `Headers`, or undici's raw headers behind `get`. */
+export interface HeaderSource {
+  get(name: string): string | null | undefined;
+}
+
 /**
  * `Retry-After` (RFC 9110 §10.2.3) of a 429 or 503, in ms. An HTTP-date is taken relative to the
  * response's own `Date` header when it has one (the server's clock against the server's clock),
  * else to the clock (`systemClock` reads epoch ms). `undefined` when absent or malformed.
  */
-export function retryAfterMs(status: number, headers: Headers, clock: Clock): number | undefined {
+export function retryAfterMs(
+  status: number,
+  headers: HeaderSource,
+  clock: Clock,
+): number | undefined {
   if (status !== 429 && status !== 503) return undefined;
   const value = headers.get('retry-after');
-  if (value === null) return undefined;
+  if (value === null || value === undefined) return undefined;
   const date = headers.get('date');
-  const serverNow = date === null ? Number.NaN : Date.parse(date);
+  const serverNow = date === null || date === undefined ? Number.NaN : Date.parse(date);
   return parseRetryAfter(value, Number.isFinite(serverNow) ? serverNow : clock.now());
 }

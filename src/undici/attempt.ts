@@ -11,7 +11,7 @@
 import type { Buffer } from 'node:buffer';
 import type { Dispatcher } from 'undici';
 import type { AttemptListener } from '../call/call.js';
-import type { Downstream } from './handlers.js';
+import { type Downstream, rawHeader } from './handlers.js';
 
 /** How a delivered response ended. */
 export type AttemptEnd = 'end' | 'error';
@@ -52,6 +52,11 @@ export class Attempt implements Dispatcher.DispatchHandler {
 
   constructor(listener: AttemptListener<Attempt>) {
     this.#listener = listener;
+  }
+
+  /** A response header by name (case-insensitive), as `Headers.get` reads one. */
+  get(name: string): string | undefined {
+    return rawHeader(this.raw, name);
   }
 
   /** The call's token aborted (a timeout, a superseded hedge, the caller, the deadline). */

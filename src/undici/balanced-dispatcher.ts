@@ -18,7 +18,7 @@ import {
 import { attemptContext, type ContextInfo } from '../call/pick-context.js';
 import type { Clock } from '../clock.js';
 import { LoadBalancerConfigError } from '../errors/config-error.js';
-import { classifyError } from '../fetch/outcome.js';
+import { classifyError, retryAfterMs } from '../fetch/outcome.js';
 import { checkedMethod, checkHeaders } from '../fetch/request-check.js';
 import {
   type AmbiguousPathMode,
@@ -28,7 +28,6 @@ import {
   resolvePath,
   type UrlPolicy,
 } from '../fetch/url.js';
-import { parseRetryAfter } from '../health/retry-after.js';
 import { overlay } from '../overlay.js';
 import { BackendPool } from '../pool/backend-pool.js';
 import { normalizeBackend } from '../pool/normalize.js';
@@ -43,7 +42,7 @@ import {
   isPlainObject,
 } from '../validate.js';
 import { Attempt, type AttemptEnd, type DeliveryOwner } from './attempt.js';
-import { type Downstream, rawHeader, toDownstream } from './handlers.js';
+import { type Downstream, toDownstream } from './handlers.js';
 
 /**
  * Events of a {@link BalancedDispatcher} (`dispatcher.events`, an eventemitter3 emitter; the
@@ -622,13 +621,7 @@ class DispatchCall
   }
 
   retryAfterMs(response: Attempt): number | undefined {
-    const status = response.status;
-    if (status !== 429 && status !== 503) return undefined;
-    const value = rawHeader(response.raw, 'retry-after');
-    if (value === undefined) return undefined;
-    const date = rawHeader(response.raw, 'date');
-    const serverNow = date === undefined ? Number.NaN : Date.parse(date);
-    return parseRetryAfter(value, Number.isFinite(serverNow) ? serverNow : this.#cfg.clock.now());
+    return retryAfterMs(response.status, response, this.#cfg.clock);
   }
 
   discard(response: Attempt): void {
