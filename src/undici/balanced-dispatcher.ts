@@ -406,13 +406,9 @@ export class BalancedDispatcher extends Dispatcher {
   }
 
   async #close(): Promise<void> {
-    if (!this.#closed) {
-      this.#closed = true;
-      // Calls already made finish (retries and hedges included), then the pools close.
-      if (this.#active.size > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
-    } else if (this.#active.size > 0) {
-      await new Promise<void>((resolve) => this.#idle.push(resolve));
-    }
+    this.#closed = true;
+    // Calls already made finish (retries and hedges included), then the pools close.
+    if (this.#active.size > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
     await this.#shutdown((pool) => pool.close());
     // As undici's dispatchers: destroyed once a close has completed.
     this.#destroyed = true;
