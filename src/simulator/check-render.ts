@@ -14,7 +14,7 @@ import {
   checkString,
   isPlainObject,
 } from '../validate.js';
-import type { BarChartSpec, LineChartSpec, SimulationReport } from './types.js';
+import type { BarChartSpec, LineChartSpec, ReferenceLine, SimulationReport } from './types.js';
 
 /** Chart sizes in px: any finite size above 0 (a small one crops, it never fails). */
 const SIZE = { min: 0, minExclusive: true };
@@ -105,6 +105,22 @@ function refLines(field: string, value: unknown) {
   });
 }
 
+/** The fields both chart kinds share around the plot: subtitle, reference lines and size. */
+function checkFrame(
+  field: string,
+  o: { subtitle?: unknown; refLines?: unknown; width?: unknown; height?: unknown },
+): { subtitle?: string; refLines?: ReferenceLine[]; width?: number; height?: number } {
+  const out: { subtitle?: string; refLines?: ReferenceLine[]; width?: number; height?: number } =
+    {};
+  if (o.subtitle !== undefined) out.subtitle = text(`${field}.subtitle`, o.subtitle);
+  if (o.refLines !== undefined) out.refLines = refLines(`${field}.refLines`, o.refLines);
+  const width = size(`${field}.width`, o.width);
+  if (width !== undefined) out.width = width;
+  const height = size(`${field}.height`, o.height);
+  if (height !== undefined) out.height = height;
+  return out;
+}
+
 /** Checks a bar chart spec; returns it with checked formatters. @internal */
 export function checkBarChartSpec(spec: unknown): BarChartSpec {
   const s = checkOptions('BarChartSpec', record('BarChartSpec', spec), BAR_KEYS);
@@ -120,20 +136,15 @@ export function checkBarChartSpec(spec: unknown): BarChartSpec {
     }),
     yLabel: text('BarChartSpec.yLabel', s['yLabel']),
     ...axis('BarChartSpec', s),
+    ...checkFrame('BarChartSpec', s),
   };
-  if (s['subtitle'] !== undefined) out.subtitle = text('BarChartSpec.subtitle', s['subtitle']);
   const format = formatter('BarChartSpec.format', s['format']);
   if (format !== undefined) out.format = format;
   const tickFormat = formatter('BarChartSpec.tickFormat', s['tickFormat']);
   if (tickFormat !== undefined) out.tickFormat = tickFormat;
-  if (s['refLines'] !== undefined) out.refLines = refLines('BarChartSpec.refLines', s['refLines']);
   if (s['valueLabels'] !== undefined) {
     out.valueLabels = checkBoolean('BarChartSpec.valueLabels', s['valueLabels']);
   }
-  const width = size('BarChartSpec.width', s['width']);
-  if (width !== undefined) out.width = width;
-  const height = size('BarChartSpec.height', s['height']);
-  if (height !== undefined) out.height = height;
   return out;
 }
 
@@ -157,8 +168,8 @@ export function checkLineChartSpec(spec: unknown): LineChartSpec {
     xLabel: text('LineChartSpec.xLabel', s['xLabel']),
     yLabel: text('LineChartSpec.yLabel', s['yLabel']),
     ...axis('LineChartSpec', s),
+    ...checkFrame('LineChartSpec', s),
   };
-  if (s['subtitle'] !== undefined) out.subtitle = text('LineChartSpec.subtitle', s['subtitle']);
   const formatX = formatter('LineChartSpec.formatX', s['formatX']);
   if (formatX !== undefined) out.formatX = formatX;
   const formatY = formatter('LineChartSpec.formatY', s['formatY']);
@@ -173,11 +184,6 @@ export function checkLineChartSpec(spec: unknown): LineChartSpec {
       };
     });
   }
-  if (s['refLines'] !== undefined) out.refLines = refLines('LineChartSpec.refLines', s['refLines']);
-  const width = size('LineChartSpec.width', s['width']);
-  if (width !== undefined) out.width = width;
-  const height = size('LineChartSpec.height', s['height']);
-  if (height !== undefined) out.height = height;
   return out;
 }
 

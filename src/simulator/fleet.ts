@@ -14,6 +14,8 @@ import { murmur3 } from '../hashing/murmur3.js';
 import { BackendPool } from '../pool/backend-pool.js';
 import { sfc32 } from '../random.js';
 import { checkOptions, optNumber } from '../validate.js';
+import { table } from './format.js';
+import { maxOverMean } from './metrics.js';
 import { barChart, type Chart } from './svg.js';
 
 const FLEET_KEYS = [
@@ -139,7 +141,7 @@ export function simulateFleet(options: FleetScenarioOptions = {}): FleetReport {
     const choose = CHOOSERS[name];
     const subsetsPerStep = steps.map((s) => {
       const sorted = [...s.backends].sort();
-      return Array.from({ length: s.clients }, (_, i) => choose(sorted, i, s.clients, size));
+      return Array.from({ length: s.clients }, (_, i) => choose(sorted, i, size));
     });
     strategies.push({
       name,
@@ -191,8 +193,7 @@ function pooled(
   calls: number,
   placement: SubsetPlacement,
 ): FleetStepResult[] {
-  let count = steps[0]!.clients;
-  const fleet = { count };
+  const fleet = { count: steps[0]!.clients };
   const pools: { pool: BackendPool; subset: DeterministicSubset }[] = [];
   const makeClient = (index: number, backends: readonly string[]): void => {
     const subset = new DeterministicSubset({
@@ -218,8 +219,7 @@ function pooled(
         const gone = pools.pop()!;
         void gone.pool.close();
       }
-      count = step.clients;
-      fleet.count = count;
+      fleet.count = step.clients;
       for (const { pool, subset } of pools) {
         for (const id of current) if (!wanted.has(id)) void pool.remove(id, { drain: false });
         for (const id of step.backends) if (!current.has(id)) pool.add({ url: `http://${id}`, id });
@@ -227,18 +227,14 @@ function pooled(
       }
       while (pools.length < step.clients) makeClient(pools.length, step.backends);
       current = wanted;
-      // Every client makes its calls; the backends it reached are its connections.
-      const used: Set<string>[] = [];
+      // Every client makes its calls, counted per backend.
       const perBackend = new Map<string, number>();
       for (const { pool } of pools) {
-        const reached = new Set<string>();
         for (let c = 0; c < calls; c++) {
           const lease = pool.acquire();
-          reached.add(lease.backend.id);
           perBackend.set(lease.backend.id, (perBackend.get(lease.backend.id) ?? 0) + 1);
           lease.release({ ok: true, latencyMs: 1 });
         }
-        used.push(reached);
       }
       const subsets = pools.map(({ subset }) => new Set(subset.subset()));
       results.push(figures(step, subsets, perBackend, previous));
@@ -250,12 +246,7 @@ function pooled(
   return results;
 }
 
-type Chooser = (
-  sorted: readonly string[],
-  index: number,
-  count: number,
-  size: number,
-) => Set<string>;
+type Chooser = (sorted: readonly string[], index: number, size: number) => Set<string>;
 
 const CHOOSERS: Record<
   Exclude<FleetStrategy, 'deterministic-subset' | 'deterministic-subset-stable'>,
@@ -267,7 +258,7 @@ const CHOOSERS: Record<
    * backends is cut into subset_count subsets; it takes subset i % subset_count. When the
    * division is not exact, some subsets are one larger (as the book allows).
    */
-  'sre-book': (sorted, index, _count, size) => {
+  'sre-book': (sorted, index, size) => {
     const m = sorted.length;
     const subsets = Math.max(1, Math.floor(m / size));
     const round = Math.floor(index / subsets);
@@ -283,7 +274,7 @@ const CHOOSERS: Record<
     );
   },
   /** The k backends with the highest hash of (client, backend): rendezvous hashing. */
-  'random-subset': (sorted, index, _count, size) => {
+  'random-subset': (sorted, index, size) => {
     const scored = sorted.map((id) => ({ id, h: murmur3(`${index}/${id}`) }));
     scored.sort((a, b) => b.h - a.h || (a.id < b.id ? -1 : 1));
     return new Set(scored.slice(0, size).map((x) => x.id));
@@ -325,11 +316,14 @@ function figures(
     maxSize = Math.max(maxSize, s.size);
     for (const id of s) conns.set(id, (conns.get(id) ?? 0) + 1);
   }
-  const values = [...conns.values()];
-  const mean = total / step.backends.length;
-  const max = Math.max(...values);
+  // Loops rather than Math.max(...values): spreading 100k+ values overflows the call stack.
+  let max = 0;
+  let min = Number.POSITIVE_INFINITY;
+  for (const n of conns.values()) {
+    if (n > max) max = n;
+    if (n < min) min = n;
+  }
   const callValues = step.backends.map((id) => perBackend.get(id) ?? 0);
-  const callMean = callValues.reduce((a, b) => a + b, 0) / step.backends.length;
   let moved = 0;
   let before = 0;
   if (previous !== undefined) {
@@ -342,22 +336,14 @@ function figures(
     step: step.label,
     clients: step.clients,
     backends: step.backends.length,
-    connections: { max, mean, min: Math.min(...values) },
-    connectionSkew: max / mean,
-    callSkew: Math.max(...callValues) / callMean,
+    connections: { max, mean: total / step.backends.length, min },
+    connectionSkew: maxOverMean([...conns.values()]),
+    callSkew: maxOverMean(callValues),
     totalConnections: total,
     subsetSize: { min: minSize, max: maxSize },
     moved,
     movedShare: before === 0 ? 0 : moved / before,
   };
-}
-
-function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
-  const line = (cells: readonly string[]): string =>
-    `| ${cells.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join(' | ')} |`;
-  const rule = `|${widths.map((w, c) => (c === 0 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
-  return [line(header), rule, ...rows.map(line)].join('\n');
 }
 
 /** Renders a fleet report as Markdown tables: balance at the start, then moves per step. */

@@ -16,7 +16,8 @@ function ratio(x: number): string {
   return Number.isFinite(x) ? x.toFixed(2) : '–';
 }
 
-function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+/** A Markdown table: the first column left-aligned, the others right-aligned. @internal */
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
   const line = (cells: readonly string[]): string =>
     `| ${cells.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join(' | ')} |`;

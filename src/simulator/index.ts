@@ -34,13 +34,5 @@ export {
   zoneOutageScenario,
 } from './scenarios.js';
 export { simulate } from './simulate.js';
-export {
-  type BarChartSpec,
-  barChart,
-  type Chart,
-  type LineChartSpec,
-  lineChart,
-  type ReferenceLine,
-  reportCharts,
-} from './svg.js';
+export { barChart, type Chart, lineChart, reportCharts } from './svg.js';
 export type * from './types.js';

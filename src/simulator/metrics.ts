@@ -144,8 +144,8 @@ function skewOf(
   return { requests: maxOverMean(rates), peakInFlight: maxOverMean(members) };
 }
 
-/** max/mean of a list (NaN when every value is 0). */
-function maxOverMean(xs: readonly number[]): number {
+/** max/mean of a list (NaN when every value is 0). @internal */
+export function maxOverMean(xs: readonly number[]): number {
   let max = 0;
   let sum = 0;
   for (const x of xs) {

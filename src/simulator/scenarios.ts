@@ -87,20 +87,36 @@ export function flapping(options: FlappingOptions): BackendPhase[] {
   return phases;
 }
 
-function sizing(options: ScenarioOptions | undefined, rate: number, durationMs: number) {
+/**
+ * Checks a built-in scenario's options. `loop` names the load the scenario takes: `rate` for an
+ * open loop (arrivals per second), `clients` for a closed loop (calls in flight); the other one
+ * is refused. `load` and `durationMs` are the scenario's defaults.
+ */
+function sizing<L extends 'rate' | 'clients'>(
+  options: ScenarioOptions | undefined,
+  loop: L,
+  load: number,
+  durationMs: number,
+): Record<L, number> & { durationMs: number; seed: number } {
   const o = checkOptions('scenario options', options, ['rate', 'clients', 'durationMs', 'seed']);
-  if (o.clients !== undefined) {
+  const refused = loop === 'rate' ? 'clients' : 'rate';
+  if (o[refused] !== undefined) {
+    const kind = loop === 'rate' ? 'an open-loop' : 'a closed-loop';
     throw new LoadBalancerConfigError(
-      'clients',
-      o.clients,
-      'no clients (an open-loop scenario: set rate)',
+      refused,
+      o[refused],
+      `no ${refused} (${kind} scenario: set ${loop})`,
     );
   }
+  const value =
+    loop === 'rate'
+      ? optNumber('rate', o.rate, load, { min: 0, minExclusive: true })
+      : optNumber('clients', o.clients, load, { min: 1, integer: true });
   return {
-    rate: optNumber('rate', o.rate, rate, { min: 0, minExclusive: true }),
+    [loop]: value,
     durationMs: optDuration('durationMs', o.durationMs, durationMs, { min: 0, minExclusive: true }),
     seed: optNumber('seed', o.seed, 1, { integer: true }),
-  };
+  } as Record<L, number> & { durationMs: number; seed: number };
 }
 
 function ids(n: number): string[] {
@@ -124,7 +140,7 @@ function ids(n: number): string[] {
  * ```
  */
 export function linkerdScenario(options?: ScenarioOptions): Scenario {
-  const { rate, durationMs, seed } = sizing(options, 1000, 60_000);
+  const { rate, durationMs, seed } = sizing(options, 'rate', 1000, 60_000);
   const slow: BackendPhase = {
     from: durationMs / 4,
     to: (durationMs * 3) / 4,
@@ -162,7 +178,7 @@ export function linkerdScenario(options?: ScenarioOptions): Scenario {
  * ```
  */
 export function heavyTailScenario(options?: ScenarioOptions): Scenario {
-  const { rate, durationMs, seed } = sizing(options, 1200, 20_000);
+  const { rate, durationMs, seed } = sizing(options, 'rate', 1200, 20_000);
   return {
     name: 'heavy-tail',
     description:
@@ -193,7 +209,7 @@ export function heavyTailScenario(options?: ScenarioOptions): Scenario {
  * ```
  */
 export function failingBackendScenario(options?: ScenarioOptions): Scenario {
-  const { rate, durationMs, seed } = sizing(options, 800, 40_000);
+  const { rate, durationMs, seed } = sizing(options, 'rate', 800, 40_000);
   return {
     name: 'failing',
     description:
@@ -238,7 +254,7 @@ export function failingBackendScenario(options?: ScenarioOptions): Scenario {
  * ```
  */
 export function flappingScenario(options?: ScenarioOptions): Scenario {
-  const { rate, durationMs, seed } = sizing(options, 300, 40_000);
+  const { rate, durationMs, seed } = sizing(options, 'rate', 300, 40_000);
   const periodMs = durationMs / 5;
   const downMs = (periodMs * 3) / 8;
   return {
@@ -286,7 +302,7 @@ export function flappingScenario(options?: ScenarioOptions): Scenario {
  * ```
  */
 export function hotKeysScenario(options?: ScenarioOptions): Scenario {
-  const { rate, durationMs, seed } = sizing(options, 3000, 20_000);
+  const { rate, durationMs, seed } = sizing(options, 'rate', 3000, 20_000);
   return {
     name: 'hot-keys',
     description:
@@ -308,28 +324,46 @@ export function hotKeysScenario(options?: ScenarioOptions): Scenario {
   };
 }
 
-function closedLoopSizing(
-  options: ScenarioOptions | undefined,
-  clients: number,
-  durationMs: number,
-) {
-  const o = checkOptions('scenario options', options, ['rate', 'clients', 'durationMs', 'seed']);
-  if (o.rate !== undefined) {
-    throw new LoadBalancerConfigError(
-      'rate',
-      o.rate,
-      'no rate (a closed-loop scenario: set clients)',
-    );
-  }
-  return {
-    clients: optNumber('clients', o.clients, clients, { min: 1, integer: true }),
-    durationMs: optDuration('durationMs', o.durationMs, durationMs, { min: 0, minExclusive: true }),
-    seed: optNumber('seed', o.seed, 1, { integer: true }),
-  };
-}
-
 /** Service time of the closed-loop scenarios' backends: about 4 ms, as the loopback benchmark's. */
 const FOUR_MS: LatencyModel = { kind: 'lognormal', median: 4, sigma: 0.25 };
+
+/**
+ * The setup the tail-latency benchmark's cases share: 3 backends at about 4 ms (plus `backend`),
+ * 16 calls in flight by default, b0 changed by `change` for the middle third of the run, the
+ * client stalling 20 ms every 500 ms, and success an answer within 20 ms.
+ */
+function closedLoopScenario(
+  options: ScenarioOptions | undefined,
+  name: string,
+  describe: (clients: number) => string,
+  backend: Pick<SimulatedBackend, 'concurrency'>,
+  change: Omit<BackendPhase, 'from' | 'to'>,
+): Scenario {
+  const { clients, durationMs, seed } = sizing(options, 'clients', 16, 3000);
+  return {
+    name,
+    description: `${describe(clients)}; the client stalls 20 ms every 500 ms; success is an answer within 20 ms.`,
+    backends: ids(3).map(
+      (id): SimulatedBackend => ({
+        id,
+        latency: FOUR_MS,
+        ...backend,
+        ...(id === 'b0'
+          ? { phases: [{ from: durationMs / 3, to: (2 * durationMs) / 3, ...change }] }
+          : {}),
+      }),
+    ),
+    clients,
+    clientStalls: { everyMs: 500, ms: 20 },
+    durationMs,
+    // Five times the usual 4 ms answer: success is the share of calls that b0's slowness
+    // (slow-backend) or its queue (lost-capacity) did not hold up.
+    deadlineMs: 20,
+    cancelAtDeadline: false,
+    focus: 'b0',
+    seed,
+  };
+}
 
 /**
  * The tail-latency benchmark's first case on a virtual clock: 3 backends answer in about 4 ms
@@ -350,37 +384,14 @@ const FOUR_MS: LatencyModel = { kind: 'lognormal', median: 4, sigma: 0.25 };
  * ```
  */
 export function slowBackendScenario(options?: ScenarioOptions): Scenario {
-  const { clients, durationMs, seed } = closedLoopSizing(options, 16, 3000);
-  return {
-    name: 'slow-backend',
-    description: `3 backends at about 4 ms whatever their load, ${clients} calls in flight; b0 answers in 40 ms for the middle third; the client stalls 20 ms every 500 ms; success is an answer within 20 ms.`,
-    backends: ids(3).map(
-      (id): SimulatedBackend => ({
-        id,
-        latency: FOUR_MS,
-        ...(id === 'b0'
-          ? {
-              phases: [
-                {
-                  from: durationMs / 3,
-                  to: (2 * durationMs) / 3,
-                  latency: { kind: 'lognormal', median: 40, sigma: 0.25 },
-                  label: 'b0 at 40 ms',
-                },
-              ],
-            }
-          : {}),
-      }),
-    ),
-    clients,
-    clientStalls: { everyMs: 500, ms: 20 },
-    durationMs,
-    // Half the slow backend's latency: success is the share of calls a slow backend did not hold up.
-    deadlineMs: 20,
-    cancelAtDeadline: false,
-    focus: 'b0',
-    seed,
-  };
+  return closedLoopScenario(
+    options,
+    'slow-backend',
+    (clients) =>
+      `3 backends at about 4 ms whatever their load, ${clients} calls in flight; b0 answers in 40 ms for the middle third`,
+    {},
+    { latency: { kind: 'lognormal', median: 40, sigma: 0.25 }, label: 'b0 at 40 ms' },
+  );
 }
 
 /**
@@ -395,38 +406,14 @@ export function slowBackendScenario(options?: ScenarioOptions): Scenario {
  * ```
  */
 export function lostCapacityScenario(options?: ScenarioOptions): Scenario {
-  const { clients, durationMs, seed } = closedLoopSizing(options, 16, 3000);
-  return {
-    name: 'lost-capacity',
-    description: `3 backends of 4 workers at about 4 ms, ${clients} calls in flight; b0 keeps 1 worker of 4 for the middle third; the client stalls 20 ms every 500 ms; success is an answer within 20 ms.`,
-    backends: ids(3).map(
-      (id): SimulatedBackend => ({
-        id,
-        latency: FOUR_MS,
-        concurrency: 4,
-        ...(id === 'b0'
-          ? {
-              phases: [
-                {
-                  from: durationMs / 3,
-                  to: (2 * durationMs) / 3,
-                  concurrency: 1,
-                  label: 'b0 at 1 worker',
-                },
-              ],
-            }
-          : {}),
-      }),
-    ),
-    clients,
-    clientStalls: { everyMs: 500, ms: 20 },
-    durationMs,
-    // Half the slow backend's latency: success is the share of calls a slow backend did not hold up.
-    deadlineMs: 20,
-    cancelAtDeadline: false,
-    focus: 'b0',
-    seed,
-  };
+  return closedLoopScenario(
+    options,
+    'lost-capacity',
+    (clients) =>
+      `3 backends of 4 workers at about 4 ms, ${clients} calls in flight; b0 keeps 1 worker of 4 for the middle third`,
+    { concurrency: 4 },
+    { concurrency: 1, label: 'b0 at 1 worker' },
+  );
 }
 
 /** A scenario the simulator ships with, for the API and `npm run simulate`. */
@@ -458,7 +445,7 @@ export interface BuiltInScenario {
  * ```
  */
 export function zoneOutageScenario(options?: ScenarioOptions): Scenario {
-  const { rate, durationMs, seed } = sizing(options, 600, 30_000);
+  const { rate, durationMs, seed } = sizing(options, 'rate', 600, 30_000);
   const outage: BackendPhase = {
     from: durationMs / 3,
     to: (durationMs * 2) / 3,

@@ -76,9 +76,8 @@ export async function simulate(
       : checkDuration('timelineBucketMs', o.timelineBucketMs, { min: 0, minExclusive: true });
   // Refused before the runs when the duration is known (a run ending by `requests` is checked
   // once its length is).
-  if (bucketOption !== undefined && Number.isFinite(sc.durationMs)) {
-    checkBucketCount(sc.durationMs, bucketOption);
-  }
+  const bucketChecked = bucketOption !== undefined && Number.isFinite(sc.durationMs);
+  if (bucketChecked) checkBucketCount(sc.durationMs, bucketOption);
 
   const runs: RawRun[] = [];
   for (const candidate of candidates) runs.push(await runCandidate(sc, candidate, seed));
@@ -89,7 +88,7 @@ export async function simulate(
     ? sc.durationMs
     : Math.max(1, Math.ceil(lastArrival));
   const timelineBucketMs = bucketOption ?? niceBucket(durationMs / 60);
-  checkBucketCount(durationMs, timelineBucketMs);
+  if (!bucketChecked) checkBucketCount(durationMs, timelineBucketMs);
   const windows = windowsOf(sc, durationMs);
   const focus = sc.focus ?? sc.backends.find((b) => b.phases.length > 0)?.id;
   const focusBackend = sc.backends.find((b) => b.id === focus);
@@ -262,9 +261,7 @@ async function runCandidate(
       candidate.pool !== undefined && error.field.split('.')[0]! in candidate.pool
         ? `candidate ${candidate.name}.pool`
         : 'scenario.pool';
-    throw new LoadBalancerConfigError(`${where}.${error.field}`, error.value, error.expected, {
-      cause: error,
-    });
+    throw error.withFieldPrefix(where);
   }
 
   const servers: ServerState[] = sc.backends.map((b) => ({

@@ -21,8 +21,6 @@ const FONT = 'font-family="system-ui, -apple-system, Segoe UI, Helvetica, Arial,
 /** A white outline behind labels drawn over lines, so they stay readable. */
 const HALO = 'paint-order="stroke" stroke="#ffffff" stroke-width="3" stroke-linejoin="round"';
 
-export type { BarChartSpec, LineChartSpec, ReferenceLine } from './types.js';
-
 /** A rendered chart. */
 export interface Chart {
   /** A file-name-friendly name, e.g. `linkerd-latency`. */

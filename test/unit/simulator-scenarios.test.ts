@@ -217,6 +217,35 @@ describe('simulator: built-in scenarios', () => {
     ).rejects.toMatchObject({ field: 'scenario.pool.skew.windowMs' });
   });
 
+  it("simulate() keeps the pool's hint when it names the option under scenario.pool", async () => {
+    const base = { name: 's', backends: [{ id: 'a', latency: 5 }], rate: 200, requests: 50 };
+    const algorithms = simulationCandidates(['round-robin']);
+    const error = await simulate({ ...base, pool: { skew: { windowM: 1000 } } } as never, {
+      algorithms,
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LoadBalancerConfigError);
+    expect(error).toMatchObject({
+      field: 'scenario.pool.skew.windowM',
+      hint: 'Did you mean "windowMs"?',
+    });
+    expect((error as Error).message).toContain('Did you mean "windowMs"?');
+    expect((error as Error).cause).toBeInstanceOf(LoadBalancerConfigError);
+  });
+
+  it('closed-loop scenarios refuse a rate and open-loop ones refuse clients', () => {
+    expect(() => slowBackendScenario({ rate: 10 })).toThrow(
+      expect.objectContaining({ field: 'rate', message: expect.stringContaining('set clients') }),
+    );
+    expect(() => lostCapacityScenario({ clients: 0 })).toThrow(
+      expect.objectContaining({ field: 'clients' }),
+    );
+    expect(() => heavyTailScenario({ clients: 4 })).toThrow(
+      expect.objectContaining({ field: 'clients', message: expect.stringContaining('set rate') }),
+    );
+    expect(lostCapacityScenario({ clients: 4 }).clients).toBe(4);
+    expect(heavyTailScenario({ rate: 50 }).rate).toBe(50);
+  });
+
   it('simulate() refuses a timeline of more than 100,000 buckets', async () => {
     const backends = [{ id: 'a', latency: 5 }];
     const scenario = { name: 's', backends, rate: 200, requests: 50 };
