@@ -13,6 +13,9 @@ import type { RetryBudget } from './retry-budget.js';
 import { type RetryBudgetOptions, toRetryBudget } from './retry-budget.js';
 import { TimeoutQueue } from './timeouts.js';
 
+/** The most `retries` a call takes (the client option, a route's or a resolved target's). */
+export const MAX_RETRIES = 100;
+
 /** The retry, timeout, budget and hedging options of a balanced HTTP client. */
 export interface CallOptions {
   /**
@@ -134,7 +137,7 @@ export function parseCallOptions(
   return {
     clock,
     random,
-    retries: optNumber('retries', o.retries, 2, { min: 0, max: 100, integer: true }),
+    retries: optNumber('retries', o.retries, 2, { min: 0, max: MAX_RETRIES, integer: true }),
     retryOn: new Set(statusList('retryOn', o.retryOn ?? DEFAULT_RETRY_ON)),
     retryMethods: new Set(methodList('retryMethods', o.retryMethods ?? DEFAULT_RETRY_METHODS)),
     idempotencyKeyHeader:

@@ -12,6 +12,8 @@ export class LoadBalancerConfigError extends LoadBalancerError {
   readonly value: unknown;
   /** What was expected instead, in words. */
   readonly expected: string;
+  /** A sentence on what to do, when there is one (`Did you mean "retries"?`). */
+  readonly hint?: string;
 
   /**
    * @param options `cause`: the error that revealed the problem; `hint`: a sentence on what to
@@ -34,6 +36,19 @@ export class LoadBalancerConfigError extends LoadBalancerError {
     this.field = field;
     this.value = kept;
     this.expected = expected;
+    if (options?.hint !== undefined) this.hint = options.hint;
+  }
+
+  /**
+   * The same error with `prefix` put before its field (`scenario.pool` and `skew.windowMs` give
+   * `scenario.pool.skew.windowMs`), for options passed on under another name. Keeps the value,
+   * the expectation and the hint; this error becomes the cause.
+   */
+  withFieldPrefix(prefix: string): LoadBalancerConfigError {
+    return new LoadBalancerConfigError(`${prefix}.${this.field}`, this.value, this.expected, {
+      cause: this,
+      ...(this.hint === undefined ? {} : { hint: this.hint }),
+    });
   }
 }
 

@@ -9,6 +9,7 @@ import {
 import type { Cancel } from '../call/cancel.js';
 import {
   CALL_OPTION_KEYS,
+  MAX_RETRIES,
   optionalMs,
   type ParsedCallOptions,
   parseCallOptions,
@@ -482,7 +483,7 @@ class FetchCall implements CallTransport<Response>, BodyListener {
     if (res.retries !== undefined) {
       this.#retries = checkNumber('resolve().retries', res.retries, {
         min: 0,
-        max: 100,
+        max: MAX_RETRIES,
         integer: true,
       });
     }

@@ -4,7 +4,7 @@
  * @internal
  */
 import { InvalidRequestError } from '../errors/invalid-request-error.js';
-import { isFieldName } from '../http-syntax.js';
+import { isFieldName, isSendableHeaderValue } from '../http-syntax.js';
 
 /**
  * Characters no field value may carry (RFC 9110 §5.5; fetch's "header value", which also trims
@@ -64,44 +64,38 @@ export function checkHeaders(headers: HeadersInit | undefined): void {
 }
 
 /**
- * A header part as fetch reads it (Web IDL `ByteString`: converted to a string, each character
- * at most U+00FF), or undefined when it cannot be one.
+ * A header part converted to a string as fetch converts it (Web IDL `ByteString`), or undefined
+ * when it has no string form. Whether each character fits in a byte is checked by the caller:
+ * a field name is a token, a value {@link isSendableHeaderValue}.
  */
-function byteString(x: unknown): string | undefined {
+function stringForm(x: unknown): string | undefined {
   if (typeof x === 'symbol') return undefined;
-  let s: string;
   try {
-    s = String(x);
+    return String(x);
   } catch {
     return undefined;
   }
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0xff) return undefined;
-  return s;
 }
 
 function checkHeader(rawName: unknown, rawValue: unknown): void {
-  const name = byteString(rawName);
+  const name = stringForm(rawName);
   if (name === undefined || !isFieldName(name)) {
     const shown = typeof rawName === 'string' ? rawName : '(not a string)';
     throw new InvalidRequestError('header-name', shown, describeBadChars(shown, 'is not a token'));
   }
-  const value = byteString(rawValue);
-  if (value === undefined) {
+  const value = stringForm(rawValue);
+  if (value !== undefined && isSendableHeaderValue(value)) return;
+  // Not sendable: a line break or NUL is named; otherwise a character is above U+00FF.
+  const bad = value === undefined ? null : FORBIDDEN_IN_VALUE.exec(value);
+  if (bad === null) {
     throw new InvalidRequestError(
       'header-value',
       name,
       'is not a string of bytes (a character above U+00FF, or a value with no string form)',
     );
   }
-  const bad = FORBIDDEN_IN_VALUE.exec(value);
-  if (bad !== null) {
-    const what = bad[0] === '\0' ? 'a NUL character' : 'a line break (CR or LF)';
-    throw new InvalidRequestError(
-      'header-value',
-      name,
-      `contains ${what} at character ${bad.index}`,
-    );
-  }
+  const what = bad[0] === '\0' ? 'a NUL character' : 'a line break (CR or LF)';
+  throw new InvalidRequestError('header-value', name, `contains ${what} at character ${bad.index}`);
 }
 
 function describeBadChars(text: string, fallback: string): string {

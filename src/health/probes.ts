@@ -1,5 +1,5 @@
 import { LoadBalancerConfigError } from '../errors/config-error.js';
-import type { FetchResponse } from '../fetch/types.js';
+import type { FetchFunction, FetchResponse } from '../fetch/types.js';
 import { isFieldName, isFieldValue } from '../http-syntax.js';
 import type { BackendView } from '../types.js';
 import {
@@ -60,7 +60,7 @@ export interface ProbeRequestInit {
  * `fetch`, undici's `fetch` (whose types TypeScript does not take for the platform's) and test
  * doubles all fit.
  */
-export type ProbeFetch = (input: string, init: ProbeRequestInit) => Promise<FetchResponse>;
+export type ProbeFetch = FetchFunction<ProbeRequestInit, FetchResponse>;
 
 /** Options of {@link httpProbe}. */
 export interface HttpProbeOptions {

@@ -1,7 +1,9 @@
+import { MAX_RETRIES } from '../call/options.js';
 import type { Clock } from '../clock.js';
 import { LoadBalancerConfigError } from '../errors/config-error.js';
 import { NoRouteError } from '../errors/no-route-error.js';
 import type { FetchResolution, FetchTarget } from '../fetch/types.js';
+import { isFieldName, isSendableHeaderValue } from '../http-syntax.js';
 import type { Random } from '../random.js';
 import type { BackendView, Lease, PickContext } from '../types.js';
 import {
@@ -257,10 +259,10 @@ function compileRoute(
   }
   if (action.timeoutMs !== undefined)
     checkDuration(`${where}.timeoutMs`, action.timeoutMs, { min: 0, minExclusive: true });
-  // The balanced fetch takes at most 100 retries (its own `retries` option): refuse more here,
-  // rather than on every call routed here.
+  // The balanced fetch takes at most MAX_RETRIES retries (its own `retries` option): refuse
+  // more here, rather than on every call routed here.
   if (action.retries !== undefined)
-    checkNumber(`${where}.retries`, action.retries, { min: 0, max: 100, integer: true });
+    checkNumber(`${where}.retries`, action.retries, { min: 0, max: MAX_RETRIES, integer: true });
   let strip: string | undefined;
   let add: string | undefined;
   if (action.rewrite !== undefined) {
@@ -292,15 +294,13 @@ function checkPrefix(field: string, value: unknown): string {
   return s.length > 1 ? s.replace(/\/+$/, '') : '';
 }
 
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-
 function checkHeaderChanges(field: string, changes: RouteHeaderChanges): void {
   const c = checkOptions(field, changes, ['remove', 'set', 'add']);
   if (c.remove !== undefined) {
     if (!Array.isArray(c.remove))
       throw new LoadBalancerConfigError(`${field}.remove`, c.remove, 'an array of header names');
     c.remove.forEach((n, i) => {
-      if (typeof n !== 'string' || !HEADER_NAME.test(n)) {
+      if (typeof n !== 'string' || !isFieldName(n)) {
         throw new LoadBalancerConfigError(`${field}.remove[${i}]`, n, 'a valid header name');
       }
     });
@@ -311,11 +311,11 @@ function checkHeaderChanges(field: string, changes: RouteHeaderChanges): void {
     if (!isPlainObject(map))
       throw new LoadBalancerConfigError(`${field}.${key}`, map, 'an object of header values');
     for (const [n, v] of Object.entries(map)) {
-      if (!HEADER_NAME.test(n))
+      if (!isFieldName(n))
         throw new LoadBalancerConfigError(`${field}.${key}`, n, 'a valid header name');
       // Fetch sends header values as bytes (Web IDL ByteString): a character above U+00FF threw
       // a TypeError on every routed call.
-      if (typeof v !== 'string' || /[\r\n\0]/.test(v) || /[\u0100-\uffff]/.test(v)) {
+      if (typeof v !== 'string' || !isSendableHeaderValue(v)) {
         throw new LoadBalancerConfigError(
           `${field}.${key}.${n}`,
           v,
