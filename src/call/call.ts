@@ -5,6 +5,7 @@
  * are thin adapters over it: they translate requests, responses and errors, nothing more.
  * @internal
  */
+import { backoffDelay } from '../backoff.js';
 import { backgroundTimer, type Clock, type TimerHandle } from '../clock.js';
 import { AllAttemptsFailedError, type AttemptRecord } from '../errors/all-attempts-failed-error.js';
 import { LocalFailureError } from '../errors/local-failure-error.js';
@@ -15,7 +16,7 @@ import type { BackendView, FailureKind, Lease, LeaseOutcome, PickContext } from 
 import { Cancel } from './cancel.js';
 import { localCode } from './error-codes.js';
 import type { Hedging } from './hedging.js';
-import { backoffDelay, FinalFailure, type RetryLoop, retryAfterFirst } from './retry.js';
+import { FinalFailure, type RetryLoop, retryAfterFirst } from './retry.js';
 import type { RetryBudget } from './retry-budget.js';
 import type { TimeoutEntry, TimeoutQueue } from './timeouts.js';
 
@@ -280,7 +281,7 @@ function isSuperseded(error: unknown): boolean {
 }
 
 /** The reason an abort rejects with when the signal carries none. */
-export function abortReason(signal: AbortSignal | Cancel): unknown {
+function abortReason(signal: AbortSignal): unknown {
   return signal.reason ?? new DOMException('This operation was aborted', 'AbortError');
 }
 

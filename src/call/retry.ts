@@ -5,7 +5,6 @@
  * @internal
  */
 import pRetry, { AbortError } from 'p-retry';
-import type { Random } from '../random.js';
 
 /** Wraps any thrown value so p-retry neither rewrites non-errors nor applies its TypeError rule. */
 class Boxed extends Error {
@@ -101,15 +100,4 @@ async function retryFrom2<T>(loop: RetryLoop<T>): Promise<T> {
   } catch (error) {
     throw error instanceof Boxed ? error.value : error;
   }
-}
-
-/**
- * The wait before retry `n` (from 1): Envoy's fully jittered exponential back-off, uniform in
- * [0, (2^n - 1) × base), capped at `max` (Envoy router docs, `x-envoy-max-retries`: default base
- * interval 25 ms, maximum 10 × base). Full jitter spreads retries of many clients apart (AWS
- * Architecture Blog, "Exponential Backoff And Jitter", 2015).
- */
-export function backoffDelay(n: number, baseMs: number, maxMs: number, random: Random): number {
-  const ceiling = Math.min(maxMs, (2 ** Math.min(n, 30) - 1) * baseMs);
-  return Math.floor(random() * ceiling);
 }

@@ -30,8 +30,8 @@ export class SessionStoreError extends LoadBalancerError {
   ) {
     super(
       'LB_SESSION_STORE',
-      operation === 'connect'
-        ? `Session store connect failed${target === undefined ? '' : ` (${target})`}: ${detail.timedOut ? `no answer within ${detail.timeoutMs} ms` : describeCause(detail.cause)}. Check that Redis is running and reachable at that address (the url option; rediss:// for TLS), or raise connectTimeoutMs if it is only slow`
+      operation === 'connect' && !detail.timedOut
+        ? `Session store connect failed${target === undefined ? '' : ` (${target})`}: ${describeCause(detail.cause)}. Check that Redis is running and reachable at that address (the url option; rediss:// for TLS), or raise connectTimeoutMs if it is only slow`
         : detail.timedOut
           ? `Session store ${operation} did not answer within ${detail.timeoutMs} ms; the call was balanced without stickiness. Check the store (Redis) latency, or raise storeTimeoutMs`
           : `Session store ${operation} failed (${describeCause(detail.cause)}); the call was balanced without stickiness. Check that the store (Redis) is reachable`,

@@ -10,13 +10,22 @@ export class UnknownBackendError extends LoadBalancerError {
    * @param idOfUrl When `backendId` is the URL of a backend rather than its id: that id.
    */
   constructor(backendId: string, known: readonly string[], idOfUrl?: string) {
-    const list = known.length > 10 ? `${known.slice(0, 10).join(', ')}, ...` : known.join(', ');
     super(
       'LB_UNKNOWN_BACKEND',
       idOfUrl === undefined
-        ? `Unknown backend ${JSON.stringify(backendId)}: pass the id of a backend the pool holds (host:port, plus the base path, unless you gave an id); it holds: ${list || '(none)'}`
+        ? `Unknown backend ${JSON.stringify(backendId)}: pass the id of a backend the pool holds (host:port, plus the base path, unless you gave an id); it holds: ${listIds(known, '(none)')}`
         : `Unknown backend ${JSON.stringify(backendId)}: that is the URL of backend ${JSON.stringify(idOfUrl)}; pool methods take backend ids (host:port, plus the base path, unless you gave an id), not URLs`,
     );
     this.backendId = backendId;
   }
+}
+
+/**
+ * The ids for an error message: the first 10, then `...` when there are more; `none` when there
+ * are none.
+ * @internal
+ */
+export function listIds(ids: readonly string[], none: string): string {
+  if (ids.length === 0) return none;
+  return ids.length > 10 ? `${ids.slice(0, 10).join(', ')}, ...` : ids.join(', ');
 }

@@ -6,6 +6,7 @@
 import { Buffer } from 'node:buffer';
 import type { IOptions as Etcd3Options } from 'etcd3';
 import { EventEmitter } from 'eventemitter3';
+import { backoffDelay } from '../backoff.js';
 import { backgroundTimer, type Clock, systemClock, type TimerHandle } from '../clock.js';
 import { BaseDiscovery } from '../discovery/base-discovery.js';
 import { LoadBalancerConfigError } from '../errors/config-error.js';
@@ -611,9 +612,7 @@ export class EtcdDiscovery extends BaseDiscovery {
    * "required revision has been compacted" exactly when the history is gone.
    */
   async #cancelReason(error: unknown): Promise<EtcdResyncReason> {
-    if (/compact/i.test(String((error as { message?: unknown } | null)?.message ?? ''))) {
-      return 'compacted';
-    }
+    if (isCompacted(error)) return 'compacted';
     try {
       await this.#withTimeout(
         this.#client
@@ -625,9 +624,7 @@ export class EtcdDiscovery extends BaseDiscovery {
       );
       return 'canceled';
     } catch (probe) {
-      return /compact/i.test(String((probe as { message?: unknown } | null)?.message ?? ''))
-        ? 'compacted'
-        : 'canceled';
+      return isCompacted(probe) ? 'compacted' : 'canceled';
     }
   }
 
@@ -637,7 +634,6 @@ export class EtcdDiscovery extends BaseDiscovery {
     let puts = 0;
     let deletes = 0;
     let skipped = 0;
-    let top = this.#revision;
     for (const event of res.events) {
       const revision = parseRevision(event.kv.mod_revision);
       // Already applied (a resumed watch replaying what the read or an earlier response gave).
@@ -647,7 +643,6 @@ export class EtcdDiscovery extends BaseDiscovery {
       }
       if (from === 0) from = revision;
       to = Math.max(to, revision);
-      top = Math.max(top, revision);
       const key = decodeUtf8(event.kv.key);
       if (event.type === 'Delete') {
         deletes++;
@@ -661,7 +656,7 @@ export class EtcdDiscovery extends BaseDiscovery {
     }
     // Every event of one revision comes in one response (etcd's watch guarantee; fragments are
     // not requested), so the set is complete through the highest revision seen.
-    this.#revision = top;
+    this.#revision = Math.max(this.#revision, to);
     if (puts + deletes + skipped === 0) return;
     this.#events.emit('changes', {
       source: this.name,
@@ -732,13 +727,10 @@ export class EtcdDiscovery extends BaseDiscovery {
   }
 
   #nextDelay(): number {
-    const ceiling = Math.min(
-      this.#maxRetryMs,
-      this.#minRetryMs * 2 ** Math.min(this.#failures, 30),
-    );
     this.#failures++;
-    // Full jitter (AWS Architecture Blog, "Exponential Backoff and Jitter"), never below the floor.
-    return Math.max(this.#minRetryMs, Math.floor(this.#random() * ceiling));
+    // Full jitter, never below the floor.
+    const delay = backoffDelay(this.#failures, this.#minRetryMs, this.#maxRetryMs, this.#random);
+    return Math.max(this.#minRetryMs, delay);
   }
 
   #retry(fn: () => void, ms: number): void {
@@ -755,6 +747,11 @@ export class EtcdDiscovery extends BaseDiscovery {
 }
 
 function noop(): void {}
+
+/** Whether etcd refused for compaction ("required revision has been compacted"). */
+function isCompacted(error: unknown): boolean {
+  return /compact/i.test(String((error as { message?: unknown } | null)?.message ?? ''));
+}
 
 const utf8 = new TextDecoder();
 

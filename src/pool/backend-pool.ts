@@ -6,7 +6,7 @@ import { LoadBalancerConfigError } from '../errors/config-error.js';
 import { NoBackendAvailableError, type NoBackendReason } from '../errors/no-backend-error.js';
 import { PoolClosedError } from '../errors/pool-closed-error.js';
 import { SnapshotRestoreError } from '../errors/snapshot-restore-error.js';
-import { UnknownBackendError } from '../errors/unknown-backend-error.js';
+import { listIds, UnknownBackendError } from '../errors/unknown-backend-error.js';
 import { blamesBackend, FAILURE_KINDS, measuresBackend } from '../failure.js';
 import { defaultRandom, type Random } from '../random.js';
 import { redactUrl } from '../redact.js';
@@ -39,7 +39,7 @@ import {
 import { BackendRecord } from './backend-record.js';
 import type { PointDraws } from './draws.js';
 import { checkDecayCalls, type LatencyDecay, observeLatency } from './latency-estimate.js';
-import { idOfUrl, normalizeBackend } from './normalize.js';
+import { idOfUrl, type NormalizedBackend, normalizeBackend } from './normalize.js';
 import { PriorityLoad, tierDraws } from './priority-load.js';
 import {
   type PoolSnapshot,
@@ -436,27 +436,23 @@ export class BackendPool extends EventEmitter<PoolEvents> {
       throw new LoadBalancerConfigError('backends', specs, 'an array of backends');
     try {
       if (o.backends === undefined && plan !== undefined) {
-        plan.backends.forEach((b, i) => {
-          const { zone, ...spec } = b.spec;
-          this.#insert(
-            zone === undefined ? spec : { ...spec, zone },
-            `restore.backends[${i}]`,
-            false,
-          );
-        });
+        // Already normalized (and their ids unique) when the plan was checked.
+        for (const b of plan.backends) {
+          this.#insertNormalized(b.spec, `restore.backends[${b.index}]`, false);
+        }
       } else {
         specs.forEach((spec, i) => {
           this.#insert(spec, `backends[${i}]`, false);
         });
       }
-      const restoring = plan === undefined ? [] : this.#matchRestored(plan);
-      this.#membershipChanged();
-      if (restoring.length > 0) {
+      if (plan !== undefined) {
         const now = this.clock.now();
-        for (const [record, b] of restoring) this.#applyRestored(record, b, now);
-        this.#membershipChanged();
+        for (const [record, b] of this.#matchRestored(plan)) this.#applyRestored(record, b, now);
       }
+      this.#membershipChanged();
     } catch (error) {
+      // Ejections restored before the algorithm refused the membership: no timer outlives it.
+      for (const record of this.#records.values()) this.#clearEjection(record);
       // This pool never comes to life: its algorithm may serve another one.
       attachedAlgorithms.delete(algorithm);
       throw error;
@@ -494,21 +490,20 @@ export class BackendPool extends EventEmitter<PoolEvents> {
    * pool was not given, or one whose URL differs, before anything is applied.
    */
   #matchRestored(plan: RestorePlan): [BackendRecord, RestoredBackend][] {
-    return plan.backends.map((b, i) => {
+    return plan.backends.map((b) => {
       const record = this.#records.get(b.spec.id);
       if (record === undefined) {
-        const known = [...this.#records.keys()];
         throw new SnapshotRestoreError(
           'unknown-backend',
-          `backend ${JSON.stringify(b.spec.id)} is not among the pool's backends (${known.length > 10 ? `${known.slice(0, 10).join(', ')}, ...` : known.join(', ') || 'none'}); restore with the same backends, or leave \`backends\` out to take the snapshot's`,
-          `backends[${i}].id`,
+          `backend ${JSON.stringify(b.spec.id)} is not among the pool's backends (${listIds([...this.#records.keys()], 'none')}); restore with the same backends, or leave \`backends\` out to take the snapshot's`,
+          `backends[${b.index}].id`,
         );
       }
       if (record.url !== b.spec.url) {
         throw new SnapshotRestoreError(
           'mismatch',
           `backend ${JSON.stringify(b.spec.id)} has the URL ${redactUrl(b.spec.url)} in the snapshot and ${redactUrl(record.url)} in the pool`,
-          `backends[${i}].url`,
+          `backends[${b.index}].url`,
         );
       }
       return [record, b];
@@ -834,7 +829,10 @@ export class BackendPool extends EventEmitter<PoolEvents> {
   }
 
   #insert(spec: BackendSpec, field: string, slowStart: boolean): BackendRecord {
-    const n = normalizeBackend(spec, field);
+    return this.#insertNormalized(normalizeBackend(spec, field), field, slowStart);
+  }
+
+  #insertNormalized(n: NormalizedBackend, field: string, slowStart: boolean): BackendRecord {
     if (this.#records.has(n.id)) {
       throw new LoadBalancerConfigError(
         `${field}.id`,

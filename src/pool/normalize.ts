@@ -76,8 +76,8 @@ export function normalizeBackend(spec: BackendSpec, field: string): NormalizedBa
       'a base URL without query or fragment',
     );
   }
-  const path = parsed.pathname.replace(/\/+$/, '');
-  const url = `${parsed.protocol}//${parsed.host}${path}`;
+  const path = basePath(parsed);
+  const url = baseUrl(parsed);
   const weight =
     init.weight === undefined
       ? 1
@@ -111,9 +111,18 @@ export function idOfUrl(
   } catch {
     return undefined;
   }
-  const url = `${parsed.protocol}//${parsed.host}${parsed.pathname.replace(/\/+$/, '')}`;
+  const url = baseUrl(parsed);
   for (const b of backends) if (b.url === url) return b.id;
   return undefined;
+}
+
+/** A backend's URL as the pool keeps it: scheme, host and path, without trailing slashes. */
+function baseUrl(parsed: URL): string {
+  return `${parsed.protocol}//${parsed.host}${basePath(parsed)}`;
+}
+
+function basePath(parsed: URL): string {
+  return parsed.pathname.replace(/\/+$/, '');
 }
 
 /**

@@ -4,7 +4,14 @@ import {
   SnapshotRestoreError,
 } from '../errors/snapshot-restore-error.js';
 import { DEFAULT_CLOCK_SKEW_MS, stampAge } from '../stamps.js';
-import { isPlainObject, MAX_DURATION_MS } from '../validate.js';
+import {
+  checkBoolean,
+  checkDuration,
+  checkNumber,
+  checkOptions,
+  checkString,
+  isPlainObject,
+} from '../validate.js';
 import type { BackendRecord } from './backend-record.js';
 import { type NormalizedBackend, normalizeBackend } from './normalize.js';
 
@@ -128,6 +135,8 @@ export function takeSnapshot(
 
 /** A backend's state to restore, checked. @internal */
 export interface RestoredBackend {
+  /** Its index in the snapshot's `backends`. */
+  readonly index: number;
   readonly spec: NormalizedBackend;
   readonly healthy: boolean;
   readonly draining: boolean;
@@ -141,12 +150,8 @@ export interface RestoredBackend {
 
 /** A snapshot checked through and through, ready to apply. @internal */
 export interface RestorePlan {
-  /** Its age by this process's wall clock (0 within the skew allowance). */
-  readonly ageMs: number;
   /** Backends to restore, in the snapshot's order (those being removed left out). */
   readonly backends: readonly RestoredBackend[];
-  /** Ids of backends that were being removed: not restored, and not unknown either. */
-  readonly removing: ReadonlySet<string>;
 }
 
 const SNAPSHOT_KEYS = ['format', 'version', 'pool', 'takenAt', 'backends'];
@@ -165,46 +170,64 @@ const BACKEND_KEYS = [
   'latency',
 ];
 
+/** The pool option a snapshot is given as: where its fields are named from in config errors. */
+const ROOT = 'restore';
+
 /**
  * Checks every field of `value` and works out what to restore at wall-clock reading `wall`,
  * before anything is applied. Throws {@link SnapshotRestoreError} for anything amiss.
  * @internal
  */
 export function planRestore(value: unknown, wall: number, maxAgeMs: number): RestorePlan {
-  const refuse = (reason: SnapshotRefusalReason, detail: string, field?: string): never => {
+  try {
+    return plan(value, wall, maxAgeMs);
+  } catch (error) {
+    if (!(error instanceof LoadBalancerConfigError)) throw error;
+    // A field is checked by the rules the pool applies to its options (a snapshot's backend
+    // must pass them as `backends` do); the refusal names it from the snapshot's top.
+    const field = error.field === ROOT ? undefined : error.field.slice(ROOT.length + 1);
+    throw new SnapshotRestoreError('malformed', error.message, field, { cause: error });
+  }
+}
+
+function plan(value: unknown, wall: number, maxAgeMs: number): RestorePlan {
+  const refuse = (reason: SnapshotRefusalReason, detail: string, field: string): never => {
     throw new SnapshotRestoreError(reason, detail, field);
   };
-  if (!isPlainObject(value) || value['format'] !== POOL_SNAPSHOT_FORMAT) {
-    refuse(
-      'malformed',
-      `expected an object with format "${POOL_SNAPSHOT_FORMAT}" (what pool.snapshot() returns, after JSON.parse when persisted)`,
-      isPlainObject(value) ? 'format' : undefined,
+  const written = 'what pool.snapshot() returns, after JSON.parse when persisted';
+  if (!isPlainObject(value)) {
+    throw new LoadBalancerConfigError(
+      ROOT,
+      value,
+      `an object with format "${POOL_SNAPSHOT_FORMAT}" (${written})`,
     );
   }
-  const s = value as Record<string, unknown>;
+  if (value['format'] !== POOL_SNAPSHOT_FORMAT) {
+    throw new LoadBalancerConfigError(
+      `${ROOT}.format`,
+      value['format'],
+      `"${POOL_SNAPSHOT_FORMAT}" (${written})`,
+    );
+  }
   // The version first: another version may be laid out differently.
-  if (s['version'] !== POOL_SNAPSHOT_VERSION) {
+  if (value['version'] !== POOL_SNAPSHOT_VERSION) {
     refuse(
       'version',
-      `it is version ${JSON.stringify(s['version'])}, this loadwise reads version ${POOL_SNAPSHOT_VERSION} only`,
+      `it is version ${JSON.stringify(value['version'])}, this loadwise reads version ${POOL_SNAPSHOT_VERSION} only`,
       'version',
     );
   }
-  unknownKeys(s, SNAPSHOT_KEYS, '');
-  if (typeof s['pool'] !== 'string') refuse('malformed', 'expected a string', 'pool');
-  const takenAt = s['takenAt'];
-  if (typeof takenAt !== 'number' || !Number.isFinite(takenAt)) {
-    refuse('malformed', 'expected ms since the Unix epoch', 'takenAt');
-  }
-  const ageMs = stampAge(takenAt as number, wall, DEFAULT_CLOCK_SKEW_MS);
-  if (ageMs === undefined) {
-    refuse(
+  const s = checkOptions(ROOT, value, SNAPSHOT_KEYS);
+  checkString(`${ROOT}.pool`, s['pool'], { nonEmpty: false });
+  const takenAt = checkNumber(`${ROOT}.takenAt`, s['takenAt']);
+  const age = stampAge(takenAt, wall, DEFAULT_CLOCK_SKEW_MS);
+  if (age === undefined) {
+    return refuse(
       'future',
-      `it was taken at ${new Date(takenAt as number).toISOString()}, ${Math.round((takenAt as number) - wall)} ms ahead of this process's wall clock (more than the ${DEFAULT_CLOCK_SKEW_MS} ms allowed for clock skew)`,
+      `it was taken at ${new Date(takenAt).toISOString()}, ${Math.round(takenAt - wall)} ms ahead of this process's wall clock (more than the ${DEFAULT_CLOCK_SKEW_MS} ms allowed for clock skew)`,
       'takenAt',
     );
   }
-  const age = ageMs as number;
   if (age > maxAgeMs) {
     refuse(
       'stale',
@@ -213,120 +236,67 @@ export function planRestore(value: unknown, wall: number, maxAgeMs: number): Res
     );
   }
   const list = s['backends'];
-  if (!Array.isArray(list)) refuse('malformed', 'expected an array', 'backends');
+  if (!Array.isArray(list)) throw new LoadBalancerConfigError(`${ROOT}.backends`, list, 'an array');
   const backends: RestoredBackend[] = [];
-  const removing = new Set<string>();
   const seen = new Set<string>();
-  (list as unknown[]).forEach((raw, i) => {
-    const f = `backends[${i}]`;
-    if (!isPlainObject(raw)) refuse('malformed', 'expected an object', f);
-    const b = raw as Record<string, unknown>;
-    unknownKeys(b, BACKEND_KEYS, `${f}.`);
-    let spec: NormalizedBackend;
-    try {
-      if (typeof b['id'] !== 'string' || b['id'] === '') {
-        throw new LoadBalancerConfigError(`${f}.id`, b['id'], 'a non-empty string');
-      }
-      spec = normalizeBackend(
-        {
-          url: b['url'] as string,
-          id: b['id'],
-          weight: b['weight'] as number,
-          priority: b['priority'] as number,
-          ...(b['zone'] === undefined ? {} : { zone: b['zone'] as string }),
-          ...(b['metadata'] === undefined
-            ? {}
-            : { metadata: b['metadata'] as Record<string, unknown> }),
-        },
-        f,
-      );
-    } catch (error) {
-      // The spec rules are the pool's own: a snapshot's backend must pass them as `backends` do.
-      const field = error instanceof LoadBalancerConfigError ? error.field : f;
-      throw new SnapshotRestoreError(
-        'malformed',
-        error instanceof Error ? error.message : String(error),
-        field,
-        { cause: error },
-      );
+  list.forEach((raw: unknown, index) => {
+    const f = `${ROOT}.backends[${index}]`;
+    if (raw === undefined) throw new LoadBalancerConfigError(f, raw, 'an object');
+    const b = checkOptions(f, raw as Record<string, unknown>, BACKEND_KEYS);
+    const spec = normalizeBackend(
+      {
+        url: b['url'] as string,
+        id: checkString(`${f}.id`, b['id']),
+        // Required here, though a spec may leave them out: a snapshot always writes them.
+        weight: checkNumber(`${f}.weight`, b['weight']),
+        priority: checkNumber(`${f}.priority`, b['priority']),
+        ...(b['zone'] === undefined ? {} : { zone: b['zone'] as string }),
+        ...(b['metadata'] === undefined
+          ? {}
+          : { metadata: b['metadata'] as Record<string, unknown> }),
+      },
+      f,
+    );
+    if (seen.has(spec.id)) {
+      refuse('malformed', `backend id ${JSON.stringify(spec.id)} twice`, `backends[${index}].id`);
     }
-    if (seen.has(spec.id))
-      refuse('malformed', `backend id ${JSON.stringify(spec.id)} twice`, `${f}.id`);
     seen.add(spec.id);
-    const healthy = bool(b, 'healthy', f);
-    const draining = bool(b, 'draining', f);
-    const leaving = bool(b, 'removing', f);
+    const healthy = checkBoolean(`${f}.healthy`, b['healthy']);
+    const draining = checkBoolean(`${f}.draining`, b['draining']);
+    const leaving = checkBoolean(`${f}.removing`, b['removing']);
     let ejection: RestoredBackend['ejection'];
     if (b['ejection'] !== undefined) {
-      const e = object(b['ejection'], `${f}.ejection`, ['remainingMs', 'reason', 'endsOnProbe']);
-      const remainingMs = duration(e['remainingMs'], `${f}.ejection.remainingMs`);
-      if (typeof e['reason'] !== 'string')
-        refuse('malformed', 'expected a string', `${f}.ejection.reason`);
-      const endsOnProbe = bool(e, 'endsOnProbe', `${f}.ejection`);
-      if (remainingMs > age) {
-        ejection = { remainingMs: remainingMs - age, reason: e['reason'] as string, endsOnProbe };
-      }
+      const e = checkOptions(`${f}.ejection`, b['ejection'] as Record<string, unknown>, [
+        'remainingMs',
+        'reason',
+        'endsOnProbe',
+      ]);
+      const remainingMs = checkDuration(`${f}.ejection.remainingMs`, e['remainingMs']);
+      const reason = checkString(`${f}.ejection.reason`, e['reason'], { nonEmpty: false });
+      const endsOnProbe = checkBoolean(`${f}.ejection.endsOnProbe`, e['endsOnProbe']);
+      if (remainingMs > age) ejection = { remainingMs: remainingMs - age, reason, endsOnProbe };
     }
     let slowStartElapsedMs: number | undefined;
     if (b['slowStart'] !== undefined) {
-      const w = object(b['slowStart'], `${f}.slowStart`, ['elapsedMs']);
-      slowStartElapsedMs = duration(w['elapsedMs'], `${f}.slowStart.elapsedMs`) + age;
+      const w = checkOptions(`${f}.slowStart`, b['slowStart'] as Record<string, unknown>, [
+        'elapsedMs',
+      ]);
+      slowStartElapsedMs = checkDuration(`${f}.slowStart.elapsedMs`, w['elapsedMs']) + age;
     }
     let latency: RestoredBackend['latency'];
     if (b['latency'] !== undefined) {
-      const l = object(b['latency'], `${f}.latency`, ['ewmaMs', 'ageMs']);
-      const ewmaMs = l['ewmaMs'];
-      if (typeof ewmaMs !== 'number' || !(ewmaMs >= 0) || ewmaMs === Number.POSITIVE_INFINITY) {
-        refuse('malformed', 'expected a finite number >= 0', `${f}.latency.ewmaMs`);
-      }
+      const l = checkOptions(`${f}.latency`, b['latency'] as Record<string, unknown>, [
+        'ewmaMs',
+        'ageMs',
+      ]);
       latency = {
-        ewmaMs: ewmaMs as number,
-        ageMs: duration(l['ageMs'], `${f}.latency.ageMs`) + age,
+        ewmaMs: checkNumber(`${f}.latency.ewmaMs`, l['ewmaMs'], { min: 0 }),
+        ageMs: checkDuration(`${f}.latency.ageMs`, l['ageMs']) + age,
       };
     }
-    if (leaving) {
-      removing.add(spec.id);
-      return;
-    }
-    backends.push({ spec, healthy, draining, ejection, slowStartElapsedMs, latency });
+    // A backend a remove() was taking out is not restored.
+    if (leaving) return;
+    backends.push({ index, spec, healthy, draining, ejection, slowStartElapsedMs, latency });
   });
-  return { ageMs: age, backends, removing };
-}
-
-function unknownKeys(o: Record<string, unknown>, known: readonly string[], prefix: string): void {
-  for (const key of Object.keys(o)) {
-    if (!known.includes(key)) {
-      throw new SnapshotRestoreError(
-        'malformed',
-        `no such field in a version ${POOL_SNAPSHOT_VERSION} snapshot`,
-        `${prefix}${key}`,
-      );
-    }
-  }
-}
-
-function object(value: unknown, field: string, keys: readonly string[]): Record<string, unknown> {
-  if (!isPlainObject(value))
-    throw new SnapshotRestoreError('malformed', 'expected an object', field);
-  unknownKeys(value, keys, `${field}.`);
-  return value;
-}
-
-function bool(o: Record<string, unknown>, key: string, at: string): boolean {
-  const v = o[key];
-  if (typeof v !== 'boolean') {
-    throw new SnapshotRestoreError('malformed', 'expected true or false', `${at}.${key}`);
-  }
-  return v;
-}
-
-function duration(value: unknown, field: string): number {
-  if (typeof value !== 'number' || !(value >= 0) || value > MAX_DURATION_MS) {
-    throw new SnapshotRestoreError(
-      'malformed',
-      `expected a duration in ms, a finite number >= 0 and <= ${MAX_DURATION_MS}`,
-      field,
-    );
-  }
-  return value;
+  return { backends };
 }

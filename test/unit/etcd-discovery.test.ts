@@ -5,6 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
+import { backoffDelay } from '../../src/backoff.js';
 import { prefixEnd } from '../../src/etcd/etcd-discovery.js';
 import {
   decodeEtcdEndpoint,
@@ -228,6 +229,23 @@ describe('EtcdDiscovery (scripted client)', () => {
     expect(waits.every((w) => w >= 100 && w <= 400)).toBe(true);
     expect(answers).toEqual(['failed', 'failed', 'failed', []]);
     expect(source.watching).toBe(true);
+  });
+
+  it('waits as the fetch retries do (full jitter), never less than minRetryMs', async () => {
+    const { client, clock, source } = setup({ minRetryMs: 100, maxRetryMs: 1000 });
+    client.failRanges = 4;
+    const waits: number[] = [];
+    source.on('list-failed', (e) => waits.push(e.retryInMs));
+    source.start();
+    for (let i = 0; i < 4; i++) {
+      await flush();
+      clock.advance(waits.at(-1)!);
+    }
+    await flush();
+    const random = seededRandom(7);
+    const expected = [1, 2, 3, 4].map((n) => Math.max(100, backoffDelay(n, 100, 1000, random)));
+    expect(waits).toEqual(expected);
+    expect(waits[0]).toBe(100);
   });
 
   it('gives up on a read that hangs after timeoutMs and tries again', async () => {

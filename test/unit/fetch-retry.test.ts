@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RandomPick } from '../../src/algorithms/random-pick.js';
 import { RoundRobin } from '../../src/algorithms/round-robin.js';
-import { backoffDelay } from '../../src/call/retry.js';
+import { backoffDelay } from '../../src/backoff.js';
 import { RetryBudget } from '../../src/call/retry-budget.js';
 import { AllAttemptsFailedError } from '../../src/errors/all-attempts-failed-error.js';
 import { TimeoutError } from '../../src/errors/timeout-error.js';

@@ -357,6 +357,48 @@ describe('restore refusals', () => {
         'backends[3].weight',
       ],
       [
+        'a backend without a weight',
+        edit((s) => {
+          delete s.backends[2]!.weight;
+        }),
+        'malformed',
+        'backends[2].weight',
+      ],
+      [
+        'a weight that is not a number',
+        edit((s) => {
+          s.backends[2]!.weight = '4';
+        }),
+        'malformed',
+        'backends[2].weight',
+      ],
+      [
+        'a backend without a priority',
+        edit((s) => {
+          delete s.backends[1]!.priority;
+        }),
+        'malformed',
+        'backends[1].priority',
+      ],
+      [
+        'a backend that is not an object',
+        edit((s) => {
+          s.backends[1] = null as never;
+        }),
+        'malformed',
+        'backends[1]',
+      ],
+      [
+        'an unknown backend after one being removed',
+        edit((s) => {
+          s.backends[0]!.removing = true;
+          s.backends[4]!.id = 'x.test:80';
+          s.backends[4]!.url = url('x');
+        }),
+        'unknown-backend',
+        'backends[4].id',
+      ],
+      [
         'the same id twice',
         edit((s) => {
           s.backends.push(s.backends[0]!);
@@ -399,6 +441,32 @@ describe('restore refusals', () => {
     // Nothing half-applied: no ejection timer armed, and the algorithm is free for another pool.
     expect(reader.pendingTimers()).toBe(0);
     expect(() => poolOn(reader, { backends: all, algorithm })).not.toThrow();
+  });
+
+  it('names the field and what it should hold', () => {
+    const reader = new ManualClock(T0 + 4400);
+    const restore = edit((s) => {
+      delete s.backends[2]!.weight;
+    });
+    expect(() => poolOn(reader, { backends: all, restore })).toThrow(
+      'Pool snapshot refused (malformed, backends[2].weight): Invalid restore.backends[2].weight: expected a finite number, got undefined.',
+    );
+  });
+
+  it('arms no ejection timer when the algorithm refuses the restored membership', () => {
+    const reader = new ManualClock(T0 + 4400);
+    const inner = new RoundRobin();
+    const algorithm: Algorithm = {
+      name: 'refusing',
+      pick: (candidates) => inner.pick(candidates),
+      onMembershipChange: () => {
+        throw new Error('too many backends');
+      },
+    };
+    expect(() => poolOn(reader, { backends: all, restore: good, algorithm })).toThrow(
+      'too many backends',
+    );
+    expect(reader.pendingTimers()).toBe(0);
   });
 
   it('says what was wrong', () => {
