@@ -96,6 +96,17 @@ export interface AlgorithmEnv {
   readonly random: Random;
   /** Decay time constant of the pool's peak-EWMA latency, in ms. */
   readonly latencyDecayMs: number;
+  /**
+   * How many backends take calls now, over every priority tier, each counted once however many
+   * of the announced snapshots hold it. Kept up to date by the pool (set before
+   * `onEligibleChange`); an environment made by other code may leave it out.
+   */
+  readonly eligibleCount?: number;
+  /**
+   * Calls in flight in the pool now: acquired, not yet released. Kept up to date by the pool; an
+   * environment made by other code may leave it out.
+   */
+  readonly inFlight?: number;
 }
 
 /** Details an algorithm may give to `pool.explain()`. */

@@ -1,8 +1,10 @@
 import { LoadBalancerConfigError } from '../errors/config-error.js';
 import {
+  checkFleetPosition,
+  checkSpanFields,
   type FleetPosition,
   fleetOffset,
-  MAX_FLEET_SIZE,
+  ringOf,
   type SubsetPlacement,
   sliceOf,
   subsetHash,
@@ -14,13 +16,7 @@ import type {
   BackendView,
   PickContext,
 } from '../types.js';
-import {
-  checkFunction,
-  checkNumber,
-  checkOneOf,
-  checkOptions,
-  isPlainObject,
-} from '../validate.js';
+import { checkFunction, checkNumber, checkOptions, isPlainObject } from '../validate.js';
 import { PowerOfTwoChoices } from './power-of-two-choices.js';
 import { snapshotHolding, snapshotIndex } from './shared.js';
 
@@ -135,17 +131,20 @@ export class DeterministicSubset implements Algorithm {
   #members: readonly BackendView[] = [];
   /** Ring order of the members, by priority tier (`-1`: every tier), built on membership change. */
   #rings = new Map<number, readonly BackendView[]>();
-  /** The pool's eligible snapshots, one per priority tier that takes calls. */
+  /**
+   * The pool's eligible snapshots: one per priority tier that takes calls, or with zone-aware
+   * routing one per zone of a tier (and the whole tier too).
+   */
   #snapshots: readonly (readonly BackendView[])[] | undefined;
   /**
-   * For each snapshot, the eligible members of its tier's (possibly widened) subset, handed to
-   * the inner algorithm as its snapshots.
+   * For each snapshot, its members in its tier's (possibly widened) subset, handed to the inner
+   * algorithm as its snapshots; the first is what `active()` reports.
    */
   #actives: readonly (readonly BackendView[])[] = [];
-  /** The eligible members of the first tier's subset (what `active()` reports). */
-  #active: readonly BackendView[] = [];
-  /** The members of the subset (all states), as the inner algorithm knows them. */
+  /** The members of the subset (all states), each once, as the inner algorithm knows them. */
   #subset: readonly BackendView[] = [];
+  /** How many backends the inner algorithm may pick among: the distinct members of `#actives`. */
+  #eligibleCount = 0;
   #subsetSize = 0;
   #ringSize = 0;
   #widened = false;
@@ -180,17 +179,13 @@ export class DeterministicSubset implements Algorithm {
       o.minEligibleShare === undefined
         ? 0.5
         : checkNumber('minEligibleShare', o.minEligibleShare, { min: 0, max: 1 });
-    if (o.offset === undefined) this.#offset = 0;
-    else if (typeof o.offset === 'string') this.#offset = fleetOffset(o.offset);
-    else {
-      const offset = checkNumber('offset', o.offset, { min: 0, max: 1 });
-      if (offset === 1) {
-        throw new LoadBalancerConfigError('offset', offset, 'a fraction in [0, 1), or a name');
-      }
-      this.#offset = offset;
-    }
-    this.placement =
-      o.placement === undefined ? 'even' : checkOneOf('placement', o.placement, ['even', 'stable']);
+    const named = typeof o.offset === 'string';
+    const span = checkSpanFields(
+      { offset: named ? undefined : o.offset, placement: o.placement },
+      'a fraction in [0, 1), or a name',
+    );
+    this.#offset = named ? fleetOffset(o.offset as string) : (span.offset ?? 0);
+    this.placement = span.placement ?? 'even';
     if (o.fleet !== undefined) {
       if (o.clientIndex !== undefined || o.clientCount !== undefined) {
         throw new LoadBalancerConfigError(
@@ -200,10 +195,14 @@ export class DeterministicSubset implements Algorithm {
         );
       }
       this.#fleet = checkFunction<() => FleetPosition>('fleet', o.fleet);
-      this.#position = checkPosition('fleet()', this.#fleet());
+      this.#position = checkFleetPosition('fleet()', this.#fleet());
     } else {
       this.#fleet = undefined;
-      this.#position = checkPosition('', { index: o.clientIndex, count: o.clientCount });
+      this.#position = checkFleetPosition(
+        '',
+        { index: o.clientIndex, count: o.clientCount },
+        { index: 'clientIndex', count: 'clientCount' },
+      );
     }
   }
 
@@ -221,7 +220,7 @@ export class DeterministicSubset implements Algorithm {
   /** The ids the inner algorithm picks among now (the subset's routable members, or more when widened). */
   active(): readonly string[] {
     this.#settle();
-    return this.#active.map((b) => b.id);
+    return (this.#actives[0] ?? []).map((b) => b.id);
   }
 
   /** Whether the subset is widened now because too few of its members can take calls. */
@@ -237,7 +236,7 @@ export class DeterministicSubset implements Algorithm {
    */
   refresh(): void {
     if (this.#fleet === undefined) return;
-    const next = checkPosition('fleet()', this.#fleet());
+    const next = checkFleetPosition('fleet()', this.#fleet());
     if (next.index === this.#position.index && next.count === this.#position.count) return;
     this.#position = next;
     this.#membersDirty = true;
@@ -245,7 +244,17 @@ export class DeterministicSubset implements Algorithm {
   }
 
   attach(env: AlgorithmEnv): void {
-    this.inner.attach?.(env);
+    // The pool's environment, except that the backends taking calls are those of the subset.
+    this.inner.attach?.(
+      Object.create(env, {
+        eligibleCount: {
+          get: (): number => {
+            this.#settle();
+            return this.#eligibleCount;
+          },
+        },
+      }) as AlgorithmEnv,
+    );
   }
 
   onMembershipChange(members: readonly BackendView[]): void {
@@ -269,76 +278,82 @@ export class DeterministicSubset implements Algorithm {
   #settle(): void {
     if (!this.#dirty || this.#snapshots === undefined) return;
     this.#dirty = false;
-    const snapshots = this.#snapshots;
+    // Each priority tier has a ring of its own members, and this client its slice of it. The
+    // pool may announce several arrays of one tier (its zones, and the whole tier beside them):
+    // each gets the members of its tier's subset that it holds.
+    const tiers = new Map<number, ReadonlySet<BackendView>>();
+    const subset: BackendView[] = [];
+    const listed = new Set<BackendView>();
+    const list = (members: readonly BackendView[]): void => {
+      for (const b of members) {
+        if (listed.has(b)) continue;
+        listed.add(b);
+        subset.push(b);
+      }
+    };
     const actives: (readonly BackendView[])[] = [];
-    const subsets: BackendView[] = [];
+    const taking = new Set<BackendView>();
     let widened = false;
     let fallback = false;
-    // Each tier that takes calls has a ring of its own members, and this client its slice of it.
-    for (let k = 0; k < snapshots.length; k++) {
-      const tier = this.#settleTier(snapshots[k]!, k === 0);
-      actives.push(tier.active);
-      for (const b of tier.members) subsets.push(b);
-      widened ||= tier.widened;
-      fallback ||= tier.fallback;
+    for (const candidates of this.#snapshots) {
+      const key = tierOf(candidates);
+      let inSubset = tiers.get(key);
+      if (inSubset === undefined) {
+        const tier = this.#settleTier(key, tiers.size === 0);
+        inSubset = new Set(tier.members);
+        tiers.set(key, inSubset);
+        list(tier.members);
+        widened ||= tier.widened;
+      }
+      let active: readonly BackendView[] = candidates.filter((b) => inSubset.has(b));
+      if (active.length === 0 && candidates.length > 0) {
+        // Nothing of the subset can take calls here (a zone the slice misses, a tier the ring
+        // does not cover): never route to nothing while the pool has candidates.
+        fallback = true;
+        active = candidates;
+        list(candidates);
+      }
+      for (const b of active) taking.add(b);
+      actives.push(active);
     }
     this.#widened = widened;
     this.#fallback = fallback;
-    if (this.#membersDirty || !sameMembers(subsets, this.#subset)) {
-      this.#subset = subsets;
+    this.#eligibleCount = taking.size;
+    if (this.#membersDirty || !sameMembers(subset, this.#subset)) {
+      this.#subset = subset;
       this.#membersDirty = false;
-      this.inner.onMembershipChange?.(subsets);
+      this.inner.onMembershipChange?.(subset);
     }
     this.#actives = actives;
-    this.#active = actives[0] ?? [];
     this.inner.onEligibleChange?.(actives);
   }
 
-  /** The subset of one tier's snapshot: its members (widened if need be) and their eligible part. */
-  #settleTier(
-    candidates: readonly BackendView[],
-    first: boolean,
-  ): {
-    members: readonly BackendView[];
-    active: BackendView[];
-    widened: boolean;
-    fallback: boolean;
-  } {
-    const ring = this.#ringFor(candidates);
-    const slice = sliceOf(ring, this.#position, this.size, {
+  /** The subset of one priority tier (`-1`: every tier): its slice, widened if need be. */
+  #settleTier(tier: number, first: boolean): { members: readonly BackendView[]; widened: boolean } {
+    const ring = this.#ringOf(tier);
+    const members = sliceOf(ring, this.#position, this.size, {
       offset: this.#offset,
       placement: this.placement,
     });
+    const size = members.length;
     if (first) {
       this.#ringSize = ring.length;
-      this.#subsetSize = slice.length;
+      this.#subsetSize = size;
     }
     let eligible = 0;
-    for (const b of slice) if (b.eligible) eligible++;
-    let members = slice;
-    let widened = false;
-    if (slice.length > 0 && eligible < Math.ceil(this.#minEligibleShare * slice.length)) {
-      // Too few left to carry this client's share: walk on along the ring from the slice's end
-      // until the subset holds as many routable backends as its size (or the ring ends).
-      const start = ring.indexOf(slice[0]!);
-      members = [...slice];
-      for (let i = slice.length; i < ring.length && eligible < slice.length; i++) {
-        const b = ring[(start + i) % ring.length]!;
-        members.push(b);
-        if (b.eligible) eligible++;
-      }
-      widened = members.length > slice.length;
+    for (const b of members) if (b.eligible) eligible++;
+    if (size === 0 || eligible >= Math.ceil(this.#minEligibleShare * size)) {
+      return { members, widened: false };
     }
-    const inSubset = new Set(members);
-    let active = candidates.filter((b) => inSubset.has(b));
-    // Nothing of the subset can take calls (a tier the ring does not cover): never route to
-    // nothing while the pool has candidates.
-    const fallback = active.length === 0 && candidates.length > 0;
-    if (fallback) {
-      active = [...candidates];
-      members = [...candidates];
+    // Too few left to carry this client's share: walk on along the ring from the slice's end
+    // until the subset holds as many routable backends as its size (or the ring ends).
+    const start = ring.indexOf(members[0]!);
+    for (let i = size; i < ring.length && eligible < size; i++) {
+      const b = ring[(start + i) % ring.length]!;
+      members.push(b);
+      if (b.eligible) eligible++;
     }
-    return { members, active, widened, fallback };
+    return { members, widened: members.length > size };
   }
 
   pick(candidates: readonly BackendView[], ctx: PickContext): BackendView | undefined {
@@ -357,14 +372,18 @@ export class DeterministicSubset implements Algorithm {
   /** The untried members of the subset of the tier a retry's candidates come from. */
   #retryKept(candidates: readonly BackendView[]): BackendView[] {
     const k = snapshotHolding(candidates, this.#snapshots);
-    const active = k < 0 ? this.#active : (this.#actives[k] ?? this.#active);
-    return active.filter((b) => b.eligible);
+    return this.#activeAt(k).filter((b) => b.eligible);
+  }
+
+  /** The active members of snapshot `k`, or of the first snapshot when `k` names none. */
+  #activeAt(k: number): readonly BackendView[] {
+    return (k < 0 ? undefined : this.#actives[k]) ?? this.#actives[0] ?? [];
   }
 
   explain(candidates: readonly BackendView[], ctx: PickContext): AlgorithmExplanation {
     this.#settle();
     const k = snapshotIndex(candidates, this.#snapshots);
-    const active = k >= 0 ? (this.#actives[k] ?? this.#active) : this.#retryKept(candidates);
+    const active = k >= 0 ? this.#activeAt(k) : this.#retryKept(candidates);
     const list = active.length > 0 ? active : candidates;
     const e = this.inner.explain?.(list, ctx);
     const { index, count } = this.#position;
@@ -389,26 +408,18 @@ export class DeterministicSubset implements Algorithm {
     this.inner.onRelease?.(backend);
   }
 
-  /**
-   * The ring of the candidates' priority tier (the pool routes within one tier while any tier
-   * has a healthy backend), or of every member when the candidates span tiers.
-   */
-  #ringFor(candidates: readonly BackendView[]): readonly BackendView[] {
-    let tier = candidates.length > 0 ? candidates[0]!.priority : -1;
-    for (const b of candidates) {
-      if (b.priority !== tier) {
-        tier = -1;
-        break;
-      }
-    }
+  /** The ring of priority tier `tier`'s members, or of every member for `-1`. */
+  #ringOf(tier: number): readonly BackendView[] {
     let ring = this.#rings.get(tier);
     if (ring === undefined) {
       if (this.#rings.size === 0) this.#pruneHashes();
       const members =
         tier === -1 ? this.#members : this.#members.filter((b) => b.priority === tier);
-      const keyed = members.map((b) => ({ b, h: this.#hashOf(b.id) }));
-      keyed.sort((x, y) => x.h - y.h || (x.b.id < y.b.id ? -1 : x.b.id > y.b.id ? 1 : 0));
-      ring = keyed.map((k) => k.b);
+      ring = ringOf(
+        members,
+        (b) => b.id,
+        (id) => this.#hashOf(id),
+      );
       this.#rings.set(tier, ring);
     }
     return ring;
@@ -431,21 +442,18 @@ export class DeterministicSubset implements Algorithm {
   }
 }
 
+/**
+ * The priority tier of an announced array (the pool routes within one tier while any tier has a
+ * healthy backend), or `-1` when its backends span tiers.
+ */
+function tierOf(candidates: readonly BackendView[]): number {
+  const tier = candidates.length > 0 ? candidates[0]!.priority : -1;
+  for (const b of candidates) if (b.priority !== tier) return -1;
+  return tier;
+}
+
 function sameMembers(a: readonly BackendView[], b: readonly BackendView[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
-}
-
-function checkPosition(field: string, value: unknown): FleetPosition {
-  const p = value as { index?: unknown; count?: unknown } | null;
-  const name = (k: string): string => (field === '' ? k : `${field}.${k}`);
-  const indexName = field === '' ? 'clientIndex' : name('index');
-  const countName = field === '' ? 'clientCount' : name('count');
-  if (typeof p !== 'object' || p === null) {
-    throw new LoadBalancerConfigError(field, value, '{ index, count }');
-  }
-  const count = checkNumber(countName, p.count, { min: 1, max: MAX_FLEET_SIZE, integer: true });
-  const index = checkNumber(indexName, p.index, { min: 0, max: count - 1, integer: true });
-  return { index, count };
 }

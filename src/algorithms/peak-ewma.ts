@@ -98,10 +98,6 @@ export class PeakEwma implements Algorithm {
   #env: AlgorithmEnv | undefined;
   readonly #all: boolean;
   readonly #relative: boolean;
-  /** Calls in flight in the pool, from the acquire and release hooks. */
-  #inFlight = 0;
-  /** Eligible backends in the pool's current snapshot (0 until the pool announces one). */
-  #eligible = 0;
 
   constructor(options: PeakEwmaOptions = {}) {
     const o = checkOptions('PeakEwmaOptions', options, ['choices', 'cost']);
@@ -117,40 +113,32 @@ export class PeakEwma implements Algorithm {
     this.#env = env;
   }
 
-  onEligibleChange(snapshots: readonly (readonly BackendView[])[]): void {
-    // The mean is taken over every backend taking calls, whichever priority tier it is in.
-    let n = 0;
-    for (const s of snapshots) n += s.length;
-    this.#eligible = n;
-  }
-
-  onAcquire(): void {
-    this.#inFlight++;
-  }
-
-  onRelease(): void {
-    this.#inFlight--;
-  }
-
   /**
-   * The mean term of the cost: calls in flight in the pool per eligible backend (the pool's
-   * snapshot, else `n`), or 0 for Finagle's cost.
+   * The mean term of the cost, or 0 for Finagle's cost: the pool's calls in flight per backend
+   * taking calls, over every priority tier. An environment without the pool's counts (made by
+   * other code) gives the mean in flight of `candidates` instead.
    */
-  #mean(n: number): number {
+  #mean(env: AlgorithmEnv, candidates: readonly BackendView[]): number {
     if (!this.#relative) return 0;
-    return this.#inFlight / Math.max(this.#eligible > 0 ? this.#eligible : n, 1);
+    const inFlight = env.inFlight;
+    const eligible = env.eligibleCount;
+    if (inFlight !== undefined && eligible !== undefined) return inFlight / Math.max(eligible, 1);
+    let sum = 0;
+    for (const b of candidates) sum += b.inFlight;
+    return sum / Math.max(candidates.length, 1);
   }
 
   /** The cost the algorithm compares, at clock reading `now`. */
   cost(b: BackendView, now: number): number {
-    return costAt(b, now, requireEnv(this.#env, this.name).latencyDecayMs, this.#mean(1));
+    const env = requireEnv(this.#env, this.name);
+    return costAt(b, now, env.latencyDecayMs, this.#mean(env, [b]));
   }
 
   pick(candidates: readonly BackendView[]): BackendView | undefined {
     const n = candidates.length;
     if (n === 1) return candidates[0];
     const env = requireEnv(this.#env, this.name);
-    const mean = this.#mean(n);
+    const mean = this.#mean(env, candidates);
     if (this.#all) {
       const now = env.clock.now();
       // Start at a random position so ties do not always favour the first backend.
@@ -181,18 +169,21 @@ export class PeakEwma implements Algorithm {
   }
 
   explain(candidates: readonly BackendView[]): AlgorithmExplanation {
-    const now = requireEnv(this.#env, this.name).clock.now();
+    const env = requireEnv(this.#env, this.name);
+    const now = env.clock.now();
+    const mean = this.#mean(env, candidates);
+    const cost = (b: BackendView): number => costAt(b, now, env.latencyDecayMs, mean);
     const costs = candidates
       .slice(0, 8)
-      .map((b) => `${b.id}=${round(this.cost(b, now))}`)
+      .map((b) => `${b.id}=${round(cost(b))}`)
       .join(', ');
     let cheapest: BackendView | undefined;
     if (this.#all) {
       for (const b of candidates)
-        if (cheapest === undefined || this.cost(b, now) < this.cost(cheapest, now)) cheapest = b;
+        if (cheapest === undefined || cost(b) < cost(cheapest)) cheapest = b;
     }
     const load = this.#relative
-      ? `((in-flight + 1) / weight + ${round(this.#mean(candidates.length))} in flight per backend)`
+      ? `((in-flight + 1) / weight + ${round(mean)} in flight per backend)`
       : '(in-flight + 1) / weight';
     return {
       wouldPick: candidates.length === 1 ? candidates[0] : cheapest,

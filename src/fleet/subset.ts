@@ -46,13 +46,27 @@ export interface FleetPosition {
  */
 export function subsetRing(ids: readonly string[]): string[] {
   checkIds('ids', ids);
-  return ringOf(ids);
+  return ringOf(ids, idItself);
 }
 
-function ringOf(ids: readonly string[]): string[] {
-  const keyed = ids.map((id) => ({ id, h: subsetHash(id) }));
+const idItself = (id: string): string => id;
+
+/**
+ * `items` in ring order: by `hashOf` their id (a cache of {@link subsetHash} may stand in for
+ * it), ties by id.
+ * @internal
+ */
+export function ringOf<T>(
+  items: readonly T[],
+  idOf: (item: T) => string,
+  hashOf: (id: string) => number = subsetHash,
+): T[] {
+  const keyed = items.map((item) => {
+    const id = idOf(item);
+    return { item, id, h: hashOf(id) };
+  });
   keyed.sort((a, b) => a.h - b.h || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  return keyed.map((k) => k.id);
+  return keyed.map((k) => k.item);
 }
 
 /** The ring key of a backend id: MurmurHash3 (x86, 32-bit, seed 0) of its UTF-8 bytes. */
@@ -224,7 +238,7 @@ export function deterministicSubset(
   checkIds('ids', ids);
   const p = checkFleetPosition('position', position);
   checkNumber('size', size, { min: 1, integer: true });
-  return sliceOf(ringOf(ids), p, size, checkSpanOptions(options));
+  return sliceOf(ringOf(ids, idItself), p, size, checkSpanOptions(options));
 }
 
 /**
@@ -264,10 +278,19 @@ function checkCount(field: string, count: unknown): number {
   return checkNumber(field, count, { min: 1, max: MAX_FLEET_SIZE, integer: true });
 }
 
-/** Checks a fleet position: `count` clients (at most {@link MAX_FLEET_SIZE}), `index` among them. */
-export function checkFleetPosition(field: string, value: unknown): FleetPosition {
+/**
+ * Checks a fleet position: `count` clients (at most {@link MAX_FLEET_SIZE}), `index` among them.
+ * Errors name `field.index` and `field.count` (`index` and `count` for an empty `field`), or the
+ * option names given as `names`.
+ */
+export function checkFleetPosition(
+  field: string,
+  value: unknown,
+  names?: { readonly index: string; readonly count: string },
+): FleetPosition {
   const p = value as { index?: unknown; count?: unknown } | null;
-  const name = (k: string): string => (field === '' ? k : `${field}.${k}`);
+  const name = (k: 'index' | 'count'): string =>
+    names !== undefined ? names[k] : field === '' ? k : `${field}.${k}`;
   if (typeof p !== 'object' || p === null) {
     throw new LoadBalancerConfigError(field, value, '{ index, count }');
   }
@@ -281,10 +304,22 @@ function checkSpanOptions(options: unknown): SubsetSpanOptions {
     'offset',
     'placement',
   ]);
+  return checkSpanFields(o);
+}
+
+/**
+ * Checks the `offset` (a fraction in `[0, 1)`) and `placement` of span options already checked
+ * for unknown keys; `offsetExpected` is what an offset of 1 is told it should have been.
+ * @internal
+ */
+export function checkSpanFields(
+  o: { readonly offset?: unknown; readonly placement?: unknown },
+  offsetExpected = 'a fraction in [0, 1)',
+): SubsetSpanOptions {
   const out: { offset?: number; placement?: SubsetPlacement } = {};
   if (o.offset !== undefined) {
     const offset = checkNumber('offset', o.offset, { min: 0, max: 1 });
-    if (offset === 1) throw new LoadBalancerConfigError('offset', offset, 'a fraction in [0, 1)');
+    if (offset === 1) throw new LoadBalancerConfigError('offset', offset, offsetExpected);
     out.offset = offset;
   }
   if (o.placement !== undefined)

@@ -38,7 +38,12 @@ import {
 } from '../validate.js';
 import { BackendRecord } from './backend-record.js';
 import type { PointDraws } from './draws.js';
-import { checkDecayCalls, type LatencyDecay, observeLatency } from './latency-estimate.js';
+import {
+  checkDecayCalls,
+  type LatencyDecay,
+  latencyDecay,
+  observeLatency,
+} from './latency-estimate.js';
 import { idOfUrl, type NormalizedBackend, normalizeBackend } from './normalize.js';
 import { PriorityLoad, tierDraws } from './priority-load.js';
 import {
@@ -335,6 +340,14 @@ export class BackendPool extends EventEmitter<PoolEvents> {
   readonly #slowStartAggression: number;
   readonly #latencyDecayMs: number;
   readonly #latencyDecay: LatencyDecay;
+  /** What the algorithm is lent; the pool keeps its counts up to date. */
+  readonly #env: {
+    readonly clock: Clock;
+    readonly random: Random;
+    readonly latencyDecayMs: number;
+    eligibleCount: number;
+    inFlight: number;
+  };
   readonly #drainGraceMs: number;
   readonly #skew: Required<SkewOptions> | undefined;
   readonly #zoneRules: ZoneRules | undefined;
@@ -388,10 +401,10 @@ export class BackendPool extends EventEmitter<PoolEvents> {
       min: 0,
       minExclusive: true,
     });
-    this.#latencyDecay = {
-      ms: this.#latencyDecayMs,
-      calls: checkDecayCalls(o.latencyDecayCalls, 300),
-    };
+    this.#latencyDecay = latencyDecay(
+      this.#latencyDecayMs,
+      checkDecayCalls(o.latencyDecayCalls, 300),
+    );
     this.#drainGraceMs = optDuration('drainGraceMs', o.drainGraceMs, 30_000, { min: 0 });
     this.#skew = parseSkew(o.skew);
     this.#zoneRules = parseZoneAware(o.zoneAware);
@@ -425,11 +438,14 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     }
     attachedAlgorithms.add(algorithm);
     this.algorithm = algorithm;
-    algorithm.attach?.({
+    this.#env = {
       clock: this.clock,
       random: this.random,
       latencyDecayMs: this.#latencyDecayMs,
-    });
+      eligibleCount: 0,
+      inFlight: 0,
+    };
+    algorithm.attach?.(this.#env);
 
     const specs = o.backends ?? [];
     if (!Array.isArray(specs))
@@ -547,6 +563,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
   acquire(ctx?: PickContext): Lease {
     const record = this.#pick(ctx);
     record.inFlight++;
+    this.#env.inFlight++;
     record.requests++;
     record.windowRequests++;
     this.algorithm.onAcquire?.(record);
@@ -670,6 +687,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
   ): void {
     const o: LeaseOutcome = outcome ?? OK_OUTCOME;
     record.inFlight--;
+    this.#env.inFlight--;
     const now = at ?? this.clock.now();
     const latency = o.latencyMs ?? now - acquiredAt;
     if (blamesBackend(o.failure) && !o.ok) record.failures++;
@@ -1274,6 +1292,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     for (const r of this.#members) r.eligible = false;
     for (const r of candidates) r.eligible = true;
     this.#candidates = candidates;
+    this.#env.eligibleCount = candidates.length;
     const previousRoute = this.#route;
     const route = ZoneRouting.compute(load, this.#members, this.#zoneRules);
     this.#route = route;

@@ -1,5 +1,4 @@
 import { LoadBalancerConfigError } from '../errors/config-error.js';
-import { checkNumber } from '../validate.js';
 
 /** How a backend's latency estimate comes down after a peak. @internal */
 export interface LatencyDecay {
@@ -10,6 +9,16 @@ export interface LatencyDecay {
    * `Infinity` leaves the decay to time alone, as in Finagle.
    */
   readonly calls: number;
+  /**
+   * The most weight the estimate keeps against a successful call's sample: e^(−1/calls), 1 for
+   * `Infinity`.
+   */
+  readonly callKeep: number;
+}
+
+/** The decay of a pool's latency estimates, with its per-call weight computed once. @internal */
+export function latencyDecay(ms: number, calls: number): LatencyDecay {
+  return { ms, calls, callKeep: Math.exp(-1 / calls) };
 }
 
 /** The pool's mutable latency fields of one backend. @internal */
@@ -43,7 +52,7 @@ export function observeLatency(
     r.latencyEwma = rtt;
   } else {
     let w = Math.exp(-Math.max(now - r.latencyStamp, 0) / decay.ms);
-    if (ok) w = Math.min(w, Math.exp(-1 / decay.calls));
+    if (ok) w = Math.min(w, decay.callKeep);
     r.latencyEwma = r.latencyEwma * w + rtt * (1 - w);
   }
   r.latencyStamp = now;
@@ -60,5 +69,5 @@ export function checkDecayCalls(value: unknown, fallback: number): number {
       'an integer >= 1, or Infinity for a decay with time only',
     );
   }
-  return checkNumber('latencyDecayCalls', value, { min: 1, integer: true });
+  return value;
 }

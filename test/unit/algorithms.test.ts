@@ -447,6 +447,45 @@ describe('PeakEwma', () => {
     for (let i = 0; i < 20; i++) expect(algorithm.pick(pool.eligible())!.id).toBe(idOf('c'));
   });
 
+  // With zone-aware routing on part of the calls, the pool announces the whole tier and each of
+  // its zones: every backend is in two of the arrays, but counts once in the mean.
+  it('takes the mean in flight over the backends, once each, when zones share a tier', () => {
+    const backends = ['a', 'b', 'c'].flatMap((zone) =>
+      [0, 1, 2, 3].map((i) => ({ url: url(`${zone}${i}`), zone })),
+    );
+    const means: number[] = [];
+    for (const zoneAware of [false, { localZone: 'a', routingEnabled: 0.5 }] as const) {
+      const algorithm = new PeakEwma();
+      const { pool, clock } = testPool(backends, {
+        algorithm,
+        zoneAware,
+        random: seededRandom(42),
+      });
+      sample(pool, 'a0', 10);
+      hold(pool, 'b1', 4);
+      hold(pool, 'c2', 2);
+      // An idle backend costs latency × (1 + mean): 6 calls over 12 backends.
+      means.push(algorithm.cost(pool.get(idOf('a0'))!, clock.now()) / 10 - 1);
+      expect(pool.explain().note).toContain('+ 0.5 in flight per backend');
+    }
+    expect(means[0]).toBeCloseTo(0.5, 9);
+    expect(means[1]).toBeCloseTo(0.5, 9);
+  });
+
+  it("works attached by other code, without the pool's counts: the mean of the candidates", () => {
+    const { pool, clock } = testPool(['a', 'b', 'c'].map(url));
+    sample(pool, 'a', 10);
+    sample(pool, 'b', 10);
+    hold(pool, 'a', 3);
+    const algorithm = new PeakEwma({ choices: 'all' });
+    algorithm.attach({ clock, random: seededRandom(1), latencyDecayMs: 10_000 });
+    const candidates = pool.backends().slice(0, 2);
+    // 3 calls over the 2 candidates: a costs 10 × (4 + 1.5), b 10 × (1 + 1.5).
+    expect(algorithm.pick(candidates)!.id).toBe(idOf('b'));
+    expect(algorithm.explain(candidates).note).toContain('1.5 in flight per backend');
+    expect(algorithm.explain(candidates).wouldPick!.id).toBe(idOf('b'));
+  });
+
   it.each([{ choices: 3 }, { choices: '2' }, { decay: 1 }, { cost: 'peak' }, { cost: 1 }])(
     'rejects %o',
     (options) => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { LoadBalancerConfigError } from '../../src/errors/config-error.js';
-import { type LatencyDecay, observeLatency } from '../../src/pool/latency-estimate.js';
+import { latencyDecay, observeLatency } from '../../src/pool/latency-estimate.js';
 import { seededRandom } from '../../src/testing/index.js';
 import { idOf, testPool, url } from '../support/pools.js';
 
@@ -57,10 +57,18 @@ describe('latency estimate: one sample', () => {
     },
   ])('$name', ({ before, dt, rtt, ok, calls, after }) => {
     const r = { latencyEwma: before, latencyStamp: 1000 };
-    const decay: LatencyDecay = { ms: TAU, calls };
+    const decay = latencyDecay(TAU, calls);
     observeLatency(r, rtt, 1000 + dt, ok, decay);
     expect(r.latencyEwma).toBeCloseTo(after, 9);
     expect(r.latencyStamp).toBe(1000 + dt);
+  });
+});
+
+describe('latency decay', () => {
+  it('keeps at most e^(-1/calls) of the estimate per successful call, all of it for Infinity', () => {
+    expect(latencyDecay(TAU, 100).callKeep).toBe(Math.exp(-1 / 100));
+    expect(latencyDecay(TAU, 1).callKeep).toBe(Math.exp(-1));
+    expect(latencyDecay(TAU, Number.POSITIVE_INFINITY).callKeep).toBe(1);
   });
 });
 

@@ -14,6 +14,7 @@ import {
   fleetOffset,
   LeastConnections,
   LoadBalancerConfigError,
+  PeakEwma,
   RoundRobin,
   type SubsetPlacement,
   subsetCoverage,
@@ -332,6 +333,50 @@ describe('DeterministicSubset in a pool', () => {
     expect(used.get(0)!.size).toBeGreaterThan(0);
     expect(used.get(0)!.size).toBeLessThanOrEqual(10);
     for (const id of used.get(0)!) expect(pool.get(id)!.state).toBe('healthy');
+  });
+
+  // With zone-aware routing on part of the calls the pool announces the whole tier and each zone
+  // it routes to (here zone a alone): one subset for the tier, each array keeping its members of
+  // it. Client 2's slice holds nothing in zone a, whose array then falls back to its 8 backends.
+  it.each([
+    { index: 1, local: 'acaaac', extra: 0 },
+    { index: 2, local: 'ccbbcc', extra: 8 },
+  ])(
+    'takes one subset per tier when the pool announces zones too (client $index)',
+    ({ index, local, extra }) => {
+      const recorder = new Recorder();
+      const subset = new DeterministicSubset({
+        algorithm: recorder,
+        clientIndex: index,
+        clientCount: 4,
+        size: 6,
+      });
+      const specs = urls(24).map((url, i) => ({ url, zone: ['a', 'b', 'c'][i % 3]! }));
+      const { pool } = testPool(specs, {
+        algorithm: subset,
+        zoneAware: { localZone: 'a', routingEnabled: 0.5 },
+        random: seededRandom(3),
+      });
+      pool.acquire().release();
+      const mine = subset.subset();
+      expect(mine).toEqual(deterministicSubset(ids(24), { index, count: 4 }, 6));
+      expect(mine.map((id) => pool.get(id)!.zone).join('')).toBe(local);
+      const members = recorder.members.at(-1)!;
+      expect(new Set(members).size).toBe(members.length);
+      expect(members).toHaveLength(mine.length + extra);
+      expect(members.slice(0, mine.length).map((b) => b.id)).toEqual(mine);
+      expect(new Set(subset.active())).toEqual(new Set(mine));
+    },
+  );
+
+  it('lends the wrapped algorithm the count of the backends it picks among', () => {
+    const inner = new PeakEwma();
+    const { pool, clock, subset } = subsetPool(inner, 40, 1, 8, 5);
+    const mine = subset.subset();
+    pool.acquire({ affinity: { id: mine[0]! } }).release({ ok: true, latencyMs: 10 });
+    for (let i = 0; i < 5; i++) pool.acquire({ affinity: { id: mine[1]! } });
+    // 5 calls in flight over the 5 members of the subset, not over the pool's 40 backends.
+    expect(inner.cost(pool.get(mine[0]!)!, clock.now())).toBeCloseTo(10 * (1 + 1), 9);
   });
 
   it('recomputes once after a burst of changes, at the next pick', () => {
