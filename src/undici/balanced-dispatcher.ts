@@ -204,6 +204,11 @@ interface Upstream {
   readonly pool: Pool;
   readonly origin: string;
   readonly basePath: string;
+  /**
+   * Whether the pool's last `dispatch()` answered `false` (every connection busy: it queues)
+   * and it has not emitted `'drain'` since.
+   */
+  busy: boolean;
 }
 
 /**
@@ -254,6 +259,8 @@ export class BalancedDispatcher extends Dispatcher {
    */
   readonly #active = new CallList();
   #idle: (() => void)[] = [];
+  /** Whether `dispatch()` answered `false` and `'drain'` has not been emitted since. */
+  #needDrain = false;
   #closed = false;
   #destroyed = false;
   readonly #unsubscribe: () => void;
@@ -351,6 +358,12 @@ export class BalancedDispatcher extends Dispatcher {
 
   // ---------------------------------------------------------------- Dispatcher
 
+  /**
+   * Balances one request (undici's dispatch contract: its outcome goes to `handler`). Answers
+   * `false`, as `BalancedPool` does, when every backend the pool would route to has its undici
+   * pool queueing (every connection busy): the request is still sent, and a caller that paces
+   * itself waits for `'drain'`. Also `false` when the request was refused (`handler.onError`).
+   */
   override dispatch(
     options: Dispatcher.DispatchOptions,
     handler: Dispatcher.DispatchHandler,
@@ -373,7 +386,7 @@ export class BalancedDispatcher extends Dispatcher {
     }
     this.#active.add(call);
     call.open();
-    return true;
+    return !this.#needDrain;
   }
 
   override close(): Promise<void>;
@@ -449,8 +462,9 @@ export class BalancedDispatcher extends Dispatcher {
       pool: new Pool(url.origin, this.#poolOptions),
       origin: url.origin,
       basePath: url.pathname === '/' ? '' : url.pathname,
+      busy: false,
     };
-    this.#forward(upstream.pool);
+    this.#forward(upstream);
     this.#upstreams.set(backend.id, upstream);
     return upstream;
   }
@@ -471,8 +485,36 @@ export class BalancedDispatcher extends Dispatcher {
     upstream.pool.close().catch(() => undefined);
   }
 
-  /** Re-emits a pool's connection events as this dispatcher's, as `BalancedPool` does. */
-  #forward(pool: Pool): void {
+  /**
+   * @internal A backend's undici pool answered a request's `dispatch()` with `false`: it queued
+   * the request, every connection being busy. As `BalancedPool`, the dispatcher asks its own
+   * callers to wait for `'drain'` once every backend it would route to is in that state.
+   */
+  upstreamBusy(upstream: Upstream): void {
+    upstream.busy = true;
+    if (this.#needDrain) return;
+    const backends = this.pool.backends();
+    const healthy = backends.filter((b) => b.state === 'healthy');
+    // In panic (nothing healthy) the pool routes to every backend.
+    const routable = healthy.length > 0 ? healthy : backends;
+    this.#needDrain = routable.every((b) => this.#upstreams.get(b.id)?.busy === true);
+  }
+
+  /**
+   * Re-emits a pool's connection events as this dispatcher's, as `BalancedPool` does; its
+   * `'drain'` ends the wait `dispatch()` may have asked for.
+   */
+  #forward(upstream: Upstream): void {
+    const pool = upstream.pool;
+    // undici's types give `'drain'` the origin only; its pools pass the targets too.
+    pool.on('drain', (origin: URL, ...rest: unknown[]) => {
+      upstream.busy = false;
+      if (!this.#needDrain) return;
+      this.#needDrain = false;
+      const targets = Array.isArray(rest[0]) ? (rest[0] as Dispatcher[]) : [];
+      const emit = this.emit as (event: 'drain', ...args: unknown[]) => boolean;
+      emit.call(this, 'drain', origin, [this, ...targets]);
+    });
     pool.on('connect', (origin, targets) => this.emit('connect', origin, [this, ...targets]));
     pool.on('disconnect', (origin, targets, error) =>
       this.emit('disconnect', origin, [this, ...targets], error),
@@ -604,12 +646,13 @@ class DispatchCall
       if (cancel.aborted) attempt.abort(cancel.reason);
       else cancel.on(attempt);
     }
-    upstream.pool.dispatch(
+    const accepted = upstream.pool.dispatch(
       this.#asGiven && upstream.basePath === ''
         ? this.#options
         : overlay(this.#options, { origin: upstream.origin, path: upstream.basePath + this.#path }),
       attempt,
     );
+    if (!accepted) this.#dispatcher.upstreamBusy(upstream);
   }
 
   status(response: Attempt): number {

@@ -6,6 +6,8 @@
 import { Writable } from 'node:stream';
 import {
   Agent,
+  BalancedPool,
+  type Dispatcher,
   getGlobalDispatcher,
   interceptors,
   request,
@@ -391,6 +393,71 @@ describe('BalancedDispatcher lifecycle', () => {
     await dispatcher.destroy();
     expect(await pending).toMatchObject({ code: 'UND_ERR_DESTROYED' });
     expect(dispatcher.destroyed).toBe(true);
+    expect(inFlight(pool)).toBe(0);
+  });
+
+  it('back-pressure as BalancedPool: dispatch() answers false once every backend queues, then drain', async () => {
+    const servers = await startServers(2);
+    cleanups.push(() => closeAll(servers));
+    const held: Array<() => void> = [];
+    for (const [i, s] of servers.entries()) {
+      s.setHandler((_req, res) => {
+        held.push(() => res.end(String(i)));
+      });
+    }
+    const urls = servers.map((s) => s.url);
+    const poolOptions = { connections: 1, pipelining: 1 };
+    const pool = new BackendPool({ backends: urls, algorithm: new RoundRobin(), skew: false });
+    cleanups.push(() => pool.close());
+
+    /** Six raw dispatches, 20 ms apart; then the held responses are let go one at a time. */
+    const run = async (d: Dispatcher): Promise<{ accepted: boolean[]; drains: number[] }> => {
+      const drains: number[] = [];
+      d.on('drain', (_origin: URL, ...rest: unknown[]) => {
+        drains.push((rest[0] as Dispatcher[]).indexOf(d));
+      });
+      const accepted: boolean[] = [];
+      const done: Promise<unknown>[] = [];
+      for (let i = 0; i < 6; i++) {
+        done.push(
+          new Promise((resolve, reject) => {
+            accepted.push(
+              d.dispatch(
+                { path: '/', method: 'GET', origin: urls[0]! },
+                {
+                  onConnect() {},
+                  onHeaders: () => true,
+                  onData: () => true,
+                  onComplete: resolve,
+                  onError: reject,
+                },
+              ),
+            );
+          }),
+        );
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      let finished = false;
+      const all = Promise.all(done).then(() => {
+        finished = true;
+      });
+      while (!finished) {
+        held.shift()?.();
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await all;
+      await d.close();
+      return { accepted, drains };
+    };
+
+    const theirs = await run(new BalancedPool(urls, poolOptions));
+    const ours = await run(new BalancedDispatcher(pool, { poolOptions }));
+    // undici's own answer first, so the comparison cannot pass by both being always true.
+    expect(theirs.accepted).toContain(false);
+    expect(ours.accepted).toEqual(theirs.accepted);
+    // One 'drain' once room came back, naming the dispatcher first among its targets.
+    expect(theirs.drains).toEqual([0]);
+    expect(ours.drains).toEqual([0]);
     expect(inFlight(pool)).toBe(0);
   });
 
