@@ -1,4 +1,3 @@
-import { EventEmitter } from 'eventemitter3';
 import {
   BalancedCall,
   type BodyEnd,
@@ -15,6 +14,7 @@ import {
   parseCallOptions,
 } from '../call/options.js';
 import { attemptContext } from '../call/pick-context.js';
+import { Emitter } from '../emitter.js';
 import { LoadBalancerConfigError } from '../errors/config-error.js';
 import { overlay } from '../overlay.js';
 import type { BackendView, FailureKind, PickContext } from '../types.js';
@@ -84,7 +84,7 @@ interface Config extends ParsedCallOptions {
   readonly key: BalancedFetchOptions['key'];
   readonly context: BalancedFetchOptions['context'];
   readonly afterResponse: BalancedFetchOptions['afterResponse'];
-  readonly events: EventEmitter<BalancedFetchEvents>;
+  readonly events: Emitter<BalancedFetchEvents>;
 }
 
 /**
@@ -134,7 +134,7 @@ export function createBalancedFetch<Init = RequestInit, Res extends FetchRespons
   const clock = o.clock === undefined ? target.clock : checkClock('clock', o.clock);
   const random = o.random === undefined ? target.random : checkRandom('random', o.random);
   const serviceOrigins = parseServiceOrigins(o.serviceOrigins);
-  const events = new EventEmitter<BalancedFetchEvents>();
+  const events = new Emitter<BalancedFetchEvents>();
   const cfg: Config = {
     ...parseCallOptions(o, clock, random),
     target,
@@ -314,35 +314,35 @@ class FetchCall implements CallTransport<Response>, BodyListener {
 
   onAttempt(backend: BackendView, attempt: number, hedge: boolean): void {
     const events = this.#cfg.events;
-    if (events.listenerCount('attempt') > 0) {
+    if (!events.quiet && events.listenerCount('attempt') > 0) {
       events.emit('attempt', { request: this.#req(), backend, attempt, hedge });
     }
   }
 
   onResponse(backend: BackendView, attempt: number, status: number, latencyMs: number): void {
     const events = this.#cfg.events;
-    if (events.listenerCount('response') > 0) {
+    if (!events.quiet && events.listenerCount('response') > 0) {
       events.emit('response', { request: this.#req(), backend, attempt, status, latencyMs });
     }
   }
 
   onFailure(backend: BackendView | undefined, attempt: number, error: unknown): void {
     const events = this.#cfg.events;
-    if (events.listenerCount('failure') > 0) {
+    if (!events.quiet && events.listenerCount('failure') > 0) {
       events.emit('failure', { request: this.#req(), backend, attempt, error });
     }
   }
 
   onRetry(attempt: number, backend: BackendView, reason: string, delayMs: number): void {
     const events = this.#cfg.events;
-    if (events.listenerCount('retry') > 0) {
+    if (!events.quiet && events.listenerCount('retry') > 0) {
       events.emit('retry', { request: this.#req(), attempt, backend, reason, delayMs });
     }
   }
 
   onHedge(backend: BackendView, slow: BackendView, attempt: number, delayMs: number): void {
     const events = this.#cfg.events;
-    if (events.listenerCount('hedge') > 0) {
+    if (!events.quiet && events.listenerCount('hedge') > 0) {
       events.emit('hedge', { request: this.#req(), backend, slow, attempt, delayMs });
     }
   }

@@ -15,20 +15,26 @@ const SCHEME = /^[a-zA-Z][a-zA-Z\d+.-]*:/;
 /** Encoded dots and dot segments, which must not climb above the root. */
 const DOTS = /%2e|(?:^|\/)\.\.?(?:[/?#]|$)/i;
 
+/** {@link scanPath}'s answer for a path that needs the URL parser. */
+const PARSE = -2;
+
 /**
- * Whether a path needs the URL parser: backslashes and control characters (URL parsers treat
- * `\` as `/` and drop tabs and newlines, which can turn a path into `//host`), encoded dots and
- * dot segments.
+ * One scan of a path: {@link PARSE} when it needs the URL parser (backslashes and control
+ * characters, which URL parsers treat as `/` or drop and so can turn a path into `//host`;
+ * encoded dots and dot segments), else where its fragment starts (-1: none). One loop instead of
+ * a pattern and an `indexOf` per request.
  */
-function needsParse(path: string): boolean {
+function scanPath(path: string): number {
   // Dots and percent signs are rare enough in paths that the pattern runs only when one is there.
   let dots = false;
+  let hash = -1;
   for (let i = 0; i < path.length; i++) {
     const c = path.charCodeAt(i);
-    if (c < 0x20 || c === 0x7f || c === 0x5c) return true;
+    if (c < 0x20 || c === 0x7f || c === 0x5c) return PARSE;
     if (c === 0x2e || c === 0x25) dots = true;
+    else if (c === 0x23 && hash < 0) hash = i;
   }
-  return dots && DOTS.test(path);
+  return dots && DOTS.test(path) ? PARSE : hash;
 }
 const ROOT = '/loadwise-root';
 
@@ -68,11 +74,9 @@ export function resolvePath(raw: string, backends: BackendSource, policy: UrlPol
     throw new RequestRefusedError(raw, 'protocol-relative', allowedOrigins(backends, policy));
   }
   const path = c0 === 47 ? raw : `/${raw}`;
-  if (!needsParse(path)) {
-    const hash = path.indexOf('#');
-    return hash < 0 ? path : path.slice(0, hash);
-  }
-  return parsedPath(raw, path, backends, policy);
+  const hash = scanPath(path);
+  if (hash === PARSE) return parsedPath(raw, path, backends, policy);
+  return hash < 0 ? path : path.slice(0, hash);
 }
 
 /** The slow path: let a URL parser decide, then check that it stayed on a path. */
@@ -197,10 +201,20 @@ export function checkAmbiguousPath(
   policy: UrlPolicy,
 ): void {
   if (mode === 'allow') return;
-  const q = path.indexOf('?');
-  const p = q < 0 ? path : path.slice(0, q);
-  // Every ambiguous form has a `%` or a `;`: most paths have neither and skip the patterns.
-  if (p.indexOf('%') < 0 && p.indexOf(';') < 0) return;
+  // Every ambiguous form has a `%` or a `;` before the query: most paths have neither and skip
+  // the patterns (one loop, where three `indexOf` calls cost more on short paths).
+  let q = path.length;
+  let suspect = false;
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c === 0x3f) {
+      q = i;
+      break;
+    }
+    if (c === 0x25 || c === 0x3b) suspect = true;
+  }
+  if (!suspect) return;
+  const p = q === path.length ? path : path.slice(0, q);
   if (!AMBIGUOUS.test(p) && !invalidUtf8(p)) return;
   if (mode === 'auto' && !backends.backends().some(hasBasePath)) return;
   throw new RequestRefusedError(raw, 'ambiguous-path', allowedOrigins(backends, policy));

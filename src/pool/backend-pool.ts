@@ -1,7 +1,7 @@
 import '../disposable.js';
-import { EventEmitter } from 'eventemitter3';
 import { PowerOfTwoChoices } from '../algorithms/power-of-two-choices.js';
 import { backgroundTimer, type Clock, systemClock, type TimerHandle } from '../clock.js';
+import { Emitter } from '../emitter.js';
 import { LoadBalancerConfigError } from '../errors/config-error.js';
 import { NoBackendAvailableError, type NoBackendReason } from '../errors/no-backend-error.js';
 import { PoolClosedError } from '../errors/pool-closed-error.js';
@@ -322,7 +322,7 @@ const attachedAlgorithms = new WeakSet<Algorithm>();
  * }
  * ```
  */
-export class BackendPool extends EventEmitter<PoolEvents> {
+export class BackendPool extends Emitter<PoolEvents> {
   /** The pool's name, for metrics and logs. */
   readonly name: string;
   /** The clock this pool and its components use. */
@@ -340,6 +340,9 @@ export class BackendPool extends EventEmitter<PoolEvents> {
   readonly #slowStartAggression: number;
   readonly #latencyDecayMs: number;
   readonly #latencyDecay: LatencyDecay;
+  /** Whether anyone listens to `acquire` / `release` (asked on every call, kept by the hook). */
+  #tapAcquire = false;
+  #tapRelease = false;
   /** What the algorithm is lent; the pool keeps its counts up to date. */
   readonly #env: {
     readonly clock: Clock;
@@ -475,6 +478,12 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     }
   }
 
+  /** @internal Keeps the per-call questions (is anyone listening?) to a field read. */
+  protected override listenersChanged(): void {
+    this.#tapAcquire = this.listenerCount('acquire') > 0;
+    this.#tapRelease = this.listenerCount('release') > 0;
+  }
+
   // ---------------------------------------------------------------- warm restarts
 
   /**
@@ -567,7 +576,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     record.requests++;
     record.windowRequests++;
     this.algorithm.onAcquire?.(record);
-    if (this.listenerCount('acquire') > 0) this.emit('acquire', { backend: record, ctx });
+    if (this.#tapAcquire) this.emit('acquire', { backend: record, ctx });
     return new PoolLease(this, record, this.clock.now());
   }
 
@@ -695,8 +704,7 @@ export class BackendPool extends EventEmitter<PoolEvents> {
     // a success pulls a peak down (see observeLatency).
     if (measuresBackend(o.failure)) observeLatency(record, latency, now, o.ok, this.#latencyDecay);
     this.algorithm.onRelease?.(record);
-    if (this.listenerCount('release') > 0)
-      this.emit('release', { backend: record, outcome: o, latencyMs: latency });
+    if (this.#tapRelease) this.emit('release', { backend: record, outcome: o, latencyMs: latency });
     if (record.inFlight === 0 && record.idleWaiters.length > 0) {
       for (const wake of record.idleWaiters.splice(0)) wake();
     }

@@ -1,4 +1,4 @@
-import { EventEmitter } from 'eventemitter3';
+import type { EventEmitter } from 'eventemitter3';
 import { Dispatcher, errors, Pool } from 'undici';
 import {
   type AttemptListener,
@@ -17,6 +17,7 @@ import {
 } from '../call/options.js';
 import { attemptContext, type ContextInfo } from '../call/pick-context.js';
 import type { Clock } from '../clock.js';
+import { Emitter } from '../emitter.js';
 import { LoadBalancerConfigError } from '../errors/config-error.js';
 import { classifyError, retryAfterMs } from '../fetch/outcome.js';
 import { checkedMethod, checkHeaders } from '../fetch/request-check.js';
@@ -241,7 +242,7 @@ export class BalancedDispatcher extends Dispatcher {
   /** The pool the dispatcher balances over. */
   readonly pool: BackendPool;
   /** Attempt, retry, response, failure and hedge events. */
-  readonly events = new EventEmitter<BalancedDispatcherEvents>();
+  readonly events: EventEmitter<BalancedDispatcherEvents> = new Emitter<BalancedDispatcherEvents>();
 
   readonly #cfg: Config;
   readonly #poolOptions: Pool.Options;
@@ -565,14 +566,16 @@ class DispatchCall
     this.#cfg = cfg;
     this.#options = options;
     this.#down = down;
-    this.method = checkedMethod(String(options.method ?? 'GET'));
+    const method = options.method;
+    this.method = checkedMethod(typeof method === 'string' ? method : String(method ?? 'GET'));
     const headers = options.headers;
     if (headers !== undefined && headers !== null && !Array.isArray(headers)) {
       if (typeof (headers as Iterable<unknown>)[Symbol.iterator] !== 'function') {
         checkHeaders(headers as HeadersInit);
       }
     }
-    const path = String(options.path ?? '/');
+    const given = options.path;
+    const path = typeof given === 'string' ? given : String(given ?? '/');
     const origin =
       options.origin === undefined || options.origin === null ? '' : String(options.origin);
     const raw = origin === '' ? path : new URL(origin).origin + path;
@@ -672,36 +675,36 @@ class DispatchCall
   }
 
   onAttempt(backend: BackendView, attempt: number, hedge: boolean): void {
-    const events = this.#dispatcher.events;
-    if (events.listenerCount('attempt') > 0) {
+    const events = this.#dispatcher.events as Emitter<BalancedDispatcherEvents>;
+    if (!events.quiet && events.listenerCount('attempt') > 0) {
       events.emit('attempt', { options: this.#options, backend, attempt, hedge });
     }
   }
 
   onResponse(backend: BackendView, attempt: number, status: number, latencyMs: number): void {
-    const events = this.#dispatcher.events;
-    if (events.listenerCount('response') > 0) {
+    const events = this.#dispatcher.events as Emitter<BalancedDispatcherEvents>;
+    if (!events.quiet && events.listenerCount('response') > 0) {
       events.emit('response', { options: this.#options, backend, attempt, status, latencyMs });
     }
   }
 
   onFailure(backend: BackendView | undefined, attempt: number, error: unknown): void {
-    const events = this.#dispatcher.events;
-    if (events.listenerCount('failure') > 0) {
+    const events = this.#dispatcher.events as Emitter<BalancedDispatcherEvents>;
+    if (!events.quiet && events.listenerCount('failure') > 0) {
       events.emit('failure', { options: this.#options, backend, attempt, error });
     }
   }
 
   onRetry(attempt: number, backend: BackendView, reason: string, delayMs: number): void {
-    const events = this.#dispatcher.events;
-    if (events.listenerCount('retry') > 0) {
+    const events = this.#dispatcher.events as Emitter<BalancedDispatcherEvents>;
+    if (!events.quiet && events.listenerCount('retry') > 0) {
       events.emit('retry', { options: this.#options, attempt, backend, reason, delayMs });
     }
   }
 
   onHedge(backend: BackendView, slow: BackendView, attempt: number, delayMs: number): void {
-    const events = this.#dispatcher.events;
-    if (events.listenerCount('hedge') > 0) {
+    const events = this.#dispatcher.events as Emitter<BalancedDispatcherEvents>;
+    if (!events.quiet && events.listenerCount('hedge') > 0) {
       events.emit('hedge', { options: this.#options, backend, slow, attempt, delayMs });
     }
   }
