@@ -32,9 +32,7 @@ export class Emitter<E extends EventEmitter.ValidEventTypes> extends EventEmitte
     fn: EventEmitter.EventListener<E, T>,
     context?: unknown,
   ): this {
-    super.on(event, fn, context);
-    this.#changed();
-    return this;
+    return this.addListener(event, fn, context);
   }
 
   override addListener<T extends EventEmitter.EventNames<E>>(
@@ -74,9 +72,7 @@ export class Emitter<E extends EventEmitter.ValidEventTypes> extends EventEmitte
     context?: unknown,
     once?: boolean,
   ): this {
-    super.off(event, fn, context, once);
-    this.#changed();
-    return this;
+    return this.removeListener(event, fn, context, once);
   }
 
   override removeAllListeners(event?: EventEmitter.EventNames<E>): this {
