@@ -466,10 +466,13 @@ describe('BalancedDispatcher lifecycle', () => {
     cleanups.push(() => closeAll(servers));
     const dispatcher = new BalancedDispatcher(servers.map((s) => s.url));
     cleanups.push(() => dispatcher.close());
-    const texts = new Set<string>();
-    for (let i = 0; i < 10; i++) {
-      texts.add(await (await dispatcher.request({ path: '/', method: 'GET' })).body.text());
-    }
+    // Ten calls at once: the pool it made (power of two choices, unseeded) sends each to the
+    // backend with fewer in flight, so both serve whatever the random draws. One at a time,
+    // every pick would be a tie, and all ten would land on one backend once in 512 runs.
+    const responses = await Promise.all(
+      Array.from({ length: 10 }, () => dispatcher.request({ path: '/', method: 'GET' })),
+    );
+    const texts = new Set(await Promise.all(responses.map((r) => r.body.text())));
     expect([...texts].sort()).toEqual(['0', '1']);
     expect(Agent).toBeDefined();
   });

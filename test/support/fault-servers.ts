@@ -109,8 +109,9 @@ export async function startFaultServer(name: string): Promise<FaultServer> {
       case 'reset-after-headers':
         res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '1000' });
         res.write('partial');
-        // Let the headers and the first bytes leave before the reset.
-        later(() => socket.resetAndDestroy(), 5);
+        // Let the headers and the first bytes leave, and be read, before the reset (a RST that
+        // arrives first discards them, and the call is retried instead).
+        later(() => socket.resetAndDestroy(), 50);
         return;
       case 'hang':
         return;

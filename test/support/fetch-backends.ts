@@ -7,6 +7,7 @@ import { afterEach } from 'vitest';
 import { createBalancedFetch } from '../../src/fetch/balanced-fetch.js';
 import type { BalancedFetchOptions } from '../../src/fetch/types.js';
 import { BackendPool } from '../../src/pool/backend-pool.js';
+import { seededRandom } from '../../src/testing/index.js';
 import type { Algorithm, BackendSpec } from '../../src/types.js';
 import { closeAll, type Handler, startServers, type TestServer } from './servers.js';
 
@@ -87,6 +88,9 @@ export function useFetchBackends(): FetchBackends {
         backends: specs ? specs(urls) : urls,
         algorithm,
         skew: false,
+        // Seeded: random picks then come out the same in every run, so a spread the tests
+        // assert on cannot fail by chance.
+        random: seededRandom(7),
       });
       pools.push(pool);
       return { pool, fetch: createBalancedFetch(pool, { backoffBaseMs: 2, ...options }) };
