@@ -498,7 +498,8 @@ export class BalancedDispatcher extends Dispatcher {
     const healthy = backends.filter((b) => b.state === 'healthy');
     // In panic (nothing healthy) the pool routes to every backend.
     const routable = healthy.length > 0 ? healthy : backends;
-    this.#needDrain = routable.every((b) => this.#upstreams.get(b.id)?.busy === true);
+    this.#needDrain =
+      routable.length > 0 && routable.every((b) => this.#upstreams.get(b.id)?.busy === true);
   }
 
   /**
@@ -674,36 +675,41 @@ class DispatchCall
     return classifyError(error);
   }
 
+  /** The dispatcher's events (an {@link Emitter}: it knows at once whether anyone listens). */
+  get #events(): Emitter<BalancedDispatcherEvents> {
+    return this.#dispatcher.events as Emitter<BalancedDispatcherEvents>;
+  }
+
   onAttempt(backend: BackendView, attempt: number, hedge: boolean): void {
-    const events = this.#dispatcher.events as Emitter<BalancedDispatcherEvents>;
+    const events = this.#events;
     if (!events.quiet && events.listenerCount('attempt') > 0) {
       events.emit('attempt', { options: this.#options, backend, attempt, hedge });
     }
   }
 
   onResponse(backend: BackendView, attempt: number, status: number, latencyMs: number): void {
-    const events = this.#dispatcher.events as Emitter<BalancedDispatcherEvents>;
+    const events = this.#events;
     if (!events.quiet && events.listenerCount('response') > 0) {
       events.emit('response', { options: this.#options, backend, attempt, status, latencyMs });
     }
   }
 
   onFailure(backend: BackendView | undefined, attempt: number, error: unknown): void {
-    const events = this.#dispatcher.events as Emitter<BalancedDispatcherEvents>;
+    const events = this.#events;
     if (!events.quiet && events.listenerCount('failure') > 0) {
       events.emit('failure', { options: this.#options, backend, attempt, error });
     }
   }
 
   onRetry(attempt: number, backend: BackendView, reason: string, delayMs: number): void {
-    const events = this.#dispatcher.events as Emitter<BalancedDispatcherEvents>;
+    const events = this.#events;
     if (!events.quiet && events.listenerCount('retry') > 0) {
       events.emit('retry', { options: this.#options, attempt, backend, reason, delayMs });
     }
   }
 
   onHedge(backend: BackendView, slow: BackendView, attempt: number, delayMs: number): void {
-    const events = this.#dispatcher.events as Emitter<BalancedDispatcherEvents>;
+    const events = this.#events;
     if (!events.quiet && events.listenerCount('hedge') > 0) {
       events.emit('hedge', { options: this.#options, backend, slow, attempt, delayMs });
     }
