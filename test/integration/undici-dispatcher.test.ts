@@ -230,13 +230,32 @@ describe('BalancedDispatcher under faults', () => {
   it('a 503 is retried on another backend; the last one is returned when retries run out', async () => {
     const { servers, pool, dispatcher } = await faultSetup(2, { retries: 1 });
     servers[0]!.setMode('status', { status: 503 });
+    const seen: string[] = [];
+    const onAttempt = (e: { attempt: number }): void => {
+      seen.push(`attempt ${e.attempt}`);
+    };
+    dispatcher.events.on('attempt', onAttempt);
+    dispatcher.events.on('response', (e) => seen.push(`response ${e.status}`));
+    dispatcher.events.once('retry', (e) => seen.push(`retry ${e.reason}`));
     const ok = await dispatcher.request({ path: '/x', method: 'GET' });
     expect(ok.statusCode).toBe(200);
     await ok.body.text();
+    expect(seen).toEqual([
+      'attempt 1',
+      'response 503',
+      'retry status 503',
+      'attempt 2',
+      'response 200',
+    ]);
+    // Listeners removed or spent hear nothing more.
+    dispatcher.events.off('attempt', onAttempt);
+    dispatcher.events.removeAllListeners('response');
+    seen.length = 0;
     servers[1]!.setMode('status', { status: 503 });
     const last = await dispatcher.request({ path: '/x', method: 'GET' });
     expect(last.statusCode).toBe(503);
     await last.body.text();
+    expect(seen).toEqual([]);
     expect(inFlight(pool)).toBe(0);
   });
 
