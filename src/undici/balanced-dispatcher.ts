@@ -494,12 +494,14 @@ export class BalancedDispatcher extends Dispatcher {
   upstreamBusy(upstream: Upstream): void {
     upstream.busy = true;
     if (this.#needDrain) return;
-    const backends = this.pool.backends();
-    const healthy = backends.filter((b) => b.state === 'healthy');
-    // In panic (nothing healthy) the pool routes to every backend.
-    const routable = healthy.length > 0 ? healthy : backends;
-    this.#needDrain =
-      routable.length > 0 && routable.every((b) => this.#upstreams.get(b.id)?.busy === true);
+    // The pool marks what its next pick may choose (panic and draining included).
+    let routable = false;
+    for (const b of this.pool.backends()) {
+      if (!b.eligible) continue;
+      if (this.#upstreams.get(b.id)?.busy !== true) return;
+      routable = true;
+    }
+    this.#needDrain = routable;
   }
 
   /**

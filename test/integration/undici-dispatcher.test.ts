@@ -480,6 +480,63 @@ describe('BalancedDispatcher lifecycle', () => {
     expect(inFlight(pool)).toBe(0);
   });
 
+  it('back-pressure counts the backends the pool routes to: in panic, the unhealthy ones too', async () => {
+    const servers = await startServers(3);
+    cleanups.push(() => closeAll(servers));
+    const held: Array<() => void> = [];
+    for (const s of servers) {
+      s.setHandler((_req, res) => {
+        held.push(() => res.end('ok'));
+      });
+    }
+    const pool = new BackendPool({
+      backends: servers.map((s) => s.url),
+      algorithm: new RoundRobin({ startIndex: 0 }),
+      skew: false,
+    });
+    cleanups.push(() => pool.close());
+    // Two of three unhealthy: below the panic threshold, the pool routes to all three.
+    for (const b of pool.backends().slice(1)) pool.reportProbe(b.id, { ok: false });
+    expect(pool.panic).toBe(true);
+    const dispatcher = new BalancedDispatcher(pool, {
+      poolOptions: { connections: 1, pipelining: 1 },
+    });
+    const accepted: boolean[] = [];
+    const done: Promise<unknown>[] = [];
+    for (let i = 0; i < 3; i++) {
+      done.push(
+        new Promise((resolve, reject) => {
+          accepted.push(
+            dispatcher.dispatch(
+              { path: '/', method: 'GET' },
+              {
+                onConnect() {},
+                onHeaders: () => true,
+                onData: () => true,
+                onComplete: resolve,
+                onError: reject,
+              },
+            ),
+          );
+        }),
+      );
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // Only once the third backend queues too is every routable backend busy.
+    expect(accepted).toEqual([true, true, false]);
+    let finished = false;
+    const all = Promise.all(done).then(() => {
+      finished = true;
+    });
+    while (!finished) {
+      held.shift()?.();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await all;
+    await dispatcher.close();
+    expect(inFlight(pool)).toBe(0);
+  });
+
   it('an Agent is not needed: upstream URLs make a pool of their own', async () => {
     const servers = await startServers(2);
     cleanups.push(() => closeAll(servers));
